@@ -1,0 +1,71 @@
+"""The exceptions callers handle differently; nothing else gets a class.
+
+    TouchgrassError
+     ├── ConfigError            a setting is missing or malformed: the process stops with one line
+     ├── NotAvailableError      a command whose part is not built into this release
+ ├── StorageError           the image store failed (retryable)
+ │    └── ObjectNotFound      no object under that key
+     ├── JobError               raised by a stage handler while working on one row
+     │    └── PermanentJobError   retrying cannot help (bad bytes, bad signature): reject now
+     └── OperatorError          `touchgrass status` / `resubmit` refused what was asked
+          ├── UnknownSubmission   no submission has that sha256
+          └── NeedsForce          the row is in a state that needs `--force`
+
+Any other exception from a stage handler is treated as retryable: the queue records it as the
+failure reason and tries again after the stage's backoff.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "JobError",
+    "NeedsForce",
+    "NotAvailableError",
+    "ObjectNotFound",
+    "OperatorError",
+    "PermanentJobError",
+    "StorageError",
+    "TouchgrassError",
+    "UnknownSubmission",
+]
+
+
+class TouchgrassError(Exception):
+    """Base of every error touchgrass raises on purpose."""
+
+
+class ConfigError(TouchgrassError):
+    """A setting is missing or malformed; the message names the variable, never its value."""
+
+
+class NotAvailableError(TouchgrassError):
+    """The command needs a part that this release does not include yet."""
+
+
+class StorageError(TouchgrassError):
+    """The image store failed; usually worth retrying."""
+
+
+class ObjectNotFound(StorageError):
+    """No object is stored under the key."""
+
+
+class JobError(TouchgrassError):
+    """A stage handler failed on one row; retried according to the stage's policy."""
+
+
+class PermanentJobError(JobError):
+    """A stage handler failed in a way no retry can fix; the row is rejected with this reason."""
+
+
+class OperatorError(TouchgrassError):
+    """An operator command refused what was asked; the message says why and what to do."""
+
+
+class UnknownSubmission(OperatorError):
+    """No submission has the given sha256."""
+
+
+class NeedsForce(OperatorError):
+    """The submission is in a state where the operation would repeat finished work."""

@@ -1,0 +1,71 @@
+"""`touchgrass migrate`: apply the alembic migrations from code, safe to run on every start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from touchgrass.errors import ConfigError
+
+__all__ = ["execute_script", "head_revision", "script_location", "upgrade"]
+
+
+def script_location() -> Path:
+    """The top-level `alembic/` folder next to the package (source checkout or image)."""
+    location = Path(__file__).resolve().parent.parent / "alembic"
+    if not (location / "env.py").is_file():
+        raise ConfigError(
+            f"the migrations folder {location} is missing; install touchgrass from its source "
+            "tree (pip install -e .) or the container image"
+        )
+    return location
+
+
+def _config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    # Passed as an attribute, not an ini option: configparser would choke on a '%' in a password.
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database to `revision`; concurrent callers serialise on an advisory lock.
+
+    Blocking (alembic runs its own event loop): call it from a thread inside async code.
+    """
+    command.upgrade(_config(database_url), revision)
+
+
+def head_revision() -> str:
+    """The newest migration this code ships."""
+    head = ScriptDirectory(str(script_location())).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision_sync(connection: object) -> str | None:
+    """The revision a SQLAlchemy connection's database is at (for tests and `status`)."""
+    return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]
+
+
+def execute_script(sql: str) -> None:
+    """Run a multi-statement SQL script inside the migration's transaction.
+
+    asyncpg prepares every statement it is given, and a prepared statement holds one command;
+    a script with no parameters goes through the simple query protocol instead, on the same
+    connection and so in the same transaction as the rest of the migration.
+    """
+    from alembic import op
+
+    try:  # SQLAlchemy 2.1 renamed await_only to await_
+        from sqlalchemy.util import await_ as await_driver  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - SQLAlchemy 2.0
+        from sqlalchemy.util import await_only as await_driver
+
+    driver_connection = op.get_bind().connection.driver_connection
+    await_driver(driver_connection.execute(sql))

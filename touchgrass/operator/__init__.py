@@ -1,0 +1,1 @@
+"""Operator commands: `touchgrass status` and `touchgrass resubmit`."""

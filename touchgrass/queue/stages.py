@@ -1,0 +1,128 @@
+"""The three queued stages and their policies: which rows each claims and where they go next.
+
+A stage is data, not code: the engine turns it into SQL. Every identifier here is a constant
+of this module, never user input, which is what makes formatting it into SQL safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from touchgrass.settings import QueueSettings
+
+__all__ = ["DEPLOY", "GENERATE", "PUBLISH", "STAGES", "Policy", "Stage", "channel", "policy_for"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one stage's rows live and the statuses they move between."""
+
+    name: str
+    table: str
+    status_column: str
+    ready_status: str  # claimable in this status
+    done_status: str  # where a Done outcome moves the row
+    rejected_status: str  # where attempts running out (or a Reject) moves it
+    payload_columns: tuple[str, ...]  # returned by the claim: what the handler reads
+    result_columns: frozenset[str]  # what a Done outcome may write
+    done_timestamp: str  # set to now() on Done
+    rejected_timestamp: str  # set to now() on reject
+    ready_since_column: str  # when the row became ready for this stage (for "oldest age")
+    cleared_on_reject: tuple[str, ...] = ()  # rule: proof_json is cleared on final failure
+    next_stage: str | None = None  # NOTIFYed after a Done commits
+    expires_after_column: str | None = None  # the clock of the stage's expiry, if it has one
+
+    @property
+    def channel(self) -> str:
+        return channel(self.name)
+
+
+def channel(stage_name: str) -> str:
+    """The LISTEN/NOTIFY channel of a stage (rule 7)."""
+    return f"touchgrass_{stage_name}"
+
+
+GENERATE = Stage(
+    name="generate",
+    table="submissions",
+    status_column="status",
+    ready_status="proof_generation",
+    done_status="proof_publishing",
+    rejected_status="rejected",
+    payload_columns=("sha256_hash", "signature", "storage_key", "correlation_id"),
+    result_columns=frozenset({"proof_json"}),
+    done_timestamp="proof_generated_at",
+    rejected_timestamp="rejected_at",
+    ready_since_column="queued_at",
+    next_stage="publish",
+)
+
+PUBLISH = Stage(
+    name="publish",
+    table="submissions",
+    status_column="status",
+    ready_status="proof_publishing",
+    done_status="complete",
+    rejected_status="rejected",
+    payload_columns=(
+        "sha256_hash", "proof_json", "chain_id", "challenge_id", "wallet_address",
+        "correlation_id", "transaction_id", "transaction_hash", "transaction_nonce",
+        "token_owner_address",
+    ),
+    result_columns=frozenset({
+        "proof_json", "transaction_id", "transaction_hash", "transaction_nonce",
+        "token_owner_address", "transaction_submitted_block_height", "chain_status",
+    }),
+    done_timestamp="published_at",
+    rejected_timestamp="rejected_at",
+    ready_since_column="proof_generated_at",
+    cleared_on_reject=("proof_json",),
+    expires_after_column="proof_generated_at",
+)
+
+DEPLOY = Stage(
+    name="deploy",
+    table="challenges",
+    status_column="deployment_status",
+    ready_status="pending_deployment",
+    done_status="deploying",
+    rejected_status="deployment_failed",
+    payload_columns=("title", "zkapp_address", "transaction_hash", "transaction_nonce",
+                     "correlation_id"),
+    result_columns=frozenset({"zkapp_address", "transaction_id", "transaction_hash",
+                              "transaction_nonce"}),
+    done_timestamp="deploy_sent_at",
+    rejected_timestamp="deployment_failed_at",
+    ready_since_column="created_at",
+)
+
+STAGES = {stage.name: stage for stage in (GENERATE, PUBLISH, DEPLOY)}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The numbers of one stage's row in pipeline.md's policy table."""
+
+    max_attempts: int
+    backoff_base_s: float
+    lease_s: float
+    jitter: float
+    expiry_s: float | None = None
+    backoff_max_s: float = 6 * 3600.0
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Rule 4: heartbeat at no more than a third of the lease."""
+        return self.lease_s / 3
+
+
+def policy_for(stage: Stage, settings: QueueSettings) -> Policy:
+    """Read one stage's policy out of the queue settings."""
+    prefix = stage.name
+    return Policy(
+        max_attempts=getattr(settings, f"{prefix}_max_attempts"),
+        backoff_base_s=getattr(settings, f"{prefix}_backoff_base_s"),
+        lease_s=getattr(settings, f"{prefix}_lease_s"),
+        jitter=settings.backoff_jitter,
+        expiry_s=getattr(settings, f"{prefix}_expiry_s", None),
+    )

@@ -1,0 +1,75 @@
+"""Read-only views of the queue for operators (`touchgrass status`), per stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from touchgrass.queue.engine import Executor, statement
+from touchgrass.queue.stages import Stage
+
+__all__ = ["Failure", "LeaseOwner", "StageCounts", "failures", "finished_since", "lease_owners",
+           "stage_counts"]
+
+
+@dataclass(frozen=True)
+class StageCounts:
+    stage: str
+    status: str
+    waiting: int
+    running: int
+    retrying: int
+    oldest: datetime | None
+
+
+@dataclass(frozen=True)
+class Failure:
+    table: str
+    row_id: str
+    stage: str | None
+    attempts: int
+    reason: str | None
+    failed_at: datetime
+    status: str
+
+
+@dataclass(frozen=True)
+class LeaseOwner:
+    owner: str
+    stage: str
+    rows: int
+    lease_until: datetime
+
+
+async def stage_counts(executor: Executor, stage: Stage) -> StageCounts:
+    row = await executor.fetchrow(statement("stage_counts", stage))
+    return StageCounts(stage.name, stage.ready_status, row["waiting"], row["running"],
+                       row["retrying"], row["oldest"])
+
+
+async def finished_since(executor: Executor, stage: Stage, since: datetime) -> int:
+    return int(await executor.fetchval(statement("finished_since", stage), since))
+
+
+async def failures(executor: Executor, stage: Stage, limit: int = 10) -> list[Failure]:
+    rows = await executor.fetch(statement("recent_failures", stage), limit)
+    return [
+        Failure(stage.table, str(r["id"]), r["failed_stage"], r["attempts"], r["failure_reason"],
+                r["failed_at"], r["status"])
+        for r in rows
+    ]
+
+
+async def lease_owners(executor: Executor, stage: Stage) -> list[LeaseOwner]:
+    rows = await executor.fetch(statement("lease_owners", stage))
+    return [LeaseOwner(r["lease_owner"], stage.name, r["rows"], r["lease_until"]) for r in rows]
+
+
+def hour_ago(now: datetime) -> datetime:
+    return now - timedelta(hours=1)
+
+
+def as_json(value: Any) -> Any:
+    """Dataclass field values as JSON-friendly values (datetimes as ISO strings)."""
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,181 @@
+"""Configuration read from the environment (and an optional `.env`), one small class per concern.
+
+Each role loads only the classes it uses, so `touchgrass generate` never asks for
+`ADMIN_PASSWORD` and a malformed `PORT` cannot stop a prover. Variable names are the old
+TouchGrass server's where one existed (`DATABASE_URL`, `WORKER_RETRY_LIMIT`, ...), so
+existing deployments move over unchanged. Errors name the variable and never echo its value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import platformdirs
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from touchgrass.errors import ConfigError
+
+__all__ = [
+    "DatabaseSettings",
+    "LogSettings",
+    "QueueSettings",
+    "StorageSettings",
+    "load",
+]
+
+_COMMON = SettingsConfigDict(
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    # Secrets (DATABASE_URL holds a password) must never be echoed back in an error.
+    hide_input_in_errors=True,
+    case_sensitive=False,
+)
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the queue and the data live. Every role needs it."""
+
+    model_config = _COMMON
+
+    database_url: str = Field(
+        description="PostgreSQL URL, postgresql://user:pass@host:port/db (required)."
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections per process (default 10)."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The URL as asyncpg wants it (no SQLAlchemy driver suffix)."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class QueueSettings(BaseSettings):
+    """The stage policies of pipeline.md; every number is a setting, the defaults are production's."""
+
+    model_config = _COMMON
+
+    poll_interval_s: float = Field(
+        default=5.0, gt=0, validation_alias=AliasChoices("QUEUE_POLL_INTERVAL_S"),
+        description="Backstop poll for rows that no NOTIFY announces (delayed retries); jittered.",
+    )
+    shutdown_grace_s: float = Field(
+        default=30.0, ge=0, validation_alias=AliasChoices("SHUTDOWN_GRACE_S"),
+        description="How long in-flight work may finish after SIGTERM before leases are released.",
+    )
+    backoff_jitter: float = Field(
+        default=0.2, ge=0, le=1, validation_alias=AliasChoices("QUEUE_BACKOFF_JITTER"),
+        description="Backoff is multiplied by 1 + jitter * random().",
+    )
+    generate_max_attempts: int = Field(
+        default=3, ge=1,
+        validation_alias=AliasChoices("GENERATE_MAX_ATTEMPTS", "WORKER_RETRY_LIMIT"),
+    )
+    generate_backoff_base_s: float = Field(
+        default=60.0, ge=0, validation_alias=AliasChoices("GENERATE_BACKOFF_BASE_S")
+    )
+    generate_lease_s: float = Field(
+        default=600.0, gt=0, validation_alias=AliasChoices("GENERATE_LEASE_S")
+    )
+    publish_max_attempts: int = Field(
+        default=3, ge=1, validation_alias=AliasChoices("PUBLISH_MAX_ATTEMPTS")
+    )
+    publish_backoff_base_s: float = Field(
+        default=300.0, ge=0, validation_alias=AliasChoices("PUBLISH_BACKOFF_BASE_S")
+    )
+    publish_lease_s: float = Field(
+        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_LEASE_S")
+    )
+    publish_expiry_s: float = Field(
+        default=86400.0, gt=0, validation_alias=AliasChoices("PUBLISH_EXPIRY_S"),
+        description="A stored proof not published this long after it was made is rejected.",
+    )
+    deploy_max_attempts: int = Field(
+        default=3, ge=1, validation_alias=AliasChoices("DEPLOY_MAX_ATTEMPTS")
+    )
+    deploy_backoff_base_s: float = Field(
+        default=120.0, ge=0, validation_alias=AliasChoices("DEPLOY_BACKOFF_BASE_S")
+    )
+    deploy_lease_s: float = Field(
+        default=600.0, gt=0, validation_alias=AliasChoices("DEPLOY_LEASE_S")
+    )
+
+
+def _default_storage_dir() -> Path:
+    return Path(platformdirs.user_data_dir("touchgrass")) / "storage"
+
+
+class StorageSettings(BaseSettings):
+    """Where images live: S3-compatible storage when `MINIO_ENDPOINT` is set, else a folder."""
+
+    model_config = _COMMON
+
+    storage_dir: Path = Field(
+        default_factory=_default_storage_dir, validation_alias=AliasChoices("STORAGE_DIR"),
+        description="Folder for images when no S3 endpoint is configured.",
+    )
+    minio_endpoint: str | None = None
+    minio_root_user: str | None = None
+    minio_root_password: str | None = None
+    minio_bucket: str = "touchgrass"
+
+
+class LogSettings(BaseSettings):
+    """How log lines look: JSON lines in production, readable lines in a terminal."""
+
+    model_config = _COMMON
+
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(settings_class: type[S], **overrides: object) -> S:
+    """Build a settings object, turning pydantic's error into one line per bad variable.
+
+    `overrides` come from CLI options and win over the environment; None means "not given".
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return settings_class(**given)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_input=False, include_url=False):
+            name = _variable_name(settings_class, item["loc"])
+            if item["type"] == "missing":
+                problems.append(f"{name} is required but not set")
+            else:
+                problems.append(f"{name} is invalid: {item['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _variable_name(settings_class: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable an operator should fix for a pydantic error location."""
+    field_name = str(loc[0]) if loc else "?"
+    field = settings_class.model_fields.get(field_name)
+    if field is None:  # pydantic reports the alias that was used
+        return field_name.upper()
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        present = [str(choice) for choice in alias.choices if str(choice) in os.environ]
+        return (present or [str(alias.choices[0])])[0]
+    return field_name.upper()
