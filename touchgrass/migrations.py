@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,11 @@ from alembic.script import ScriptDirectory
 from touchgrass.errors import ConfigError
 
 __all__ = ["execute_script", "head_revision", "script_location", "upgrade"]
+
+
+# alembic keeps its running context in module globals: one upgrade per process at a time.
+# Other processes are kept out by the advisory lock in alembic/env.py.
+_upgrade_lock = threading.Lock()
 
 
 def script_location() -> Path:
@@ -38,7 +44,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
     Blocking (alembic runs its own event loop): call it from a thread inside async code.
     """
-    command.upgrade(_config(database_url), revision)
+    with _upgrade_lock:
+        command.upgrade(_config(database_url), revision)
 
 
 def head_revision() -> str:

@@ -89,6 +89,10 @@ class QueueSettings(BaseSettings):
     generate_lease_s: float = Field(
         default=600.0, gt=0, validation_alias=AliasChoices("GENERATE_LEASE_S")
     )
+    generate_timeout_s: float = Field(
+        default=900.0, gt=0, validation_alias=AliasChoices("GENERATE_TIMEOUT_S"),
+        description="One proof may take this long before it counts as a failed attempt.",
+    )
     publish_max_attempts: int = Field(
         default=3, ge=1, validation_alias=AliasChoices("PUBLISH_MAX_ATTEMPTS")
     )
@@ -102,6 +106,9 @@ class QueueSettings(BaseSettings):
         default=86400.0, gt=0, validation_alias=AliasChoices("PUBLISH_EXPIRY_S"),
         description="A stored proof not published this long after it was made is rejected.",
     )
+    publish_timeout_s: float = Field(
+        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_TIMEOUT_S")
+    )
     deploy_max_attempts: int = Field(
         default=3, ge=1, validation_alias=AliasChoices("DEPLOY_MAX_ATTEMPTS")
     )
@@ -110,6 +117,9 @@ class QueueSettings(BaseSettings):
     )
     deploy_lease_s: float = Field(
         default=600.0, gt=0, validation_alias=AliasChoices("DEPLOY_LEASE_S")
+    )
+    deploy_timeout_s: float = Field(
+        default=900.0, gt=0, validation_alias=AliasChoices("DEPLOY_TIMEOUT_S")
     )
 
 
@@ -169,13 +179,17 @@ def load(settings_class: type[S], **overrides: object) -> S:
 
 
 def _variable_name(settings_class: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
-    """The environment variable an operator should fix for a pydantic error location."""
-    field_name = str(loc[0]) if loc else "?"
-    field = settings_class.model_fields.get(field_name)
-    if field is None:  # pydantic reports the alias that was used
-        return field_name.upper()
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        present = [str(choice) for choice in alias.choices if str(choice) in os.environ]
-        return (present or [str(alias.choices[0])])[0]
-    return field_name.upper()
+    """The environment variable an operator should fix for a pydantic error location.
+
+    pydantic reports a field by its name or by its first alias; with several aliases (a new
+    name and the old server's), name the one actually set in the environment.
+    """
+    reported = str(loc[0]) if loc else "?"
+    environment = {key.upper() for key in os.environ}
+    for name, field in settings_class.model_fields.items():
+        alias = field.validation_alias
+        choices = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [name]
+        if reported.upper() in {choice.upper() for choice in [name, *choices]}:
+            present = [choice.upper() for choice in choices if choice.upper() in environment]
+            return (present or [choices[0].upper()])[0]
+    return reported.upper()

@@ -125,10 +125,10 @@ async def finish(
     if unknown:
         raise ValueError(f"stage {stage.name} cannot write {sorted(unknown)}")
     columns = tuple(sorted(fields))
-    statement = statement("finish", stage, columns)
+    finish_sql = statement("finish", stage, columns)
     async with pool.acquire() as connection, connection.transaction():
         status = await connection.execute(
-            statement, job.id, owner, job.attempt, *(fields[column] for column in columns)
+            finish_sql, job.id, owner, job.attempt, *(fields[column] for column in columns)
         )
         updated = status == "UPDATE 1"
         if updated and stage.next_stage:

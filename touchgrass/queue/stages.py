@@ -108,6 +108,7 @@ class Policy:
     lease_s: float
     jitter: float
     expiry_s: float | None = None
+    timeout_s: float | None = None  # a handler running longer fails its attempt
     backoff_max_s: float = 6 * 3600.0
 
     @property
@@ -125,4 +126,5 @@ def policy_for(stage: Stage, settings: QueueSettings) -> Policy:
         lease_s=getattr(settings, f"{prefix}_lease_s"),
         jitter=settings.backoff_jitter,
         expiry_s=getattr(settings, f"{prefix}_expiry_s", None),
+        timeout_s=getattr(settings, f"{prefix}_timeout_s", None),
     )

@@ -164,7 +164,13 @@ class Worker:
         try:
             with logs.bind(**job_fields):
                 try:
-                    outcome = await self.handler(row)
+                    outcome = await asyncio.wait_for(self.handler(row), self.policy.timeout_s)
+                except asyncio.TimeoutError:
+                    # A hung prover or node would otherwise hold the row for ever: the
+                    # heartbeat keeps its lease alive.
+                    log.warning("timeout", "%s timed out after %.0f s", self.stage.name,
+                                self.policy.timeout_s)
+                    outcome = Retry(f"timed out after {self.policy.timeout_s:g} s")
                 except asyncio.CancelledError:
                     job = self._inflight.get(row.id)
                     if job is not None and job.lost:
@@ -180,7 +186,12 @@ class Worker:
                 job = self._inflight.get(row.id)
                 if job is not None:
                     job.recording = True
-                written = await self._record(row, outcome, time.monotonic() - started)
+                try:
+                    written = await self._record(row, outcome, time.monotonic() - started)
+                except Exception:  # noqa: BLE001 - the lease will expire and the row retry
+                    log.error("record", "could not record the outcome; the row will be "
+                              "retried after its lease expires", exc_info=True)
+                    written = False
                 self._emit("finished", row_id=row.id, outcome=outcome, written=written)
         finally:
             self._inflight.pop(row.id, None)

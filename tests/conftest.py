@@ -1,0 +1,104 @@
+"""Shared fixtures: a real PostgreSQL database migrated to head, a clean slate per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.support import databases
+from touchgrass import db
+from touchgrass.queue.stages import Policy, Stage
+from touchgrass.queue.worker import Handler, Worker, WorkerEvent
+from touchgrass.storage import FilesystemStorage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    with databases.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: str) -> Iterator[str]:
+    url = databases.create_database(postgres_server)
+    yield url
+    databases.drop_database(url)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(database_url, size=20)
+    await pool.execute("TRUNCATE users, challenges, chains, submissions, likes CASCADE")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> FilesystemStorage:
+    return FilesystemStorage(tmp_path / "storage")
+
+
+def fast_policy(**overrides: float) -> Policy:
+    values = {"max_attempts": 3, "backoff_base_s": 0.0, "lease_s": 30.0, "jitter": 0.0,
+              "expiry_s": None}
+    values.update(overrides)
+    return Policy(**values)  # type: ignore[arg-type]
+
+
+class RunningWorker:
+    """A Worker running in a task; events are queued for tests to await (no sleeps)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
+        worker._on_event = self.events.put_nowait
+        self.stop = asyncio.Event()
+        self.hurry = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def next_event(self, kind: str, timeout: float = 10.0) -> WorkerEvent:
+        async def find() -> WorkerEvent:
+            while True:
+                event = await self.events.get()
+                if event.kind == kind:
+                    return event
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_finished(self, count: int, timeout: float = 30.0) -> list[WorkerEvent]:
+        return [await self.next_event("finished", timeout) for _ in range(count)]
+
+
+@pytest.fixture
+async def run_worker(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Awaitable[RunningWorker]]]:
+    running: list[RunningWorker] = []
+
+    async def start(stage: Stage, handler: Handler, *, policy: Policy | None = None,
+                    owner: str = "test-worker", concurrency: int = 1,
+                    poll_interval_s: float = 30.0, shutdown_grace_s: float = 5.0) -> RunningWorker:
+        worker = Worker(pool, stage, policy or fast_policy(), handler, owner=owner,
+                        concurrency=concurrency, poll_interval_s=poll_interval_s,
+                        shutdown_grace_s=shutdown_grace_s)
+        handle = RunningWorker(worker)
+        handle.task = asyncio.create_task(worker.run(handle.stop, handle.hurry))
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        handle.stop.set()
+    for handle in running:
+        if handle.task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.task, 15)

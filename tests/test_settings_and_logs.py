@@ -1,0 +1,97 @@
+"""Settings name the variable and never echo secrets; log lines carry role, action and ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from typer.testing import CliRunner
+
+from touchgrass import logs
+from touchgrass.cli import app
+from touchgrass.errors import ConfigError
+from touchgrass.queue.stages import GENERATE, PUBLISH, policy_for
+from touchgrass.settings import DatabaseSettings, QueueSettings, load
+
+
+def test_a_missing_variable_is_named(monkeypatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(ConfigError, match="^DATABASE_URL is required but not set$"):
+        load(DatabaseSettings)
+
+
+def test_a_malformed_variable_is_named_without_its_value(monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://admin:hunter2@db/x")
+    with pytest.raises(ConfigError) as caught:
+        load(DatabaseSettings)
+    assert "DATABASE_URL is invalid" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_queue_numbers_come_from_the_environment_with_the_old_name(monkeypatch) -> None:
+    monkeypatch.setenv("WORKER_RETRY_LIMIT", "7")
+    monkeypatch.setenv("PUBLISH_EXPIRY_S", "60")
+    settings = load(QueueSettings)
+    assert policy_for(GENERATE, settings).max_attempts == 7
+    assert policy_for(PUBLISH, settings).expiry_s == 60
+    assert policy_for(GENERATE, settings).expiry_s is None
+    assert policy_for(PUBLISH, settings).heartbeat_s == 100.0  # a third of the 300 s lease
+
+
+def test_a_bad_number_names_the_alias_in_use(monkeypatch) -> None:
+    monkeypatch.setenv("WORKER_RETRY_LIMIT", "many")
+    with pytest.raises(ConfigError, match="WORKER_RETRY_LIMIT is invalid"):
+        load(QueueSettings)
+
+
+def test_defaults_are_the_policy_table() -> None:
+    settings = QueueSettings()
+    assert [policy_for(GENERATE, settings).max_attempts, policy_for(GENERATE, settings).lease_s,
+            policy_for(PUBLISH, settings).backoff_base_s, policy_for(PUBLISH, settings).expiry_s,
+            settings.poll_interval_s] == [3, 600.0, 300.0, 86400.0, 5.0]
+
+
+def capture(fmt: str) -> tuple[io.StringIO, logging.Handler]:
+    logs.configure("generate", fmt=fmt)
+    stream = io.StringIO()
+    handler = logging.getLogger("touchgrass").handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    return stream, handler
+
+
+def test_json_lines_carry_role_action_and_bound_ids() -> None:
+    stream, _ = capture("json")
+    log = logs.get_logger("touchgrass.test")
+    with logs.bind(sha256="ab" * 32, correlation_id="corr-1"):
+        log.info("claim", "claimed %d rows", 3)
+    log.info("idle", "nothing bound")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["role"] == "generate" and first["action"] == "claim"
+    assert first["message"] == "claimed 3 rows"
+    assert first["sha256"] == "ab" * 32 and first["correlation_id"] == "corr-1"
+    assert "sha256" not in second and second["action"] == "idle"
+
+
+def test_console_lines_are_readable() -> None:
+    stream, _ = capture("console")
+    with logs.bind(sha256="cd" * 32):
+        logs.get_logger("touchgrass.test").warning("retry", "will retry")
+    line = stream.getvalue()
+    assert "WARNING" in line and "generate" in line and "retry" in line
+    assert "sha256=cdcdcdcdcdcd…" in line
+
+
+def test_help_explains_every_command() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("api", "generate", "publish", "monitor", "migrate", "status", "resubmit",
+                    "dev"):
+        assert command in result.output
+
+
+def test_commands_of_later_parts_say_so_and_exit_2() -> None:
+    for command in ("api", "monitor", "dev"):
+        result = CliRunner().invoke(app, [command])
+        assert result.exit_code == 2 and "not available" in result.output
