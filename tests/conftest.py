@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -102,3 +103,56 @@ async def run_worker(pool: asyncpg.Pool) -> AsyncIterator[Callable[..., Awaitabl
         if handle.task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(handle.task, 15)
+
+
+# ---------------------------------------------------------------- the HTTP API
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.support.seaweed import seaweedfs
+
+    with seaweedfs() as server:
+        yield server
+
+
+@pytest.fixture
+async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
+    """Start the real API app on a loopback port: `await make_api(storage="s3", **settings)`."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from tests.support.api import ADMIN_PASSWORD, Api
+    from touchgrass.api.app import build_app
+    from touchgrass.api.context import ApiContext
+    from touchgrass.settings import ApiSettings
+    from touchgrass.signing import generate_private_key
+    from touchgrass.storage import S3Storage
+
+    clients: list[TestClient] = []
+    stores = []
+
+    async def start(*, storage: str = "fs", curve: str = "secp256k1", create_challenge: bool = True,
+                    **settings: object) -> Api:
+        if storage == "s3":
+            server = request.getfixturevalue("s3_server")
+            store = S3Storage(server.endpoint, server.access_key, server.secret_key,
+                              f"test-{os.urandom(4).hex()}")
+        else:
+            store = FilesystemStorage(tmp_path / f"storage-{len(stores)}")
+        stores.append(store)
+        private, public = generate_private_key(curve)  # type: ignore[arg-type]
+        api_settings = ApiSettings(admin_password=ADMIN_PASSWORD, **settings)  # type: ignore[arg-type]
+        ctx = ApiContext(pool=pool, storage=store, settings=api_settings, signer=public)
+        client = TestClient(TestServer(build_app(ctx)))
+        await client.start_server()
+        clients.append(client)
+        api = Api(client=client, pool=pool, storage=store, private_key=private, signer=public)
+        if create_challenge:
+            api.challenge_id, api.chain_id = await api.make_challenge()
+        return api
+
+    yield start
+    for client in clients:
+        await client.close()
+    for store in stores:
+        await store.close()

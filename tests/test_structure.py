@@ -11,17 +11,17 @@ import pytest
 
 import touchgrass
 from touchgrass.queue import sql as queue_sql
-from touchgrass.store import challenges, submissions
+from touchgrass.store import chains, challenges, likes, submissions, users
 
 PACKAGE = Path(touchgrass.__file__).parent
 
 # Each layer may import itself and the layers listed after it, never those before it.
 LAYERS = [
     ("cli", {"cli"}),
-    ("roles/operator", {"roles", "operator"}),
+    ("roles/operator/api/client", {"roles", "operator", "api", "client"}),
     ("queue/store", {"queue", "store"}),
     ("interfaces", {"proof", "chain", "storage"}),
-    ("base", {"db", "settings", "logs", "errors", "signature", "migrations"}),
+    ("base", {"db", "settings", "logs", "errors", "signature", "signing", "mina", "migrations"}),
 ]
 
 
@@ -71,22 +71,22 @@ def test_every_queue_statement_is_used() -> None:
         assert f'"{name}"' in others, f"queue statement {name} is never used"
 
 
-@pytest.mark.parametrize("module", [submissions, challenges])
+@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes])
 def test_every_table_statement_is_used(module) -> None:
     text = Path(module.__file__).read_text()
     for name in module.STATEMENTS:
         constant = name.upper()
+        # defined once, listed in STATEMENTS once, used at least once
         assert text.count(constant) >= 3, f"{module.__name__}.{constant} is never used"
 
 
 def test_only_table_modules_and_the_engine_write_sql() -> None:
-    allowed = {"queue/sql.py", "store/submissions.py", "store/challenges.py", "db.py",
-               "queue/listener.py"}
+    allowed = {"queue/sql.py", "db.py", "queue/listener.py"}
     writes = re.compile(r"\b(UPDATE\s+[a-z_]+\s+(AS|SET)\b|INSERT INTO\s+[a-z_]+|DELETE FROM\s+[a-z_]+)",
                         re.IGNORECASE)
     for path in PACKAGE.rglob("*.py"):
         relative = str(path.relative_to(PACKAGE))
-        if relative in allowed:
+        if relative in allowed or relative.startswith("store/"):
             continue
         for line in path.read_text().splitlines():
             stripped = line.strip()

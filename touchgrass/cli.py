@@ -6,8 +6,12 @@ Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad configuration or 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -20,7 +24,8 @@ from rich.live import Live
 
 from touchgrass import __version__, db, logs, migrations
 from touchgrass.errors import ConfigError, NotAvailableError, OperatorError, StorageError
-from touchgrass.settings import DatabaseSettings, LogSettings, QueueSettings, load
+from touchgrass.roles.runner import RoleControl
+from touchgrass.settings import DatabaseSettings, LogSettings, load
 
 __all__ = ["app", "main"]
 
@@ -112,10 +117,36 @@ def _root(
 @app.command()
 def api(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
-    port: Annotated[int | None, typer.Option(help="Port; default: $PORT or 3000.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default: $PORT or 3000.",
+                                             show_default=False)] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
-    """Serve the HTTP API (a drop-in replacement for the TouchGrass backend)."""
-    _not_available("`touchgrass api` (the HTTP API)")
+    """Serve the HTTP API (a drop-in replacement for the TouchGrass backend).
+
+    Needs DATABASE_URL, ADMIN_PASSWORD and SIGNER_PUBLIC_KEY; images go to S3 when
+    MINIO_ENDPOINT is set, else to STORAGE_DIR. Stops gracefully on SIGTERM/SIGINT.
+    """
+    from touchgrass.api.app import open_context, serve
+    from touchgrass.settings import ApiSettings, SignerSettings, StorageSettings
+
+    _setup("api")
+    database = _database(database_url)
+    try:
+        settings = load(ApiSettings, port=port)
+        signer = load(SignerSettings)
+        storage = load(StorageSettings)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+
+    async def work() -> None:
+        control = RoleControl.new()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, control.signal)
+        ctx = await open_context(database, settings, storage, signer)
+        await serve(ctx, host, settings.port, control.stop)
+
+    _run("api", work, dsn=database.asyncpg_dsn)
 
 
 @app.command()
@@ -252,6 +283,123 @@ def resubmit(
 
     result = _run("resubmit", work, dsn=settings.asyncpg_dsn)
     out.print(f"resubmitted {result.describe()}", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------- clients of a deployment
+
+keys_app = typer.Typer(help="Signer keys for the camera clients (and `touchgrass upload`).",
+                       no_args_is_help=True)
+challenge_app = typer.Typer(help="Challenges, through a running API.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(challenge_app, name="challenge")
+
+CurveOption = Annotated[str, typer.Option(
+    "--curve", envvar="SIGNER_CURVE", help="secp256k1 or secp256r1 (P-256).")]
+ApiUrl = Annotated[str, typer.Option(
+    "--api", envvar="TOUCHGRASS_API", help="Base URL of the API.")]
+
+
+def _curve(value: str) -> Any:
+    if value not in ("secp256k1", "secp256r1"):
+        _fail(f"--curve must be secp256k1 or secp256r1, not {value!r}", 2)
+    return value
+
+
+@keys_app.command("new")
+def keys_new(
+    curve: CurveOption = "secp256k1",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Make a signer key pair: the public key for the API, the private key for clients."""
+    from touchgrass.signing import generate_private_key
+
+    private, public = generate_private_key(_curve(curve))
+    if as_json:
+        out.print_json(json.dumps({"curve": curve, "privateKey": private,
+                                   "publicKey": str(public)}))
+        return
+    out.print(f"# signer key pair ({curve}); keep the private key secret\n"
+              f"SIGNER_CURVE={curve}\n"
+              f"SIGNER_PUBLIC_KEY={public}\n"
+              f"TOUCHGRASS_SIGNER_KEY={private}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def upload(
+    image: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                          help="The photo to submit.")],
+    chain: Annotated[str, typer.Option("--chain", help="Chain id to add the photo to.")],
+    wallet: Annotated[str, typer.Option("--wallet", help="Mina address of the photographer.")],
+    tagline: Annotated[str | None, typer.Option(help="Optional caption.")] = None,
+    api_url: ApiUrl = "http://localhost:3000",
+    signer_key: Annotated[str | None, typer.Option(
+        "--signer-key", envvar="TOUCHGRASS_SIGNER_KEY", show_default=False,
+        help="Private signer key (64 hex); default: $TOUCHGRASS_SIGNER_KEY.")] = None,
+    curve: CurveOption = "secp256k1",
+    content_type: Annotated[str | None, typer.Option(
+        help="Declared type; default: guessed from the file name.")] = None,
+) -> None:
+    """Sign a photo's SHA-256 and upload it, printing the new submission."""
+    from touchgrass.client.http_client import upload_image
+
+    if not signer_key:
+        _fail("no signer key: pass --signer-key or set TOUCHGRASS_SIGNER_KEY "
+              "(`touchgrass keys new` makes one)", 2)
+
+    async def work() -> Any:
+        return await upload_image(api_url, image, chain_id=chain, wallet=wallet,
+                                  signer_key=signer_key, curve=_curve(curve), tagline=tagline,
+                                  content_type=content_type)
+
+    answer = _client_call(work, api_url)
+    if not answer.ok:
+        _fail(f"upload refused ({answer.status}): {answer.error_message}", 1)
+    out.print_json(json.dumps(answer.body))
+
+
+@challenge_app.command("create")
+def challenge_create(
+    title: Annotated[str, typer.Option(help="Challenge title.")],
+    description: Annotated[str, typer.Option(help="What to photograph.")],
+    start: Annotated[datetime | None, typer.Option(
+        help="Start (ISO 8601, UTC when no zone); default: now.", show_default=False)] = None,
+    days: Annotated[float, typer.Option(min=0.001, help="Length in days when --end is not given.")] = 7,
+    end: Annotated[datetime | None, typer.Option(help="End (ISO 8601).", show_default=False)] = None,
+    api_url: ApiUrl = "http://localhost:3000",
+    admin_password: Annotated[str | None, typer.Option(
+        envvar="ADMIN_PASSWORD", show_default=False, help="Default: $ADMIN_PASSWORD.")] = None,
+) -> None:
+    """Create a challenge through the admin API; its zkApp is then deployed by `publish`."""
+    from touchgrass.client.http_client import create_challenge
+
+    if not admin_password:
+        _fail("no admin password: pass --admin-password or set ADMIN_PASSWORD", 2)
+    begin = (start or datetime.now(timezone.utc)).replace(microsecond=0)
+    begin = begin if begin.tzinfo else begin.replace(tzinfo=timezone.utc)
+    finish = end or begin + timedelta(days=days)
+    finish = finish if finish.tzinfo else finish.replace(tzinfo=timezone.utc)
+
+    async def work() -> Any:
+        return await create_challenge(api_url, admin_password=admin_password, title=title,
+                                      description=description, start=begin, end=finish)
+
+    answer = _client_call(work, api_url)
+    if not answer.ok:
+        _fail(f"challenge refused ({answer.status}): {answer.error_message}", 1)
+    out.print_json(json.dumps(answer.body))
+
+
+def _client_call(work: Callable[[], Awaitable[T]], api_url: str) -> T:
+    import aiohttp
+
+    try:
+        return anyio.run(work)
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        _fail(f"cannot reach the API at {api_url}: {error}", 1)
+    except aiohttp.InvalidURL:
+        _fail(f"--api {api_url!r} is not a URL", 2)
+    except ValueError as error:
+        _fail(str(error), 2)
 
 
 def _check_sha256(value: str) -> str:

@@ -3,6 +3,9 @@
     TouchgrassError
      ├── ConfigError            a setting is missing or malformed: the process stops with one line
      ├── NotAvailableError      a command whose part is not built into this release
+ ├── InvalidInput           a request value is wrong (HTTP 400 with the field)
+ ├── NotFound               the named thing does not exist (HTTP 404, message as the API words it)
+ ├── Conflict               it exists already (HTTP 409)
  ├── StorageError           the image store failed (retryable)
  │    └── ObjectNotFound      no object under that key
      ├── JobError               raised by a stage handler while working on one row
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "Conflict",
+    "InvalidInput",
     "JobError",
     "NeedsForce",
     "NotAvailableError",
+    "NotFound",
     "ObjectNotFound",
     "OperatorError",
     "PermanentJobError",
@@ -41,6 +47,31 @@ class ConfigError(TouchgrassError):
 
 class NotAvailableError(TouchgrassError):
     """The command needs a part that this release does not include yet."""
+
+
+class InvalidInput(TouchgrassError):
+    """A value from outside is wrong; `field` names it for the client."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(TouchgrassError):
+    """The thing asked for does not exist; the message is the one clients expect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Conflict(TouchgrassError):
+    """The thing exists already (a duplicate image, a second like)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class StorageError(TouchgrassError):

@@ -11,17 +11,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from touchgrass.errors import ConfigError
+from touchgrass.signing import SignerKey
 
 __all__ = [
+    "ApiSettings",
     "DatabaseSettings",
     "LogSettings",
     "QueueSettings",
+    "SignerSettings",
     "StorageSettings",
     "load",
 ]
@@ -136,10 +148,81 @@ class StorageSettings(BaseSettings):
         default_factory=_default_storage_dir, validation_alias=AliasChoices("STORAGE_DIR"),
         description="Folder for images when no S3 endpoint is configured.",
     )
-    minio_endpoint: str | None = None
+    minio_endpoint: str | None = Field(
+        default=None, description="S3 endpoint, host:port or http(s)://host:port."
+    )
     minio_root_user: str | None = None
-    minio_root_password: str | None = None
+    minio_root_password: SecretStr | None = None
     minio_bucket: str = "touchgrass"
+    minio_region: str | None = None
+    minio_create_bucket: bool = Field(
+        default=True, description="Create the bucket at start when it does not exist."
+    )
+
+    @field_validator("minio_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parsed = urlsplit(value if "://" in value else f"http://{value}")
+        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+            raise ValueError("must be host:port or http(s)://host:port")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _credentials(self) -> StorageSettings:
+        if self.minio_endpoint and not (self.minio_root_user and self.minio_root_password):
+            missing = "MINIO_ROOT_USER" if not self.minio_root_user else "MINIO_ROOT_PASSWORD"
+            raise ValueError(f"{missing} is required when MINIO_ENDPOINT is set")
+        return self
+
+
+class SignerSettings(BaseSettings):
+    """The key whose signatures prove a photo came from a TouchGrass camera client."""
+
+    model_config = _COMMON
+
+    signer_curve: Literal["secp256k1", "secp256r1"] = Field(
+        default="secp256k1", description="secp256k1 (default) or secp256r1 (P-256)."
+    )
+    signer_public_key: str = Field(description="x,y: two 64-hex affine coordinates (required).")
+
+    @field_validator("signer_public_key")
+    @classmethod
+    def _on_curve(cls, value: str, info: ValidationInfo) -> str:
+        SignerKey.parse(value, info.data.get("signer_curve", "secp256k1"))
+        return value
+
+    @property
+    def key(self) -> SignerKey:
+        return SignerKey.parse(self.signer_public_key, self.signer_curve)
+
+
+class ApiSettings(BaseSettings):
+    """The HTTP API's own settings (`touchgrass api`)."""
+
+    model_config = _COMMON
+
+    port: int = Field(default=3000, ge=1, le=65535, description="Port to listen on.")
+    cors_origin: str = Field(default="*", description="Allowed origins, comma-separated, or *.")
+    upload_max_size: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest accepted image, in bytes."
+    )
+    admin_password: SecretStr = Field(description="Password of the `admin` user (required).")
+    auto_approve: bool = Field(
+        default=True, description="Queue uploads for proving at once; false: admin review."
+    )
+    environment: str = Field(
+        default="production", validation_alias=AliasChoices("NODE_ENV", "ENVIRONMENT"),
+        description="Reported by /health.",
+    )
+    zkapp_address: str | None = Field(
+        default=None, description="Reported by /api/version (deployment-wide zkApp, if any)."
+    )
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origin.split(",") if origin.strip()]
 
 
 class LogSettings(BaseSettings):
@@ -170,11 +253,14 @@ def load(settings_class: type[S], **overrides: object) -> S:
     except ValidationError as error:
         problems = []
         for item in error.errors(include_input=False, include_url=False):
+            if not item["loc"]:  # a check across variables names them in its message
+                problems.append(str(item["msg"]).removeprefix("Value error, "))
+                continue
             name = _variable_name(settings_class, item["loc"])
             if item["type"] == "missing":
                 problems.append(f"{name} is required but not set")
             else:
-                problems.append(f"{name} is invalid: {item['msg']}")
+                problems.append(f"{name} is invalid: {str(item['msg']).removeprefix('Value error, ')}")
         raise ConfigError("; ".join(problems)) from None
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Storage", "image_key"]
+__all__ = ["ObjectInfo", "Storage", "image_key"]
 
 
 def image_key(sha256_hex: str) -> str:
     """`images/<sha256>`: the same bytes always land on the same key, so a write is idempotent."""
     return f"images/{sha256_hex}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
 
 
 class Storage(Protocol):
@@ -21,8 +29,11 @@ class Storage(Protocol):
     async def get(self, key: str) -> bytes:
         """The bytes under `key`; `ObjectNotFound` when there are none."""
 
-    async def content_type(self, key: str) -> str | None:
-        """The stored content type, None when unknown or missing."""
+    def stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
+        """The bytes under `key` in chunks, for serving without holding the whole image."""
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        """Size and content type, or None when nothing is stored under `key`."""
 
     async def exists(self, key: str) -> bool: ...
 
@@ -31,3 +42,6 @@ class Storage(Protocol):
 
     async def check(self) -> None:
         """Raise `StorageError` if the backend cannot be used (for `/health`)."""
+
+    async def close(self) -> None:
+        """Release connections."""

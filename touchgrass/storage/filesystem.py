@@ -9,7 +9,10 @@ from pathlib import Path
 
 import anyio
 
+from collections.abc import AsyncIterator
+
 from touchgrass.errors import ObjectNotFound, StorageError
+from touchgrass.storage.base import ObjectInfo
 
 __all__ = ["FilesystemStorage"]
 
@@ -47,11 +50,30 @@ class FilesystemStorage:
         except OSError as error:
             raise StorageError(f"cannot read {key}: {error.strerror}") from error
 
-    async def content_type(self, key: str) -> str | None:
+    async def stream(self, key: str, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         try:
-            return (await anyio.Path(self._path(key + ".type")).read_text()).strip() or None
-        except OSError:
+            handle = await anyio.open_file(self._path(key), "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no stored object {key}") from None
+        except OSError as error:
+            raise StorageError(f"cannot read {key}: {error.strerror}") from error
+        async with handle:
+            while chunk := await handle.read(chunk_size):
+                yield chunk
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = anyio.Path(self._path(key))
+        try:
+            size = (await path.stat()).st_size
+        except FileNotFoundError:
             return None
+        except OSError as error:
+            raise StorageError(f"cannot stat {key}: {error.strerror}") from error
+        try:
+            content_type = (await anyio.Path(self._path(key + ".type")).read_text()).strip()
+        except OSError:
+            content_type = ""
+        return ObjectInfo(size=size, content_type=content_type or None)
 
     async def exists(self, key: str) -> bool:
         return await anyio.Path(self._path(key)).is_file()
@@ -74,6 +96,10 @@ class FilesystemStorage:
             await anyio.to_thread.run_sync(probe)
         except OSError as error:
             raise StorageError(f"storage folder {self.root}: {error.strerror}") from error
+
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,19 +1,125 @@
-"""The `challenges` table: operator queries. The deploy lane's queue columns are the engine's."""
+"""The `challenges` table: photo challenges, each with its own zkApp.
+
+The deploy lane's queue columns are the queue engine's; this module owns the rest.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
 import asyncpg
 
-__all__ = ["deployment_totals"]
+from touchgrass import db
+from touchgrass.errors import NotFound
+from touchgrass.queue.stages import DEPLOY
 
-# -- name: challenge_deployment_totals
+__all__ = ["bump_participants", "create", "delete", "deployment_totals", "get", "list_active",
+           "list_all"]
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+_COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
+              zkapp_address, deployment_status, transaction_id, failure_reason, created_at,
+              updated_at"""
+
+# -- name: challenge_get
+CHALLENGE_GET = f"SELECT {_COLUMNS} FROM challenges WHERE id = $1"
+
+# -- name: challenge_list (start_time descending; challenges_start_time)
+CHALLENGE_LIST = f"SELECT {_COLUMNS} FROM challenges ORDER BY start_time DESC, id"
+
+# -- name: challenge_list_active: open now, newest start first
+CHALLENGE_LIST_ACTIVE = f"""
+SELECT {_COLUMNS} FROM challenges
+WHERE start_time <= now() AND now() < end_time
+ORDER BY start_time DESC, id
+"""
+
+# -- name: challenge_create
+# Starts in pending_deployment with run_at = now(): the publish role's deploy lane claims it.
+CHALLENGE_CREATE = f"""
+INSERT INTO challenges (title, description, start_time, end_time, correlation_id)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING {_COLUMNS}
+"""
+
+# -- name: challenge_create_default_chain
+CHALLENGE_CREATE_DEFAULT_CHAIN = """
+INSERT INTO chains (name, challenge_id) VALUES ('Default', $1)
+"""
+
+# -- name: challenge_bump_participants (inside the upload transaction)
+CHALLENGE_BUMP_PARTICIPANTS = """
+UPDATE challenges SET participant_count = participant_count + 1, updated_at = now()
+WHERE id = $1
+"""
+
+# -- name: challenge_delete
+# Cascades to chains, submissions and likes; returns the images to remove after the commit
+# (the CTE's SELECT sees the rows as they were before the delete).
+CHALLENGE_DELETE = """
+WITH gone AS (DELETE FROM challenges WHERE id = $1 RETURNING id)
+SELECT (SELECT count(*) FROM gone) AS deleted,
+       coalesce((SELECT array_agg(storage_key) FROM submissions
+                 WHERE challenge_id = $1 AND storage_key IS NOT NULL), '{}') AS storage_keys
+"""
+
+# -- name: challenge_deployment_totals (`touchgrass status`)
 CHALLENGE_DEPLOYMENT_TOTALS = """
 SELECT deployment_status, count(*) AS total FROM challenges GROUP BY deployment_status
 """
 
-STATEMENTS = {"challenge_deployment_totals": CHALLENGE_DEPLOYMENT_TOTALS}
+STATEMENTS = {
+    "challenge_get": CHALLENGE_GET,
+    "challenge_list": CHALLENGE_LIST,
+    "challenge_list_active": CHALLENGE_LIST_ACTIVE,
+    "challenge_create": CHALLENGE_CREATE,
+    "challenge_create_default_chain": CHALLENGE_CREATE_DEFAULT_CHAIN,
+    "challenge_bump_participants": CHALLENGE_BUMP_PARTICIPANTS,
+    "challenge_delete": CHALLENGE_DELETE,
+    "challenge_deployment_totals": CHALLENGE_DEPLOYMENT_TOTALS,
+}
 
 
-async def deployment_totals(executor: asyncpg.Pool | asyncpg.Connection) -> dict[str, int]:
+async def get(executor: Executor, challenge_id: UUID) -> dict[str, Any]:
+    row = await executor.fetchrow(CHALLENGE_GET, challenge_id)
+    if row is None:
+        raise NotFound("Challenge not found")
+    return dict(row)
+
+
+async def list_all(executor: Executor) -> list[dict[str, Any]]:
+    return [dict(row) for row in await executor.fetch(CHALLENGE_LIST)]
+
+
+async def list_active(executor: Executor) -> list[dict[str, Any]]:
+    return [dict(row) for row in await executor.fetch(CHALLENGE_LIST_ACTIVE)]
+
+
+async def create(pool: asyncpg.Pool, *, title: str, description: str, start_time: datetime,
+                 end_time: datetime, correlation_id: str | None) -> dict[str, Any]:
+    """The challenge and its Default chain in one transaction, then wake the deploy lane."""
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(CHALLENGE_CREATE, title, description, start_time,
+                                        end_time, correlation_id)
+        await connection.execute(CHALLENGE_CREATE_DEFAULT_CHAIN, row["id"])
+        await db.notify(connection, DEPLOY.channel)
+    return dict(row)
+
+
+async def bump_participants(connection: asyncpg.Connection, challenge_id: UUID) -> None:
+    await connection.execute(CHALLENGE_BUMP_PARTICIPANTS, challenge_id)
+
+
+async def delete(executor: Executor, challenge_id: UUID) -> list[str]:
+    row = await executor.fetchrow(CHALLENGE_DELETE, challenge_id)
+    if not row["deleted"]:
+        raise NotFound("Challenge not found")
+    return list(row["storage_keys"])
+
+
+async def deployment_totals(executor: Executor) -> dict[str, int]:
     rows = await executor.fetch(CHALLENGE_DEPLOYMENT_TOTALS)
     return {row["deployment_status"]: row["total"] for row in rows}

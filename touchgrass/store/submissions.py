@@ -1,4 +1,4 @@
-"""The `submissions` table: operator queries (timeline, totals, resubmit).
+"""The `submissions` table: uploads, reads, review, deletion, and the operator queries.
 
 The queue columns are the queue engine's; this module owns the rest of the row's life.
 """
@@ -7,14 +7,99 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
 from touchgrass import db
-from touchgrass.errors import NeedsForce, OperatorError, UnknownSubmission
+from touchgrass.errors import (
+    Conflict,
+    InvalidInput,
+    NeedsForce,
+    NotFound,
+    OperatorError,
+    UnknownSubmission,
+)
 from touchgrass.queue.stages import GENERATE, PUBLISH
+from touchgrass.store import challenges, chains, users
 
-__all__ = ["ResubmitResult", "find_by_sha256", "resubmit", "status_totals"]
+__all__ = ["NewSubmission", "ResubmitResult", "create", "delete", "exists", "find_by_sha256",
+           "get", "image_referenced", "list_submissions", "resubmit", "review", "status_totals"]
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+# What the API shows of a submission; like_count is added by each query.
+_COLUMNS = """s.id, s.sha256_hash, s.wallet_address, s.signature, s.challenge_id, s.chain_id,
+              s.storage_key, s.tagline, s.chain_position, s.status, s.transaction_id,
+              s.transaction_submitted_block_height, s.failure_reason, s.attempts,
+              s.challenge_verified, s.token_owner_address, s.chain_status, s.created_at,
+              s.updated_at"""
+
+# -- name: submission_get
+SUBMISSION_GET = f"""
+SELECT {_COLUMNS}, (SELECT count(*) FROM likes l WHERE l.submission_id = s.id) AS like_count
+FROM submissions s WHERE s.id = $1
+"""
+
+# -- name: submission_list
+# Exact-match filters, each ignored when NULL; newest first. The like counts come in the
+# same query (one index probe per row on likes_submission_wallet), never one query per row.
+SUBMISSION_LIST = f"""
+SELECT {_COLUMNS}, lc.count AS like_count
+FROM submissions s
+CROSS JOIN LATERAL (SELECT count(*) FROM likes l WHERE l.submission_id = s.id) AS lc
+WHERE ($1::text IS NULL OR s.wallet_address = $1)
+  AND ($2::uuid IS NULL OR s.chain_id = $2)
+  AND ($3::uuid IS NULL OR s.challenge_id = $3)
+  AND ($4::text IS NULL OR s.status = $4)
+ORDER BY s.created_at DESC, s.id
+"""
+
+# -- name: submission_exists (the unique sha256 index)
+SUBMISSION_EXISTS = "SELECT EXISTS (SELECT 1 FROM submissions WHERE sha256_hash = $1)"
+
+# -- name: submission_insert
+# Inside the upload transaction, after the chain row lock gave the position. queued_at is
+# the clock of `touchgrass status`'s "oldest" for proof_generation.
+SUBMISSION_INSERT = f"""
+INSERT INTO submissions AS s (sha256_hash, wallet_address, signature, challenge_id, chain_id,
+                              storage_key, tagline, chain_position, status, challenge_verified,
+                              correlation_id, queued_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text, $10, $11,
+        CASE WHEN $9::text = 'proof_generation' THEN now() END)
+RETURNING {_COLUMNS}, 0::bigint AS like_count
+"""
+
+# -- name: submission_lock
+# Review and delete decide on the current status; FOR NO KEY UPDATE waits out a claim.
+SUBMISSION_LOCK = "SELECT id, status FROM submissions WHERE id = $1 FOR NO KEY UPDATE"
+
+# -- name: submission_review
+# PATCH approve queues the proof with a fresh budget; reject records the reason.
+SUBMISSION_REVIEW = """
+UPDATE submissions
+SET status = CASE WHEN $2 THEN 'proof_generation' ELSE 'rejected' END,
+    challenge_verified = $2,
+    failure_reason = CASE WHEN $2 THEN NULL ELSE $3 END,
+    queued_at = CASE WHEN $2 THEN now() ELSE queued_at END,
+    rejected_at = CASE WHEN $2 THEN NULL ELSE now() END,
+    run_at = now(),
+    attempts = 0,
+    updated_at = now()
+WHERE id = $1
+"""
+
+# -- name: submission_delete
+# Deleting the row is what stops its pipeline work: every queue write is fenced on the row,
+# and the publisher re-reads it before sending. Likes go by cascade.
+SUBMISSION_DELETE = "DELETE FROM submissions WHERE id = $1 RETURNING storage_key, sha256_hash"
+
+# -- name: submission_image_referenced
+# Images are content-addressed (images/<sha256>) and sha256 is unique, so the image is still
+# needed exactly when a row with its hash exists.
+SUBMISSION_IMAGE_REFERENCED = """
+SELECT EXISTS (SELECT 1 FROM submissions WHERE sha256_hash = $1 OR storage_key = $2)
+"""
 
 # -- name: submission_by_sha256
 # Served by the unique sha256_hash index. Everything `touchgrass status SHA256` shows.
@@ -74,11 +159,107 @@ WHERE id = $1
 """
 
 STATEMENTS = {
+    "submission_get": SUBMISSION_GET,
+    "submission_list": SUBMISSION_LIST,
+    "submission_exists": SUBMISSION_EXISTS,
+    "submission_insert": SUBMISSION_INSERT,
+    "submission_lock": SUBMISSION_LOCK,
+    "submission_review": SUBMISSION_REVIEW,
+    "submission_delete": SUBMISSION_DELETE,
+    "submission_image_referenced": SUBMISSION_IMAGE_REFERENCED,
     "submission_by_sha256": SUBMISSION_BY_SHA256,
     "submission_status_totals": SUBMISSION_STATUS_TOTALS,
     "submission_lock_for_resubmit": SUBMISSION_LOCK_FOR_RESUBMIT,
     "submission_resubmit": SUBMISSION_RESUBMIT,
 }
+
+
+async def get(executor: Executor, submission_id: UUID) -> dict[str, Any]:
+    row = await executor.fetchrow(SUBMISSION_GET, submission_id)
+    if row is None:
+        raise NotFound("Submission not found")
+    return dict(row)
+
+
+async def list_submissions(
+    executor: Executor, *, wallet_address: str | None = None, chain_id: UUID | None = None,
+    challenge_id: UUID | None = None, status: str | None = None,
+) -> list[dict[str, Any]]:
+    rows = await executor.fetch(SUBMISSION_LIST, wallet_address, chain_id, challenge_id, status)
+    return [dict(row) for row in rows]
+
+
+async def exists(executor: Executor, sha256_hex: str) -> bool:
+    return bool(await executor.fetchval(SUBMISSION_EXISTS, sha256_hex))
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    sha256_hex: str
+    wallet_address: str
+    signature_json: str
+    challenge_id: UUID
+    chain_id: UUID
+    storage_key: str
+    tagline: str | None
+    queued: bool  # True: straight to proof_generation; False: awaiting_review
+    correlation_id: str | None
+
+
+async def create(pool: asyncpg.Pool, new: NewSubmission) -> dict[str, Any]:
+    """The upload's one transaction: user, chain position, row, participant count, NOTIFY.
+
+    Conflict when the image was submitted meanwhile (the unique sha256 index decides).
+    """
+    status = GENERATE.ready_status if new.queued else "awaiting_review"
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            await users.find_or_create(connection, new.wallet_address)
+            position = await chains.take_next_position(connection, new.chain_id)
+            row = await connection.fetchrow(
+                SUBMISSION_INSERT, new.sha256_hex, new.wallet_address, new.signature_json,
+                new.challenge_id, new.chain_id, new.storage_key, new.tagline, position, status,
+                new.queued, new.correlation_id,
+            )
+            await challenges.bump_participants(connection, new.challenge_id)
+            if new.queued:
+                await db.notify(connection, GENERATE.channel)
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name == "submissions_sha256_hash_key":
+            raise Conflict("Image already submitted") from None
+        raise
+    return dict(row)
+
+
+async def review(pool: asyncpg.Pool, submission_id: UUID, *, approve: bool,
+                 reason: str | None) -> dict[str, Any]:
+    """PATCH by an admin: approve (queue the proof) or reject an `awaiting_review` row."""
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(SUBMISSION_LOCK, submission_id)
+        if row is None:
+            raise NotFound("Submission not found")
+        if row["status"] != "awaiting_review":
+            raise InvalidInput(f"Submission cannot be reviewed in status: {row['status']}",
+                               "status")
+        await connection.execute(SUBMISSION_REVIEW, submission_id, approve,
+                                 reason or "Image does not satisfy challenge criteria")
+        if approve:
+            await db.notify(connection, GENERATE.channel)
+        return dict(await connection.fetchrow(SUBMISSION_GET, submission_id))
+
+
+async def delete(executor: Executor, submission_id: UUID) -> str | None:
+    """Delete the row (and its likes); returns its storage key for the caller to remove."""
+    row = await executor.fetchrow(SUBMISSION_DELETE, submission_id)
+    if row is None:
+        raise NotFound("Submission not found")
+    return row["storage_key"]
+
+
+async def image_referenced(executor: Executor, storage_key: str) -> bool:
+    """Whether any row still needs the image under `storage_key` (images/<sha256>)."""
+    sha256_hex = storage_key.rsplit("/", 1)[-1]
+    return bool(await executor.fetchval(SUBMISSION_IMAGE_REFERENCED, sha256_hex, storage_key))
 
 
 async def find_by_sha256(executor: asyncpg.Pool | asyncpg.Connection, sha256_hex: str

@@ -1,0 +1,60 @@
+"""Building and serving the API application."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from touchgrass import db, logs
+from touchgrass.api.context import CONTEXT, ApiContext
+from touchgrass.api.middleware import decorate_response, edge, errors
+from touchgrass.api.routes import add_routes
+from touchgrass.settings import ApiSettings, DatabaseSettings, SignerSettings, StorageSettings
+from touchgrass.storage import open_storage
+
+__all__ = ["build_app", "open_context", "serve"]
+
+log = logs.get_logger("touchgrass.api")
+
+JSON_BODY_LIMIT = 1024 * 1024  # multipart uploads stream past this; JSON bodies may not
+
+
+def build_app(ctx: ApiContext) -> web.Application:
+    app = web.Application(middlewares=[edge, errors], client_max_size=JSON_BODY_LIMIT)
+    app[CONTEXT] = ctx
+    add_routes(app)
+    app.on_response_prepare.append(decorate_response)
+    return app
+
+
+async def open_context(database: DatabaseSettings, api: ApiSettings, storage: StorageSettings,
+                       signer: SignerSettings) -> ApiContext:
+    """Connect to the database and storage; fails fast with a clear error when either is down."""
+    pool = await db.create_pool(database.asyncpg_dsn, size=database.database_pool_size,
+                                application_name="touchgrass-api")
+    store = open_storage(storage)
+    try:
+        await store.check()
+    except BaseException:
+        await pool.close()
+        await store.close()
+        raise
+    return ApiContext(pool=pool, storage=store, settings=api, signer=signer.key)
+
+
+async def serve(ctx: ApiContext, host: str, port: int, stop: asyncio.Event,
+                *, shutdown_timeout_s: float = 10.0) -> None:
+    """Serve until `stop`; then stop accepting and give in-flight requests time to finish."""
+    runner = web.AppRunner(build_app(ctx), access_log=None, shutdown_timeout=shutdown_timeout_s)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("start", "API listening on http://%s:%d", host, port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stop", "API stopping")
+        await runner.cleanup()
+        await ctx.pool.close()
+        await ctx.storage.close()

@@ -1,0 +1,31 @@
+"""What every handler needs, built once at start and stored on the application."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiohttp import web
+
+from touchgrass.settings import ApiSettings
+from touchgrass.signing import SignerKey
+from touchgrass.storage import Storage
+
+__all__ = ["CONTEXT", "ApiContext", "context"]
+
+
+@dataclass
+class ApiContext:
+    pool: asyncpg.Pool
+    storage: Storage
+    settings: ApiSettings
+    signer: SignerKey
+    started_at: float = field(default_factory=time.monotonic)
+
+
+CONTEXT = web.AppKey("touchgrass_context", ApiContext)
+
+
+def context(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]

@@ -1,0 +1,1 @@
+"""One module per resource; each handler is a plain coroutine of the request."""

@@ -1,0 +1,81 @@
+"""Challenges (`/api/challenges`): created by admins; each gets a zkApp and a Default chain."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from touchgrass.api import representations
+from touchgrass.api.context import context
+from touchgrass.api.handlers.common import remove_images
+from touchgrass.api.http import json_body, path_uuid, respond
+from touchgrass.errors import InvalidInput
+from touchgrass.store import challenges
+
+NOT_FOUND = "Challenge not found"
+
+
+async def list_challenges(request: web.Request) -> web.Response:
+    rows = await challenges.list_all(context(request).pool)
+    return respond([representations.challenge(row) for row in rows])
+
+
+async def list_active(request: web.Request) -> web.Response:
+    rows = await challenges.list_active(context(request).pool)
+    return respond([representations.challenge(row) for row in rows])
+
+
+async def get_challenge(request: web.Request) -> web.Response:
+    challenge_id = path_uuid(request, "id", NOT_FOUND)
+    return respond(representations.challenge(await challenges.get(context(request).pool,
+                                                                  challenge_id)))
+
+
+def parse_date(value: Any, field: str) -> datetime:
+    """ISO-8601 (with or without zone; none means UTC) or epoch milliseconds, like JS Date."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+        if not isinstance(value, str):
+            raise ValueError
+        parsed = datetime.fromisoformat(value.strip())
+    except (ValueError, OverflowError, OSError):
+        raise InvalidInput(f"{field} must be a valid date", field) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _required(body: dict[str, Any], field: str) -> Any:
+    value = body.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidInput(f"{field} is required", field)
+    return value
+
+
+async def create_challenge(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    title, description = _required(body, "title"), _required(body, "description")
+    start_raw, end_raw = _required(body, "startTime"), _required(body, "endTime")
+    for field, value in (("title", title), ("description", description)):
+        if not isinstance(value, str):
+            raise InvalidInput(f"{field} must be a string", field)
+    if len(title) > 255:
+        raise InvalidInput("title must be at most 255 characters", "title")
+    start, end = parse_date(start_raw, "startTime"), parse_date(end_raw, "endTime")
+    if end <= start:
+        raise InvalidInput("endTime must be after startTime", "endTime")
+    row = await challenges.create(
+        context(request).pool, title=title.strip(), description=description.strip(),
+        start_time=start, end_time=end, correlation_id=request.get("correlation_id"),
+    )
+    return respond(representations.challenge(row), status=201)
+
+
+async def delete_challenge(request: web.Request) -> web.Response:
+    ctx = context(request)
+    keys = await challenges.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
+    await remove_images(ctx, keys)
+    return web.Response(status=204)

@@ -1,0 +1,81 @@
+"""Health, version and the API's own documentation."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from touchgrass import __version__
+from touchgrass.api import representations
+from touchgrass.api.context import context
+from touchgrass.api.http import respond
+from touchgrass.errors import StorageError
+
+CHECK_TIMEOUT_S = 3.0
+
+
+async def health(request: web.Request) -> web.Response:
+    ctx = context(request)
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(ctx.pool.fetchval("SELECT 1"), CHECK_TIMEOUT_S)
+        checks["database"] = "ok"
+    except Exception as error:  # noqa: BLE001 - any failure means unhealthy
+        checks["database"] = f"error: {type(error).__name__}"
+    try:
+        await asyncio.wait_for(ctx.storage.check(), CHECK_TIMEOUT_S)
+        checks["storage"] = "ok"
+    except (StorageError, asyncio.TimeoutError, OSError) as error:
+        checks["storage"] = f"error: {error}" if isinstance(error, StorageError) else \
+            f"error: {type(error).__name__}"
+    body = {
+        "timestamp": representations.iso(datetime.now(timezone.utc)),
+        "uptime": round(time.monotonic() - ctx.started_at, 3),
+        "environment": ctx.settings.environment,
+    }
+    if all(value == "ok" for value in checks.values()):
+        return respond({"status": "healthy", **body})
+    return respond({"status": "unhealthy", **body, "checks": checks}, status=503)
+
+
+async def version(request: web.Request) -> web.Response:
+    zkapp = context(request).settings.zkapp_address or "not configured"
+    return respond({"version": __version__, "api": "TouchGrass API", "zkApp": zkapp})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    from touchgrass.api.routes import openapi_document
+
+    return respond(openapi_document())
+
+
+async def api_docs(request: web.Request) -> web.Response:
+    """A readable page built from the same OpenAPI document (no CDN: works offline)."""
+    from touchgrass.api.routes import openapi_document
+
+    document = openapi_document()
+    rows = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            lock = " 🔒" if operation.get("security") else ""
+            codes = ", ".join(sorted(operation["responses"]))
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code>"
+                f"</td><td>{html.escape(operation['summary'])}{lock}</td><td>{codes}</td></tr>"
+            )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{document['info']['title']}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}}
+table{{border-collapse:collapse;width:100%}}td,th{{border-bottom:1px solid #ddd;padding:.4rem;
+text-align:left;vertical-align:top}}code{{font-size:.95em}}</style></head>
+<body><h1>{document['info']['title']} {document['info']['version']}</h1>
+<p>{html.escape(document['info']['description'])}</p>
+<p>Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a>. 🔒 = admin
+(HTTP Basic, user <code>admin</code>).</p>
+<table><tr><th>method</th><th>path</th><th>what</th><th>status codes</th></tr>
+{''.join(rows)}</table></body></html>"""
+    return web.Response(text=page, content_type="text/html")

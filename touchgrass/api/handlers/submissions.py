@@ -1,0 +1,176 @@
+"""Submissions (`/api/submissions`): the upload path, reads, the image, admin review/delete."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+
+from aiohttp import web
+
+from touchgrass import mina
+from touchgrass.api import representations
+from touchgrass.api.context import ApiContext, context
+from touchgrass.api.handlers.common import remove_images
+from touchgrass.api.http import json_body, path_uuid, respond
+from touchgrass.api.upload import UploadForm, read_upload
+from touchgrass.errors import Conflict, InvalidInput, NotFound
+from touchgrass.signature import Signature
+from touchgrass.storage import image_key
+from touchgrass.store import challenges, chains, submissions
+
+NOT_FOUND = "Submission not found"
+STATUSES = {"awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+MAX_TAGLINE = 500
+
+
+def _signature(fields: dict[str, str]) -> Signature:
+    r, s = fields.get("signatureR", "").strip(), fields.get("signatureS", "").strip()
+    if not r or not s:
+        raise InvalidInput("Missing required signature components", "signature")
+    r, s = r.removeprefix("0x"), s.removeprefix("0x")
+    if not (_HEX.match(r) and _HEX.match(s)):
+        raise InvalidInput("Invalid hex format in signature components", "signature")
+    if len(r) != 64 or len(s) != 64:
+        raise InvalidInput("Invalid signature component lengths", "signature")
+    return Signature.from_hex(r, s)
+
+
+async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict, dict]:
+    """Checks 1-12 of the contract, in order, first failure wins; no side effects."""
+    fields = form.fields
+    if form.image is None:
+        raise InvalidInput("No image file provided", "image")
+    chain_raw = fields.get("chainId", "").strip()
+    if not chain_raw:
+        raise InvalidInput("chainId is required", "chainId")
+    wallet = fields.get("walletAddress", "").strip()
+    if not wallet:
+        raise InvalidInput("walletAddress is required", "walletAddress")
+    if not mina.is_valid_address(wallet):
+        raise InvalidInput("Invalid wallet address format", "walletAddress")
+    if not form.image:
+        raise InvalidInput("Image buffer is empty", "image")
+    signature = _signature(fields)
+    tagline = fields.get("tagline", "").strip()
+    if len(tagline) > MAX_TAGLINE:
+        raise InvalidInput(f"tagline must be at most {MAX_TAGLINE} characters", "tagline")
+    try:
+        chain_id = uuid.UUID(chain_raw)
+    except ValueError:
+        raise NotFound("Chain not found") from None
+    chain = await chains.get(ctx.pool, chain_id)
+    challenge = await challenges.get(ctx.pool, chain["challenge_id"])
+    now = datetime.now(timezone.utc)
+    if not challenge["start_time"] <= now < challenge["end_time"]:
+        raise InvalidInput("Challenge is not currently active")
+    if challenge["deployment_status"] != "active" or not challenge["zkapp_address"]:
+        raise InvalidInput("Challenge zkapp is not yet deployed. Please try again shortly.",
+                           "challenge")
+    assert form.sha256_hex is not None
+    if not ctx.signer.verify(bytes.fromhex(form.sha256_hex), signature):
+        raise InvalidInput("ECDSA signature does not match image hash", "signature")
+    if await submissions.exists(ctx.pool, form.sha256_hex):
+        raise Conflict("Image already submitted")
+    return signature, chain, challenge
+
+
+async def create_submission(request: web.Request) -> web.Response:
+    ctx = context(request)
+    form = await read_upload(request, ctx.settings.upload_max_size)
+    signature, chain, challenge = await _validate(ctx, form)
+    assert form.image is not None and form.sha256_hex is not None
+    key = image_key(form.sha256_hex)
+    # Content-addressed: the same bytes are already there when an earlier upload wrote them.
+    if not await ctx.storage.exists(key):
+        await ctx.storage.put(key, form.image, form.content_type or "application/octet-stream")
+    new = submissions.NewSubmission(
+        sha256_hex=form.sha256_hex,
+        wallet_address=form.fields["walletAddress"].strip(),
+        signature_json=signature.to_json(),
+        challenge_id=challenge["id"],
+        chain_id=chain["id"],
+        storage_key=key,
+        tagline=form.fields.get("tagline", "").strip() or None,
+        queued=ctx.settings.auto_approve,
+        correlation_id=request.get("correlation_id"),
+    )
+    try:
+        row = await submissions.create(ctx.pool, new)
+    except BaseException:
+        await remove_images(ctx, [key])  # only if no row references it (a racing duplicate)
+        raise
+    return respond(representations.submission(row), status=201)
+
+
+async def list_submissions(request: web.Request) -> web.Response:
+    query = request.query
+
+    def uuid_filter(name: str) -> uuid.UUID | None | bool:
+        raw = query.get(name)
+        if not raw:
+            return None
+        try:
+            return uuid.UUID(raw)
+        except ValueError:
+            return False  # matches nothing
+
+    chain_id, challenge_id = uuid_filter("chainId"), uuid_filter("challengeId")
+    status = query.get("status") or None
+    if chain_id is False or challenge_id is False or (status and status not in STATUSES):
+        return respond([])
+    rows = await submissions.list_submissions(
+        context(request).pool, wallet_address=query.get("walletAddress") or None,
+        chain_id=chain_id or None, challenge_id=challenge_id or None, status=status,  # type: ignore[arg-type]
+    )
+    return respond([representations.submission(row) for row in rows])
+
+
+async def get_submission(request: web.Request) -> web.Response:
+    submission_id = path_uuid(request, "id", NOT_FOUND)
+    return respond(representations.submission(await submissions.get(context(request).pool,
+                                                                     submission_id)))
+
+
+async def get_image(request: web.Request) -> web.StreamResponse:
+    ctx = context(request)
+    row = await submissions.get(ctx.pool, path_uuid(request, "id", NOT_FOUND))
+    key = row["storage_key"] or image_key(row["sha256_hash"])
+    info = await ctx.storage.stat(key)
+    if info is None:
+        raise NotFound("Image not found")
+    etag = f'"{row["sha256_hash"]}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+    wanted = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+    if wanted & {etag, row["sha256_hash"], "*"}:
+        return web.Response(status=304, headers=headers)
+    response = web.StreamResponse(headers={**headers, "Content-Length": str(info.size)})
+    response.content_type = info.content_type or "image/jpeg"
+    await response.prepare(request)
+    async for chunk in ctx.storage.stream(key):
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def review_submission(request: web.Request) -> web.Response:
+    submission_id = path_uuid(request, "id", NOT_FOUND)
+    body = await json_body(request)
+    verified = body.get("challengeVerified")
+    if not isinstance(verified, bool):
+        raise InvalidInput("challengeVerified is required", "challengeVerified")
+    reason = body.get("failureReason")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("failureReason must be a string", "failureReason")
+    row = await submissions.review(context(request).pool, submission_id, approve=verified,
+                                   reason=reason)
+    return respond(representations.submission(row))
+
+
+async def delete_submission(request: web.Request) -> web.Response:
+    ctx = context(request)
+    key = await submissions.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
+    await remove_images(ctx, [key])
+    return web.Response(status=204)
+

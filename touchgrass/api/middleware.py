@@ -1,0 +1,104 @@
+"""What every request and response gets: a correlation id, JSON errors, CORS and security
+headers, and one structured access-log line."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+
+from aiohttp import web
+
+from touchgrass import logs
+from touchgrass.api.context import context
+from touchgrass.api.http import STATUS_FOR, ApiError, error_body, respond
+from touchgrass.errors import Conflict, InvalidInput, NotFound
+
+__all__ = ["decorate_response", "edge", "errors"]
+
+log = logs.get_logger("touchgrass.api")
+
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+_HEADERS = "Content-Type, Authorization, X-Correlation-Id"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "no-referrer",
+    # Images are embedded by the web app from another origin.
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    "X-DNS-Prefetch-Control": "off",
+    "Strict-Transport-Security": "max-age=15552000; includeSubDomains",
+}
+
+
+@web.middleware
+async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    """Correlation id in, preflight answered, one access-log line out."""
+    supplied = request.headers.get("X-Correlation-Id", "")
+    correlation_id = supplied if _CORRELATION.match(supplied) else str(uuid.uuid4())
+    request["correlation_id"] = correlation_id
+    started = time.perf_counter()
+    status = 500
+    with logs.bind(correlation_id=correlation_id):
+        try:
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+                response: web.StreamResponse = web.Response(status=204)
+            else:
+                response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            log.info("http", "%s %s %d", request.method, request.path, status,
+                     method=request.method, path=request.path, status=status,
+                     duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    """Every failure becomes `{"error": {...}}`; nothing internal ever reaches the client."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return respond(error_body(error.message, error.field), error.status, error.headers)
+    except (InvalidInput, NotFound, Conflict) as error:
+        return respond(error_body(error.message, getattr(error, "field", None)),
+                       STATUS_FOR[type(error)])
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        # The old (Express) server's answer for any route it does not have.
+        return respond(error_body(f"Cannot {request.method} {request.path}", code="NOT_FOUND"),
+                       404)
+    except web.HTTPRequestEntityTooLarge:
+        return respond(error_body("Request body too large"), 413)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return respond(error_body(error.reason), error.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.error("error", "unhandled error in %s %s", request.method, request.path,
+                  exc_info=True)
+        return respond(error_body("Internal server error"), 500)
+
+
+async def decorate_response(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: headers every response carries, streamed ones included."""
+    response.headers.update(SECURITY_HEADERS)
+    if "correlation_id" in request:
+        response.headers["X-Correlation-Id"] = request["correlation_id"]
+    origins = context(request).settings.cors_origins
+    origin = request.headers.get("Origin")
+    if "*" in origins:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.add("Vary", "Origin")
+    else:
+        return
+    response.headers["Access-Control-Expose-Headers"] = "X-Correlation-Id"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = _METHODS
+        response.headers["Access-Control-Allow-Headers"] = _HEADERS
+        response.headers["Access-Control-Max-Age"] = "86400"

@@ -1,0 +1,84 @@
+"""Rows to the JSON the TouchGrass clients expect: camelCase, ISO dates with milliseconds and
+a Z, and optional fields omitted (never null)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["challenge", "chain", "iso", "like", "submission", "user"]
+
+
+def iso(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _present(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None and value != ""}
+
+
+def user(row: dict[str, Any]) -> dict[str, Any]:
+    return {"walletAddress": row["wallet_address"], "createdAt": iso(row["created_at"]),
+            "updatedAt": iso(row["updated_at"])}
+
+
+def challenge(row: dict[str, Any]) -> dict[str, Any]:
+    return _present({
+        "id": str(row["id"]),
+        "title": row["title"],
+        "description": row["description"],
+        "startTime": iso(row["start_time"]),
+        "endTime": iso(row["end_time"]),
+        "participantCount": row["participant_count"],
+        "chainCount": row["chain_count"],
+        "zkAppAddress": row["zkapp_address"],
+        "deploymentStatus": row["deployment_status"],
+        "transactionId": row["transaction_id"],
+        "failureReason": row["failure_reason"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    })
+
+
+def chain(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "challengeId": str(row["challenge_id"]),
+        "length": row["length"],
+        "createdAt": iso(row["created_at"]),
+        "lastActivityAt": iso(row["last_activity_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    }
+
+
+def submission(row: dict[str, Any]) -> dict[str, Any]:
+    return _present({
+        "id": str(row["id"]),
+        "sha256Hash": row["sha256_hash"],
+        "walletAddress": row["wallet_address"],
+        "signature": row["signature"],
+        "challengeId": str(row["challenge_id"]),
+        "chainId": str(row["chain_id"]),
+        "storageKey": row["storage_key"],
+        "tagline": row["tagline"],
+        "chainPosition": row["chain_position"],
+        "likeCount": int(row["like_count"]),
+        "status": row["status"],
+        "transactionId": row["transaction_id"],
+        "transactionSubmittedBlockHeight": row["transaction_submitted_block_height"],
+        "failureReason": row["failure_reason"],
+        "retryCount": row["attempts"],
+        "challengeVerified": row["challenge_verified"],
+        "tokenOwnerAddress": row["token_owner_address"],
+        "chainStatus": row["chain_status"],
+        "createdAt": iso(row["created_at"]),
+        "updatedAt": iso(row["updated_at"]),
+    })
+
+
+def like(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(row["id"]), "submissionId": str(row["submission_id"]),
+            "walletAddress": row["wallet_address"], "createdAt": iso(row["created_at"]),
+            "updatedAt": iso(row["updated_at"])}

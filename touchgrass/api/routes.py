@@ -1,0 +1,251 @@
+"""Every route of the API in one table, which both registers the routes and generates the
+OpenAPI document, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from touchgrass import __version__
+from touchgrass.api.context import context
+from touchgrass.api.handlers import challenges, chains, likes, meta, submissions, users
+from touchgrass.api.http import require_admin
+
+__all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    responses: dict[int, str]  # status -> schema name ("" for no body)
+    admin: bool = False
+    body: str | None = None  # schema name, or "multipart" for the upload
+    query: tuple[str, ...] = ()
+
+
+E = "Error"
+ROUTES: list[Route] = [
+    Route("GET", "/health", meta.health, "Liveness and dependencies (database, storage)", "meta",
+          {200: "Health", 503: "Health"}),
+    Route("GET", "/api/version", meta.version, "API version", "meta", {200: "Version"}),
+    Route("GET", "/api/openapi.json", meta.openapi_json, "This document", "meta", {200: ""}),
+    Route("GET", "/api-docs", meta.api_docs, "Readable API documentation", "meta", {200: ""}),
+    # users
+    Route("GET", "/api/users/{walletAddress}", users.get_user, "Get a user", "users",
+          {200: "User", 404: E}),
+    Route("POST", "/api/users", users.create_user, "Find or create a user (201 new, 200 existing)",
+          "users", {200: "User", 201: "User", 400: E}, body="WalletBody"),
+    Route("DELETE", "/api/users/{walletAddress}", users.delete_user,
+          "Delete a user, their submissions and likes", "users", {204: "", 401: E, 404: E},
+          admin=True),
+    # challenges (/active before /{id})
+    Route("GET", "/api/challenges/active", challenges.list_active,
+          "Challenges open now, newest start first", "challenges", {200: "Challenge[]"}),
+    Route("GET", "/api/challenges/{id}", challenges.get_challenge, "Get a challenge",
+          "challenges", {200: "Challenge", 404: E}),
+    Route("GET", "/api/challenges", challenges.list_challenges,
+          "All challenges, newest start first", "challenges", {200: "Challenge[]"}),
+    Route("POST", "/api/challenges", challenges.create_challenge,
+          "Create a challenge and its Default chain; its zkApp is deployed by `publish`",
+          "challenges", {201: "Challenge", 400: E, 401: E}, admin=True, body="ChallengeBody"),
+    Route("DELETE", "/api/challenges/{id}", challenges.delete_challenge,
+          "Delete a challenge with its chains, submissions and likes", "challenges",
+          {204: "", 401: E, 404: E}, admin=True),
+    # chains
+    Route("GET", "/api/chains", chains.list_chains, "Chains, oldest first", "chains",
+          {200: "Chain[]"}, query=("challengeId",)),
+    Route("GET", "/api/chains/{id}", chains.get_chain, "Get a chain", "chains",
+          {200: "Chain", 404: E}),
+    # submissions
+    Route("POST", "/api/submissions", submissions.create_submission,
+          "Upload a signed photo; queues its proof", "submissions",
+          {201: "Submission", 400: E, 404: E, 409: E, 413: E, 415: E}, body="multipart"),
+    Route("GET", "/api/submissions", submissions.list_submissions,
+          "Submissions, newest first, exact-match filters", "submissions",
+          {200: "Submission[]"}, query=("walletAddress", "chainId", "challengeId", "status")),
+    Route("GET", "/api/submissions/{id}", submissions.get_submission, "Get a submission",
+          "submissions", {200: "Submission", 404: E}),
+    Route("GET", "/api/submissions/{id}/image", submissions.get_image,
+          "The stored image (ETag = sha256; If-None-Match answers 304)", "submissions",
+          {200: "", 304: "", 404: E}),
+    Route("PATCH", "/api/submissions/{id}", submissions.review_submission,
+          "Review a submission awaiting review (approve queues its proof)", "submissions",
+          {200: "Submission", 400: E, 401: E, 404: E}, admin=True, body="ReviewBody"),
+    Route("DELETE", "/api/submissions/{id}", submissions.delete_submission,
+          "Delete a submission, its likes and image; stops its pipeline work", "submissions",
+          {204: "", 401: E, 404: E}, admin=True),
+    # likes
+    Route("POST", "/api/submissions/{id}/likes", likes.create_like, "Like a submission",
+          "likes", {201: "Like", 400: E, 404: E, 409: E}, body="WalletBody"),
+    Route("GET", "/api/submissions/{id}/likes/count", likes.like_count, "Count likes", "likes",
+          {200: "LikeCount", 404: E}),
+    Route("GET", "/api/submissions/{id}/likes", likes.list_likes, "Likes, newest first",
+          "likes", {200: "Like[]", 404: E}),
+    Route("DELETE", "/api/submissions/{id}/likes/{walletAddress}", likes.delete_like,
+          "Remove a like", "likes", {200: "Success", 404: E}),
+]
+
+
+def _admin_only(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        require_admin(request, context(request).settings.admin_password.get_secret_value())
+        return await handler(request)
+
+    return guarded
+
+
+def add_routes(app: web.Application) -> None:
+    for route in ROUTES:
+        handler = _admin_only(route.handler) if route.admin else route.handler
+        app.router.add_route(route.method, route.path, handler)
+
+
+# ---------------------------------------------------------------- OpenAPI
+
+_DATE = {"type": "string", "format": "date-time", "example": "2025-01-01T00:00:00.000Z"}
+_UUID = {"type": "string", "format": "uuid"}
+_WALLET = {"type": "string", "description": "Mina public key, B62q... (55 characters)"}
+
+
+def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": _object({"message": {"type": "string"},
+                                        "field": {"type": "string"},
+                                        "code": {"type": "string"}}, ["message"])}, ["error"]),
+    "User": _object({"walletAddress": _WALLET, "createdAt": _DATE, "updatedAt": _DATE},
+                    ["walletAddress", "createdAt", "updatedAt"]),
+    "Challenge": _object({
+        "id": _UUID, "title": {"type": "string"}, "description": {"type": "string"},
+        "startTime": _DATE, "endTime": _DATE, "participantCount": {"type": "integer"},
+        "chainCount": {"type": "integer"}, "zkAppAddress": _WALLET,
+        "deploymentStatus": {"type": "string", "enum": ["pending_deployment", "deploying",
+                                                        "active", "deployment_failed"]},
+        "transactionId": {"type": "string"}, "failureReason": {"type": "string"},
+        "createdAt": _DATE, "updatedAt": _DATE,
+    }, ["id", "title", "description", "startTime", "endTime", "participantCount", "chainCount",
+        "deploymentStatus", "createdAt", "updatedAt"]),
+    "Chain": _object({"id": _UUID, "name": {"type": "string"}, "challengeId": _UUID,
+                      "length": {"type": "integer"}, "createdAt": _DATE,
+                      "lastActivityAt": _DATE, "updatedAt": _DATE},
+                     ["id", "name", "challengeId", "length", "createdAt", "lastActivityAt",
+                      "updatedAt"]),
+    "Submission": _object({
+        "id": _UUID, "sha256Hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "walletAddress": _WALLET,
+        "signature": {"type": "string", "description": 'JSON string {"r":"<64 hex>","s":"<64 hex>"}'},
+        "challengeId": _UUID, "chainId": _UUID, "storageKey": {"type": "string"},
+        "tagline": {"type": "string"}, "chainPosition": {"type": "integer"},
+        "likeCount": {"type": "integer"},
+        "status": {"type": "string", "enum": ["awaiting_review", "proof_generation",
+                                              "proof_publishing", "complete", "rejected"]},
+        "transactionId": {"type": "string"},
+        "transactionSubmittedBlockHeight": {"type": "integer"},
+        "failureReason": {"type": "string"}, "retryCount": {"type": "integer"},
+        "challengeVerified": {"type": "boolean"}, "tokenOwnerAddress": _WALLET,
+        "chainStatus": {"type": "string", "enum": ["pending", "included", "final", "abandoned"]},
+        "createdAt": _DATE, "updatedAt": _DATE,
+    }, ["id", "sha256Hash", "walletAddress", "signature", "challengeId", "chainId",
+        "storageKey", "chainPosition", "likeCount", "status", "retryCount", "challengeVerified",
+        "createdAt", "updatedAt"]),
+    "Like": _object({"id": _UUID, "submissionId": _UUID, "walletAddress": _WALLET,
+                     "createdAt": _DATE, "updatedAt": _DATE},
+                    ["id", "submissionId", "walletAddress", "createdAt", "updatedAt"]),
+    "LikeCount": _object({"submissionId": _UUID, "count": {"type": "integer"}},
+                         ["submissionId", "count"]),
+    "Success": _object({"success": {"type": "boolean"}}, ["success"]),
+    "Health": _object({"status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+                       "timestamp": _DATE, "uptime": {"type": "number"},
+                       "environment": {"type": "string"},
+                       "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
+                      ["status"]),
+    "Version": _object({"version": {"type": "string"}, "api": {"type": "string"},
+                        "zkApp": {"type": "string"}}, ["version", "api", "zkApp"]),
+    "WalletBody": _object({"walletAddress": _WALLET}, ["walletAddress"]),
+    "ChallengeBody": _object({"title": {"type": "string"}, "description": {"type": "string"},
+                              "startTime": _DATE, "endTime": _DATE},
+                             ["title", "description", "startTime", "endTime"]),
+    "ReviewBody": _object({"challengeVerified": {"type": "boolean"},
+                           "failureReason": {"type": "string"}}, ["challengeVerified"]),
+    "Upload": _object({
+        "image": {"type": "string", "format": "binary",
+                  "description": "content type image/*, at most UPLOAD_MAX_SIZE bytes"},
+        "chainId": _UUID, "walletAddress": _WALLET,
+        "signatureR": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        "signatureS": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        "tagline": {"type": "string"},
+    }, ["image", "chainId", "walletAddress", "signatureR", "signatureS"]),
+}
+
+_REASONS = {200: "OK", 201: "Created", 204: "No content", 304: "Not modified",
+            400: "Invalid input", 401: "Admin authentication required", 404: "Not found",
+            409: "Already exists", 413: "Too large", 415: "Not an image",
+            503: "A dependency is down"}
+
+
+def _schema_ref(name: str) -> dict[str, Any]:
+    if name.endswith("[]"):
+        return {"type": "array", "items": _schema_ref(name[:-2])}
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "tags": [route.tag],
+        "operationId": route.handler.__name__,
+        "responses": {
+            str(status): {"description": _REASONS.get(status, ""),
+                          **({"content": {"application/json": {"schema": _schema_ref(schema)}}}
+                             if schema else {})}
+            for status, schema in route.responses.items()
+        },
+    }
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in _path_parameters(route.path)]
+    parameters += [{"name": name, "in": "query", "required": False,
+                    "schema": {"type": "string"}} for name in route.query]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body == "multipart":
+        operation["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": _schema_ref("Upload")}}}
+    elif route.body:
+        operation["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": _schema_ref(route.body)}}}
+    if route.admin:
+        operation["security"] = [{"adminBasic": []}]
+    return operation
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+@functools.lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "TouchGrass API", "version": __version__,
+                 "description": "Photos signed by the TouchGrass camera client, proven with "
+                                "o1js and recorded on Mina."},
+        "paths": paths,
+        "components": {"schemas": _SCHEMAS,
+                       "securitySchemes": {"adminBasic": {"type": "http", "scheme": "basic"}}},
+    }

@@ -1,0 +1,1 @@
+"""Client commands for people testing a deployment: keys, uploads, challenges over HTTP."""
