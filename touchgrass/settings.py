@@ -9,6 +9,7 @@ existing deployments move over unchanged. Errors name the variable and never ech
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
@@ -168,6 +169,13 @@ class StorageSettings(BaseSettings):
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise ValueError("must be host:port or http(s)://host:port")
         return value.strip()
+
+    @field_validator("minio_bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("must be 3-63 lowercase letters, digits, dots or hyphens")
+        return value
 
     @model_validator(mode="after")
     def _credentials(self) -> StorageSettings:

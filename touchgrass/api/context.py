@@ -12,7 +12,7 @@ from touchgrass.settings import ApiSettings
 from touchgrass.signing import SignerKey
 from touchgrass.storage import Storage
 
-__all__ = ["CONTEXT", "ApiContext", "context"]
+__all__ = ["CONTEXT", "CORRELATION_ID", "ApiContext", "context", "correlation_id"]
 
 
 @dataclass
@@ -25,7 +25,13 @@ class ApiContext:
 
 
 CONTEXT = web.AppKey("touchgrass_context", ApiContext)
+CORRELATION_ID = web.RequestKey("correlation_id", str)
 
 
 def context(request: web.Request) -> ApiContext:
     return request.app[CONTEXT]
+
+
+def correlation_id(request: web.Request) -> str | None:
+    """The request's correlation id (set by the edge middleware), stored on rows it creates."""
+    return request.get(CORRELATION_ID)

@@ -11,7 +11,7 @@ import uuid
 from aiohttp import web
 
 from touchgrass import logs
-from touchgrass.api.context import context
+from touchgrass.api.context import CORRELATION_ID, context
 from touchgrass.api.http import STATUS_FOR, ApiError, error_body, respond
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 
@@ -38,7 +38,7 @@ async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ig
     """Correlation id in, preflight answered, one access-log line out."""
     supplied = request.headers.get("X-Correlation-Id", "")
     correlation_id = supplied if _CORRELATION.match(supplied) else str(uuid.uuid4())
-    request["correlation_id"] = correlation_id
+    request[CORRELATION_ID] = correlation_id
     started = time.perf_counter()
     status = 500
     with logs.bind(correlation_id=correlation_id):
@@ -86,8 +86,8 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:  # type: 
 async def decorate_response(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: headers every response carries, streamed ones included."""
     response.headers.update(SECURITY_HEADERS)
-    if "correlation_id" in request:
-        response.headers["X-Correlation-Id"] = request["correlation_id"]
+    if CORRELATION_ID in request:
+        response.headers["X-Correlation-Id"] = request[CORRELATION_ID]
     origins = context(request).settings.cors_origins
     origin = request.headers.get("Origin")
     if "*" in origins:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from touchgrass.api import representations
-from touchgrass.api.context import context
+from touchgrass.api.context import context, correlation_id
 from touchgrass.api.handlers.common import remove_images
 from touchgrass.api.http import json_body, path_uuid, respond
 from touchgrass.errors import InvalidInput
@@ -69,7 +69,7 @@ async def create_challenge(request: web.Request) -> web.Response:
         raise InvalidInput("endTime must be after startTime", "endTime")
     row = await challenges.create(
         context(request).pool, title=title.strip(), description=description.strip(),
-        start_time=start, end_time=end, correlation_id=request.get("correlation_id"),
+        start_time=start, end_time=end, correlation_id=correlation_id(request),
     )
     return respond(representations.challenge(row), status=201)
 

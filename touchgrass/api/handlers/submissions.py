@@ -10,7 +10,7 @@ from aiohttp import web
 
 from touchgrass import mina
 from touchgrass.api import representations
-from touchgrass.api.context import ApiContext, context
+from touchgrass.api.context import ApiContext, context, correlation_id
 from touchgrass.api.handlers.common import remove_images
 from touchgrass.api.http import json_body, path_uuid, respond
 from touchgrass.api.upload import UploadForm, read_upload
@@ -94,7 +94,7 @@ async def create_submission(request: web.Request) -> web.Response:
         storage_key=key,
         tagline=form.fields.get("tagline", "").strip() or None,
         queued=ctx.settings.auto_approve,
-        correlation_id=request.get("correlation_id"),
+        correlation_id=correlation_id(request),
     )
     try:
         row = await submissions.create(ctx.pool, new)
