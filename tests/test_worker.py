@@ -66,22 +66,30 @@ async def test_exceptions_become_retries_and_permanent_errors_rejects(pool, run_
 
 
 async def test_no_transaction_stays_open_while_a_handler_works(pool, run_worker, database_url):
+    """Both handlers are mid-work (claims committed, no finish started): no session of this
+    database may be inside a transaction."""
     await queue_submissions(pool, 2)
-    seen: list[int] = []
+    working = asyncio.Semaphore(0)
+    release = asyncio.Event()
 
     async def handler(job: Claimed) -> Outcome:
-        observer = await asyncpg.connect(database_url)
-        try:
-            seen.append(await observer.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state LIKE 'idle in transaction%'"))
-        finally:
-            await observer.close()
+        working.release()
+        await release.wait()
         return Done({"proof_json": {}})
 
     handle = await run_worker(GENERATE, handler, concurrency=2)
+    await asyncio.wait_for(working.acquire(), 5)
+    await asyncio.wait_for(working.acquire(), 5)
+    observer = await asyncpg.connect(database_url)
+    try:
+        open_transactions = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL")
+    finally:
+        await observer.close()
+    release.set()
     await handle.wait_finished(2)
-    assert seen == [0, 0]
+    assert open_transactions == 0
 
 
 # ---------------------------------------------------------------- rule 4
