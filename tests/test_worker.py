@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import fast_policy
-from tests.support.factories import queue_submissions
+from tests.support.factories import SIGNER, queue_submissions
 from tests.support.fakes import CountingProver, FlakyPublisher
 from touchgrass.errors import PermanentJobError
 from touchgrass.queue import engine
@@ -256,7 +256,7 @@ async def test_generate_rejects_bytes_that_do_not_match_the_hash(pool, run_worke
     [row] = await queue_submissions(pool, 1, storage=storage)
     await storage.put(f"images/{row['sha256_hash']}", b"tampered", "image/png")
     prover = CountingProver()
-    handle = await run_worker(GENERATE, make_handler(storage, prover))
+    handle = await run_worker(GENERATE, make_handler(storage, prover, SIGNER))
     [event] = await handle.wait_finished(1)
     assert isinstance(event.outcome, Reject) and "does not match its sha256" in event.outcome.reason
     assert prover.calls == {}
@@ -265,7 +265,7 @@ async def test_generate_rejects_bytes_that_do_not_match_the_hash(pool, run_worke
 
 async def test_generate_rejects_an_image_missing_from_storage(pool, run_worker, storage):
     await queue_submissions(pool, 1)  # nothing stored
-    handle = await run_worker(GENERATE, make_handler(storage, CountingProver()))
+    handle = await run_worker(GENERATE, make_handler(storage, CountingProver(), SIGNER))
     [event] = await handle.wait_finished(1)
     assert isinstance(event.outcome, Reject) and "missing from storage" in event.outcome.reason
 
@@ -275,7 +275,7 @@ async def test_a_publish_failure_never_calls_the_prover_again(pool, run_worker, 
     [row] = await queue_submissions(pool, 1, storage=storage)
     prover = CountingProver()
     publisher = FlakyPublisher(fail_times=2)
-    generate = await run_worker(GENERATE, make_handler(storage, prover))
+    generate = await run_worker(GENERATE, make_handler(storage, prover, SIGNER))
     publish = await run_worker(PUBLISH, make_publish_handler(publisher),
                                policy=fast_policy(max_attempts=3), poll_interval_s=0.2)
     await generate.wait_finished(1)
@@ -301,7 +301,7 @@ async def test_generate_success_notifies_the_publish_stage(pool, database_url, s
     await asyncio.wait_for(listener.listening.wait(), 5)
     woken.clear()
     try:
-        await run_worker(GENERATE, make_handler(storage, CountingProver()))
+        await run_worker(GENERATE, make_handler(storage, CountingProver(), SIGNER))
         await asyncio.wait_for(woken.wait(), 5)
     finally:
         stop.set()

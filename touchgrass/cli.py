@@ -7,12 +7,14 @@ Exit codes: 0 ok, 1 the operation failed or was refused, 2 bad configuration or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import signal
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 err = Console(stderr=True)
 out = Console()
@@ -153,12 +156,172 @@ def api(
 def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
     """Claim `proof_generation` rows, prove them with o1js, store the proof for publishing.
 
-    Needs DATABASE_URL, the image storage settings and the prover; stops gracefully on
-    SIGTERM/SIGINT (a second signal releases in-flight rows at once).
+    --concurrency N runs N prover processes (each ~2-2.5 GB while proving). Needs
+    DATABASE_URL, SIGNER_PUBLIC_KEY (and SIGNER_CURVE), the image storage settings and
+    Node.js 20; installs the prover's JS dependencies first when they are missing. Stops
+    gracefully on SIGTERM/SIGINT (a second signal releases in-flight rows at once).
     """
+    from touchgrass.roles import generate as role
+    from touchgrass.settings import ProverSettings, QueueSettings, SignerSettings, StorageSettings
+
     _setup("generate")
-    _database(database_url)
-    _not_available("the o1js prover behind `touchgrass generate`")
+    database = _database(database_url)
+    try:
+        queue, storage = load(QueueSettings), load(StorageSettings)
+        signer, prover = load(SignerSettings), load(ProverSettings)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+
+    async def work() -> None:
+        with _compile_progress() as progress:
+            await role.run(database=database, queue=queue, storage=storage, signer=signer,
+                           prover=prover, concurrency=concurrency, progress=progress)
+
+    _run("generate", work, dsn=database.asyncpg_dsn)
+
+
+@contextlib.contextmanager
+def _compile_progress() -> Iterator[Callable[[str, float], None]]:
+    """A spinner on a terminal (log lines otherwise) while the circuit compiles."""
+    if not err.is_terminal:
+        def log_line(name: str, elapsed: float) -> None:
+            if int(elapsed) % 15 < 5:
+                logs.get_logger("touchgrass.proof").info(
+                    "compile", "%s still compiling the circuit (%.0f s)", name, elapsed)
+        yield log_line
+        return
+    with err.status("starting the prover") as status:
+        def show(name: str, elapsed: float) -> None:
+            status.update(f"{name}: compiling the circuit, {elapsed:.0f} s (about a minute "
+                          "the first time; later starts read the cache)")
+        yield show
+
+
+@app.command()
+def setup(
+    force: Annotated[bool, typer.Option("--force", help="Reinstall even when present.")] = False,
+) -> None:
+    """Install the prover's JS dependencies (o1js, from the committed lockfile).
+
+    `touchgrass generate` does this by itself when they are missing; run it ahead of time
+    (in a container build, say) to keep first starts short.
+    """
+    from touchgrass.proof.install import install
+    from touchgrass.settings import ProverSettings
+
+    try:
+        settings = load(ProverSettings)
+        with err.status("installing the prover's JS dependencies (npm ci)"):
+            target = install(settings.prover_js_dir, settings.node_binary, force=force)
+    except ConfigError as error:
+        _fail(str(error), 2)
+    err.print(f"prover JS dependencies installed in {target.directory}")
+
+
+@app.command()
+def prove(
+    image: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                          help="The photo whose signature to prove.")],
+    signature: Annotated[str, typer.Option(
+        "--signature", help="r,s: the signature over the image's SHA-256, 64 hex each.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Where to write the proof; default: IMAGE.proof.json.",
+        show_default=False)] = None,
+) -> None:
+    """Prove offline that a signature over a photo's SHA-256 is valid; writes the proof JSON.
+
+    Uses SIGNER_PUBLIC_KEY and SIGNER_CURVE like the generate role. No database needed.
+    """
+    from touchgrass.proof import ProofRequest
+    from touchgrass.proof.o1js import open_prover
+    from touchgrass.settings import ProverSettings, SignerSettings
+    from touchgrass.signature import Signature
+
+    _setup("prove")
+    try:
+        signer, settings = load(SignerSettings), load(ProverSettings)
+        r_hex, s_hex = (part.strip().removeprefix("0x") for part in signature.split(","))
+        parsed = Signature.from_hex(r_hex, s_hex)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+    except ValueError:
+        _fail("--signature must be r,s with 64 hex characters each", 2)
+    data = image.read_bytes()
+    digest = hashlib.sha256(data).digest()
+    if not signer.key.verify(digest, parsed):
+        _fail(f"the signature does not verify for {image.name}'s SHA-256 {digest.hex()} "
+              f"and SIGNER_PUBLIC_KEY ({signer.signer_curve})", 1)
+    target = out or image.with_name(image.name + ".proof.json")
+
+    async def work() -> dict[str, Any]:
+        with _compile_progress() as progress:
+            prover = await open_prover(settings, signer.key, size=1, progress=progress)
+        try:
+            with err.status("proving (tens of seconds)") if err.is_terminal else \
+                    contextlib.nullcontext():
+                return await prover.prove(ProofRequest(digest, parsed, digest.hex()))
+        finally:
+            await prover.close()
+
+    proof = _run("prove", work)
+    target.write_text(json.dumps({"curve": signer.signer_curve, "sha256": digest.hex(),
+                                  "signer": str(signer.key), "proof": proof}))
+    err.print(f"proof written to {target}")
+
+
+@app.command("verify-proof")
+def verify_proof(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A proof from `touchgrass prove` (or a bare "
+                                              "o1js proof JSON, as stored in proof_json).")],
+    image: Annotated[Path | None, typer.Option(
+        "--image", help="Also check that the proof is about this photo's SHA-256.",
+        show_default=False)] = None,
+) -> None:
+    """Verify a proof; exit 0 when it holds, 1 when it does not (with the reason)."""
+    from touchgrass.proof.o1js import open_prover
+    from touchgrass.settings import ProverSettings, SignerSettings
+    from touchgrass.signing import SignerKey
+
+    _setup("verify")
+    try:
+        document = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        _fail(f"{file} is not a proof JSON file: {error}", 2)
+    if not isinstance(document, dict):
+        _fail(f"{file} is not a proof JSON object", 2)
+    proof = document.get("proof") if isinstance(document.get("proof"), dict) else document
+    try:
+        settings = load(ProverSettings)
+        if "signer" in document:
+            signer = SignerKey.parse(document["signer"], document.get("curve", "secp256k1"))
+        else:
+            signer = load(SignerSettings).key
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+    except (ValueError, TypeError) as error:
+        _fail(f"the signer key in {file} is invalid: {error}", 2)
+    digest = None
+    if image is not None:
+        digest = hashlib.sha256(image.read_bytes()).digest()
+    elif isinstance(document.get("sha256"), str):
+        digest = bytes.fromhex(document["sha256"])
+
+    async def work() -> Any:
+        with _compile_progress() as progress:
+            prover = await open_prover(settings, signer, size=1, progress=progress)
+        try:
+            return await prover.verify(proof, digest=digest)
+        finally:
+            await prover.close()
+
+    verdict = _run("verify", work)
+    if verdict.valid:
+        about = f" for SHA-256 {digest.hex()}" if digest else ""
+        out.print(f"valid: the proof verifies{about} (signer {signer.curve})", highlight=False)
+        return
+    out.print(f"INVALID: {verdict.reason}", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -288,8 +451,9 @@ def resubmit(
 # ---------------------------------------------------------------- clients of a deployment
 
 keys_app = typer.Typer(help="Signer keys for the camera clients (and `touchgrass upload`).",
-                       no_args_is_help=True)
-challenge_app = typer.Typer(help="Challenges, through a running API.", no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode="markdown")
+challenge_app = typer.Typer(help="Challenges, through a running API.", no_args_is_help=True,
+                            rich_markup_mode="markdown")
 app.add_typer(keys_app, name="keys")
 app.add_typer(challenge_app, name="challenge")
 

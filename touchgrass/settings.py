@@ -31,6 +31,7 @@ from touchgrass.signing import SignerKey
 
 __all__ = [
     "ApiSettings",
+    "ProverSettings",
     "DatabaseSettings",
     "LogSettings",
     "QueueSettings",
@@ -231,6 +232,43 @@ class ApiSettings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origin.split(",") if origin.strip()]
+
+
+def _default_circuit_cache() -> Path:
+    return Path(platformdirs.user_cache_dir("touchgrass")) / "circuits"
+
+
+def _default_js_dir() -> Path:
+    return Path(platformdirs.user_data_dir("touchgrass")) / "prover-js"
+
+
+class ProverSettings(BaseSettings):
+    """The o1js prover processes behind `touchgrass generate` (and `prove`, `verify-proof`)."""
+
+    model_config = _COMMON
+
+    circuit_cache_path: Path = Field(
+        default_factory=_default_circuit_cache,
+        description="o1js compile cache (~370 MB secp256k1, ~660 MB P-256); keep it between runs.",
+    )
+    prover_js_dir: Path = Field(
+        default_factory=_default_js_dir,
+        description="Where `touchgrass setup` installs the prover's JS dependencies.",
+    )
+    node_binary: str = Field(default="node", description="Node.js 20+ executable.")
+    prover_threads: int | None = Field(
+        default=None, ge=1, description="Threads per prover process; default: cores / processes."
+    )
+    prover_timeout_s: float = Field(default=600.0, gt=0, description="One proof, at most.")
+    prover_start_timeout_s: float = Field(
+        default=900.0, gt=0, description="Starting a process (compiling the circuit), at most."
+    )
+    prover_max_proofs: int = Field(
+        default=50, ge=1, description="Recycle a process after this many proofs."
+    )
+    prover_max_rss_mb: int = Field(
+        default=4096, ge=256, description="Recycle a process above this resident memory."
+    )
 
 
 class LogSettings(BaseSettings):

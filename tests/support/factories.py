@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from uuid import UUID
 
@@ -11,8 +10,13 @@ import asyncpg
 
 from touchgrass.storage import FilesystemStorage, image_key
 
+from touchgrass.signing import public_key_of, sign
+
 WALLET = "B62qtestwallet"
-SIGNATURE = json.dumps({"r": "1" * 64, "s": "2" * 64})
+# One fixed signer for every queued test row (in every test process), so the generate
+# stage's signature check passes. A throw-away key derived from a public string.
+SIGNER_PRIVATE_KEY = hashlib.sha256(b"touchgrass test signer").hexdigest()
+SIGNER = public_key_of(SIGNER_PRIVATE_KEY, "secp256k1")
 
 
 async def make_chain(connection: asyncpg.Connection, *, deployed: bool = True) -> tuple[UUID, UUID]:
@@ -42,6 +46,8 @@ async def queue_submissions(
     challenge_id, chain_id = await make_chain(connection)
     images = [os.urandom(64) for _ in range(count)]
     hashes = [hashlib.sha256(image).hexdigest() for image in images]
+    signatures = [sign(SIGNER_PRIVATE_KEY, bytes.fromhex(sha), "secp256k1").to_json()
+                  for sha in hashes]
     if storage is not None:
         for image, sha in zip(images, hashes):
             await storage.put(image_key(sha), image, "image/png")
@@ -49,12 +55,12 @@ async def queue_submissions(
         """INSERT INTO submissions (sha256_hash, wallet_address, signature, challenge_id, chain_id,
                                     storage_key, chain_position, status, queued_at, proof_json,
                                     proof_generated_at, correlation_id, run_at)
-           SELECT h.sha, $2, $3, $4, $5, 'images/' || h.sha, h.n, $6, now(), $7,
+           SELECT h.sha, $2, h.signature, $4, $5, 'images/' || h.sha, h.n, $6, now(), $7,
                   CASE WHEN $7::jsonb IS NULL THEN NULL ELSE now() END,
                   'corr-' || h.n, now() - make_interval(secs => $8 - h.n)
-           FROM unnest($1::text[]) WITH ORDINALITY AS h(sha, n)
+           FROM unnest($1::text[], $3::text[]) WITH ORDINALITY AS h(sha, signature, n)
            RETURNING id, sha256_hash""",
-        hashes, WALLET, SIGNATURE, challenge_id, chain_id, status, proof, float(count),
+        hashes, WALLET, signatures, challenge_id, chain_id, status, proof, float(count),
     )
     if notify:
         channel = {"proof_generation": "touchgrass_generate",

@@ -17,6 +17,7 @@ from touchgrass.roles.generate import generate_lane
 from touchgrass.roles.runner import run_lanes
 from touchgrass.settings import DatabaseSettings, QueueSettings, StorageSettings, load
 from touchgrass.storage import open_storage
+from tests.support.factories import SIGNER
 from tests.support.fakes import CountingProver
 
 
@@ -28,7 +29,7 @@ async def main() -> None:
     )
     await run_lanes(
         "generate",
-        [generate_lane(open_storage(load(StorageSettings)), prover)],
+        [generate_lane(open_storage(load(StorageSettings)), prover, SIGNER)],
         database=load(DatabaseSettings),
         queue=load(QueueSettings),
         concurrency=int(os.environ.get("TEST_CONCURRENCY", "1")),

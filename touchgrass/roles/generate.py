@@ -10,14 +10,23 @@ from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject
 from touchgrass.queue.stages import GENERATE
 from touchgrass.queue.worker import Handler
-from touchgrass.roles.runner import Lane
+from touchgrass.proof.pool import Progress
+from touchgrass.roles.runner import Lane, run_lanes
+from touchgrass.settings import (
+    DatabaseSettings,
+    ProverSettings,
+    QueueSettings,
+    SignerSettings,
+    StorageSettings,
+)
 from touchgrass.signature import Signature
-from touchgrass.storage import Storage
+from touchgrass.signing import SignerKey
+from touchgrass.storage import Storage, open_storage
 
-__all__ = ["generate_lane", "make_handler"]
+__all__ = ["generate_lane", "make_handler", "run"]
 
 
-def make_handler(storage: Storage, prover: Prover) -> Handler:
+def make_handler(storage: Storage, prover: Prover, signer: SignerKey) -> Handler:
     """The generate stage as a plain function of one claimed row."""
 
     async def generate(job: Claimed) -> Outcome:
@@ -39,11 +48,38 @@ def make_handler(storage: Storage, prover: Prover) -> Handler:
             signature = Signature.from_json(job.payload["signature"])
         except ValueError as error:
             raise PermanentJobError(str(error)) from None
+        # Checked at upload too; the signer key may have changed since (a redeploy with a
+        # new SIGNER_PUBLIC_KEY), and proving a signature that does not verify cannot work.
+        if not signer.verify(digest, signature):
+            return Reject(f"the signature does not verify for the configured signer key "
+                          f"({signer.curve})")
         proof = await prover.prove(ProofRequest(digest, signature, sha256_hex))
         return Done({"proof_json": proof})
 
     return generate
 
 
-def generate_lane(storage: Storage, prover: Prover) -> Lane:
-    return Lane(GENERATE, make_handler(storage, prover))
+def generate_lane(storage: Storage, prover: Prover, signer: SignerKey) -> Lane:
+    return Lane(GENERATE, make_handler(storage, prover, signer))
+
+
+async def run(
+    *, database: DatabaseSettings, queue: QueueSettings, storage: StorageSettings,
+    signer: SignerSettings, prover: ProverSettings, concurrency: int,
+    progress: Progress | None = None,
+) -> None:
+    """`touchgrass generate`: start `concurrency` prover processes, then claim and prove.
+
+    The provers are ready before the first claim, so no row waits under a lease for a
+    compile; the pool is closed (no Node process left) however the role ends.
+    """
+    from touchgrass.proof.o1js import open_prover
+
+    store = open_storage(storage)
+    o1js = await open_prover(prover, signer.key, size=concurrency, progress=progress)
+    try:
+        await run_lanes("generate", [generate_lane(store, o1js, signer.key)], database=database,
+                        queue=queue, concurrency=concurrency)
+    finally:
+        await o1js.close()
+        await store.close()
