@@ -123,3 +123,31 @@ async def test_a_crash_of_the_role_takes_its_provers_with_it(database_url: str,
     finally:
         if role.poll() is None:
             role.kill()
+
+
+def test_offline_prove_and_verify_proof_commands(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    from tests.support.factories import SIGNER_PRIVATE_KEY
+    from touchgrass.signing import sign
+
+    env = {**os.environ, "SIGNER_PUBLIC_KEY": str(SIGNER)}
+    photo, other = tmp_path / "photo.jpg", tmp_path / "other.jpg"
+    photo.write_bytes(os.urandom(2048))
+    other.write_bytes(os.urandom(2048))
+    signature = sign(SIGNER_PRIVATE_KEY, hashlib.sha256(photo.read_bytes()).digest(), "secp256k1")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "touchgrass.cli", *args], cwd=REPO_ROOT,
+                              env=env, capture_output=True, text=True, timeout=900)
+
+    proved = cli("prove", str(photo), "--signature", f"{signature.r:064x},{signature.s:064x}",
+                 "-o", str(tmp_path / "proof.json"))
+    assert proved.returncode == 0, proved.stderr[-2000:]
+    document = json.loads((tmp_path / "proof.json").read_text())
+    assert document["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    valid = cli("verify-proof", str(tmp_path / "proof.json"))
+    assert valid.returncode == 0 and valid.stdout.startswith("valid"), valid.stderr[-2000:]
+    wrong = cli("verify-proof", str(tmp_path / "proof.json"), "--image", str(other))
+    assert wrong.returncode == 1 and "INVALID: the proof is for another digest" in wrong.stdout

@@ -95,3 +95,16 @@ def test_commands_of_later_parts_say_so_and_exit_2() -> None:
     for command in ("monitor", "dev"):
         result = CliRunner().invoke(app, [command])
         assert result.exit_code == 2 and "not available" in result.output
+
+
+def test_prove_refuses_a_signature_that_does_not_verify_before_compiling(tmp_path, monkeypatch):
+    from tests.support.factories import SIGNER
+
+    monkeypatch.setenv("SIGNER_PUBLIC_KEY", str(SIGNER))
+    monkeypatch.setenv("NODE_BINARY", "node-that-does-not-exist")  # would fail if it got that far
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"photo")
+    result = CliRunner().invoke(app, ["prove", str(photo), "--signature", f"{'1' * 64},{'2' * 64}"])
+    assert result.exit_code == 1 and "does not verify" in result.output
+    malformed = CliRunner().invoke(app, ["prove", str(photo), "--signature", "12"])
+    assert malformed.exit_code == 2 and "--signature must be r,s" in malformed.output

