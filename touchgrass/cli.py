@@ -26,6 +26,7 @@ from rich.live import Live
 
 from touchgrass import __version__, db, logs, migrations
 from touchgrass.errors import ConfigError, NotAvailableError, OperatorError, StorageError
+from touchgrass.proof.process import ProverError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DatabaseSettings, LogSettings, load
 
@@ -78,6 +79,8 @@ def _run(role: str, work: Callable[[], Awaitable[T]], *, dsn: str | None = None)
         _fail(str(error), 1)
     except StorageError as error:
         _fail(f"storage: {error}", 1)
+    except ProverError as error:
+        _fail(f"prover: {error}", 1)
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError,
             asyncpg.InvalidAuthorizationSpecificationError) as error:
         where = f" at {_where(dsn)}" if dsn else ""
