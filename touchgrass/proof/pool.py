@@ -45,6 +45,7 @@ class PoolConfig:
     start_timeout_s: float = 900.0
     max_proofs: int = 50
     max_rss_mb: int = 4096
+    zkapp: bool = False  # also compile AuthenticityZkApp (the publisher's processes)
 
     @property
     def threads_per_process(self) -> int:
@@ -71,7 +72,7 @@ class ProverPool:
         return ProverProcess(
             command_for(node, str(self.installation.entry)),
             environment(curve=self.config.curve, cache_dir=self.config.cache_dir,
-                        threads=self.config.threads_per_process),
+                        threads=self.config.threads_per_process, zkapp=self.config.zkapp),
             name=f"prover-{self._counter}",
         )
 

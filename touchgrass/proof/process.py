@@ -231,7 +231,8 @@ def command_for(node: str, entry: str) -> list[str]:
     return [node, "--enable-source-maps", entry]
 
 
-def environment(*, curve: str, cache_dir: str, threads: int) -> dict[str, str]:
+def environment(*, curve: str, cache_dir: str, threads: int, zkapp: bool = False
+                ) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("DATABASE_", "MINIO_", "ADMIN_", "FEE_PAYER"))}  # no secrets
     env.update({
@@ -240,5 +241,6 @@ def environment(*, curve: str, cache_dir: str, threads: int) -> dict[str, str]:
         "TOUCHGRASS_PROVER_THREADS": str(threads),
         "RAYON_NUM_THREADS": str(threads),
         "O1JS_BACKEND": env.get("O1JS_BACKEND", "native"),
+        "TOUCHGRASS_ZKAPP": "1" if zkapp else "0",
     })
     return env

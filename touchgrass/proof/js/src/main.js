@@ -4,8 +4,10 @@
 // serves the JSON-lines protocol of service.js until stdin closes.
 import os from 'node:os';
 import { Cache, setBackend, setNumberOfWorkers } from 'o1js';
+import { makeChainOps } from './chain.js';
 import { authenticityProgram } from './circuit.js';
 import { makeOps, serve } from './service.js';
+import { authenticityZkApp } from './zkapp.js';
 
 // The native backend ships in the npm package for linux-x64 and is 4-6x faster than wasm.
 setBackend(process.env.O1JS_BACKEND === 'wasm' ? 'wasm' : 'native');
@@ -35,6 +37,14 @@ const circuit = authenticityProgram(curveName);
 const started = Date.now();
 log('compile', `compiling the ${curveName} circuit (cache ${cacheDir})`);
 const { verificationKey } = await circuit.Program.compile({ cache: Cache.FileSystem(cacheDir) });
+let ops = makeOps({ circuit, verificationKey, curveName, log });
+// The publisher's processes also build zkApp transactions: compile the contract too.
+if (process.env.TOUCHGRASS_ZKAPP === '1') {
+  const zkapp = authenticityZkApp(circuit);
+  log('compile', 'compiling AuthenticityZkApp');
+  await zkapp.AuthenticityZkApp.compile({ cache: Cache.FileSystem(cacheDir) });
+  ops = { ...ops, ...makeChainOps({ zkapp, log }) };
+}
 const seconds = (Date.now() - started) / 1000;
 log('compile', `compiled in ${seconds.toFixed(1)} s`);
 
@@ -46,5 +56,5 @@ process.stdout.write(
     verificationKeyHash: verificationKey.hash.toString(),
   }) + '\n'
 );
-await serve(makeOps({ circuit, verificationKey, curveName, log }), log);
+await serve(ops, log);
 process.exit(0);

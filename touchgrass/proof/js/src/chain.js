@@ -1,0 +1,112 @@
+// Chain operations of the prover service: build, prove and sign the zkApp transactions that
+// the Python publisher sends. Each op reads what it needs from the node (`endpoint`, the
+// same GraphQL the publisher uses), sets the fee payer's nonce explicitly (the publisher
+// owns nonces) and returns the signed command JSON with its hash, sending nothing itself.
+import crypto from 'node:crypto';
+import {
+  AccountUpdate, Field, Mina, PrivateKey, PublicKey, Scalar, TokenId, Transaction, fetchAccount,
+} from 'o1js';
+import { RequestError } from './service.js';
+
+function network(endpoint, networkId) {
+  if (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint)) {
+    throw new RequestError('bad_request', 'endpoint must be the node GraphQL URL');
+  }
+  Mina.setActiveInstance(Mina.Network({ mina: endpoint, networkId: networkId ?? 'devnet' }));
+}
+
+function privateKey(base58, name) {
+  try {
+    return PrivateKey.fromBase58(base58);
+  } catch {
+    throw new RequestError('bad_request', `${name} is not a Mina private key`);
+  }
+}
+
+async function fetched(publicKey, tokenId) {
+  const { account, error } = await fetchAccount({ publicKey, tokenId });
+  if (error || !account) {
+    throw new RequestError('chain', `account ${publicKey.toBase58()} not found on the node`);
+  }
+  return account;
+}
+
+// The receipt's key: derived from a seed (an HMAC the publisher computes from its own key
+// and the image digest), so a rebuilt transaction for the same photo has the same receipt.
+export function deriveKey(seedHex) {
+  const digest = crypto.createHash('sha256').update(Buffer.from(seedHex, 'hex')).digest('hex');
+  return PrivateKey.fromBigInt(BigInt('0x' + digest) % Scalar.ORDER);
+}
+
+async function signed(tx, keys) {
+  await tx.prove();
+  tx.sign(keys);
+  const command = JSON.parse(tx.toJSON());
+  return { command, hash: await Transaction.hash(command) };
+}
+
+export function makeChainOps({ zkapp, log }) {
+  const { AuthenticityZkApp, AuthenticityProof } = zkapp;
+  return {
+    async mina_keypair() {
+      const key = PrivateKey.random();
+      return { privateKey: key.toBase58(), publicKey: key.toPublicKey().toBase58() };
+    },
+
+    async token_id({ zkappAddress }) {
+      return { tokenId: TokenId.toBase58(TokenId.derive(PublicKey.fromBase58(zkappAddress))) };
+    },
+
+    async derive_public_key({ seed }) {
+      return { publicKey: deriveKey(seed).toPublicKey().toBase58() };
+    },
+
+    async deploy_transaction({ endpoint, networkId, feePayerKey, nonce, fee, zkappKey }) {
+      network(endpoint, networkId);
+      const payer = privateKey(feePayerKey, 'feePayerKey');
+      const zkappPrivate = zkappKey ? privateKey(zkappKey, 'zkappKey') : PrivateKey.random();
+      const sender = payer.toPublicKey();
+      await fetched(sender);
+      const started = Date.now();
+      const tx = await Mina.transaction({ sender, fee: String(fee), nonce: Number(nonce) }, async () => {
+        AccountUpdate.fundNewAccount(sender);
+        await new AuthenticityZkApp(zkappPrivate.toPublicKey()).deploy();
+      });
+      const result = await signed(tx, [payer, zkappPrivate]);
+      log('deploy', `deploy transaction built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      const zkappAddress = zkappPrivate.toPublicKey();
+      return { ...result, zkappAddress: zkappAddress.toBase58(),
+               tokenId: TokenId.toBase58(TokenId.derive(zkappAddress)) };
+    },
+
+    async verify_and_store_transaction({
+      endpoint, networkId, feePayerKey, nonce, fee, zkappAddress, tokenOwnerSeed, chainId, proof,
+    }) {
+      network(endpoint, networkId);
+      const payer = privateKey(feePayerKey, 'feePayerKey');
+      const sender = payer.toPublicKey();
+      if (!/^[0-9a-f]{64}$/.test(tokenOwnerSeed ?? '')) {
+        throw new RequestError('bad_request', 'tokenOwnerSeed must be 64 hex characters');
+      }
+      const owner = deriveKey(tokenOwnerSeed);
+      let authenticity;
+      try {
+        authenticity = await AuthenticityProof.fromJSON(proof);
+      } catch (error) {
+        throw new RequestError('bad_request', `the stored proof cannot be read: ${error.message}`);
+      }
+      const address = PublicKey.fromBase58(zkappAddress);
+      await fetched(sender);
+      await fetched(address);
+      const app = new AuthenticityZkApp(address);
+      const started = Date.now();
+      const tx = await Mina.transaction({ sender, fee: String(fee), nonce: Number(nonce) }, async () => {
+        AccountUpdate.fundNewAccount(sender);
+        await app.verifyAndStore(owner.toPublicKey(), Field(BigInt(chainId)), authenticity);
+      });
+      const result = await signed(tx, [payer, owner]);
+      log('publish', `verifyAndStore transaction built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return { ...result, tokenOwner: owner.toPublicKey().toBase58() };
+    },
+  };
+}
