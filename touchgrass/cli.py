@@ -345,6 +345,49 @@ def monitor(database_url: DatabaseUrl = None) -> None:
 
 
 @app.command()
+def devnet(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="GraphQL port.")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    block_interval: Annotated[float, typer.Option(
+        "--block-interval", min=0.2, help="Seconds between blocks.")] = 5.0,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", help="Where blocks and funded keys are kept; default: the user data "
+        "dir.", show_default=False)] = None,
+) -> None:
+    """Run a local DEVELOPMENT Mina network (not a Mina node) for `touchgrass dev` and tests.
+
+    An o1js LocalBlockchain with proofs verified, behind the part of the daemon's GraphQL
+    API touchgrass uses (`/graphql`), a mempool with Mina's nonce rules, a block every
+    --block-interval seconds, funded keys at `/acquire-account` (as Lightnet's account
+    manager), and a journal replayed on restart. Production uses a real Mina node.
+    """
+    import platformdirs
+
+    from touchgrass.chain.devnet import start_devnet
+
+    _setup("devnet")
+    directory = state_dir or Path(platformdirs.user_data_dir("touchgrass")) / "devnet"
+
+    async def work() -> int:
+        control = RoleControl.new()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, control.signal)
+        network = await start_devnet(port=port, host=host, state_dir=directory,
+                                     block_interval_s=block_interval)
+        err.print(f"devnet: GraphQL {network.graphql} (height {network.height}); funded keys "
+                  f"at {network.base_url}/acquire-account; state in {directory}")
+        waiting = asyncio.create_task(control.stop.wait())
+        exited = asyncio.create_task(network.process.wait())
+        await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        return await network.stop()
+
+    code = _run("devnet", work)
+    raise typer.Exit(code)
+
+
+@app.command()
 def dev() -> None:
     """Run everything at once on embedded defaults (Postgres, storage, local chain)."""
     _not_available("`touchgrass dev`")

@@ -31,6 +31,7 @@ from touchgrass.signing import SignerKey
 
 __all__ = [
     "ApiSettings",
+    "ChainSettings",
     "ProverSettings",
     "DatabaseSettings",
     "LogSettings",
@@ -269,6 +270,33 @@ class ProverSettings(BaseSettings):
     prover_max_rss_mb: int = Field(
         default=4096, ge=256, description="Recycle a process above this resident memory."
     )
+
+
+class ChainSettings(BaseSettings):
+    """The Mina network the publisher and monitor talk to."""
+
+    model_config = _COMMON
+
+    mina_node_endpoint: str = Field(
+        default="http://127.0.0.1:8080/graphql",
+        description="GraphQL URL of a Mina node (or of `touchgrass devnet`).",
+    )
+    mina_network: Literal["mainnet", "devnet", "testnet"] = Field(
+        default="devnet", description="Which network's signatures to make."
+    )
+    fee_payer_private_key: SecretStr | None = Field(
+        default=None, description="The publisher's Mina key (EK...), pays every fee."
+    )
+    mina_transaction_fee: int = Field(
+        default=100_000_000, ge=1, description="Fee per transaction in nanomina (0.1 MINA)."
+    )
+
+    @field_validator("mina_node_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL of a node's /graphql")
+        return value
 
 
 class LogSettings(BaseSettings):

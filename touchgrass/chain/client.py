@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -38,7 +38,7 @@ query BestChain($maxLength: Int) {
   bestChain(maxLength: $maxLength) {
     stateHash
     protocolState { consensusState { blockHeight } }
-    transactions { zkappCommands { hash } }
+    transactions { zkappCommands { hash failureReason { index failures } } }
   }
 }"""
 
@@ -104,6 +104,16 @@ class Block:
     height: int
     state_hash: str
     zkapp_command_hashes: tuple[str, ...]
+    # Included but failed (fee paid, account updates not applied): hash -> reason
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _failures(reason: Any) -> str:
+    """The daemon's `failureReason` list ([{index, failures: [...]}]) as one line."""
+    if isinstance(reason, list):
+        return "; ".join(", ".join(map(str, item.get("failures", []))) if isinstance(item, dict)
+                         else str(item) for item in reason)
+    return str(reason)
 
 
 def _int(value: Any, what: str) -> int:
@@ -205,6 +215,8 @@ class ChainClient:
                                 "blockHeight"),
                     state_hash=str(block["stateHash"]),
                     zkapp_command_hashes=tuple(str(c["hash"]) for c in commands),
+                    failed={str(c["hash"]): _failures(c["failureReason"]) for c in commands
+                            if c.get("failureReason")},
                 ))
         except (KeyError, TypeError, AttributeError) as error:
             raise ChainError(f"the node's bestChain answer lacks {error}") from None

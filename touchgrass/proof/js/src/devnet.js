@@ -73,10 +73,15 @@ async function rebuild() {
   Mina.setActiveInstance(Local);
   for (const { pk } of funded) Local.addAccount(PublicKey.fromBase58(pk), FUNDED_BALANCE.toString());
   // Commands in blocks were verified when they were sent: re-apply without re-proving.
-  for (const block of blocks) for (const command of block.commands) {
-    Local.applyJsonTransaction(JSON.stringify(command.json));
+  for (const command of [...blocks.flatMap((block) => block.commands), ...pending]) {
+    try {
+      Local.applyJsonTransaction(JSON.stringify(command.json));
+    } catch (error) {
+      // A command that failed when it was sent failed the same way then: its fee payer part
+      // (fee, nonce) was applied and the rest was not. Replaying reproduces exactly that.
+      if (!command.failure) throw error;
+    }
   }
-  for (const command of pending) Local.applyJsonTransaction(JSON.stringify(command.json));
 }
 
 function ledgerNonce(publicKey) {
@@ -152,14 +157,21 @@ async function sendZkapp(json) {
   try {
     result = await Local.sendTransaction(transaction);
   } catch (error) {
+    // proofs and signatures are checked before anything is applied: refused outright
     throw new Refused(`Couldn't send zkApp command: ${classify(error)}`);
   }
+  let failure = null;
   if (result.status !== 'pending') {
-    throw new Refused(`Couldn't send zkApp command: ${classify(result.errors?.[0] ?? 'rejected')}`);
+    if (ledgerNonce(feePayer) === inferred) {
+      throw new Refused(`Couldn't send zkApp command: ${classify(result.errors?.[0] ?? 'rejected')}`);
+    }
+    // As on Mina: the fee payer paid and used its nonce, the account updates failed (a
+    // precondition, say). The command is included with a failure reason.
+    failure = String(result.errors?.[0] ?? 'failed').split('\n')[0].slice(0, 500);
   }
   const id = Buffer.from(hash).toString('base64');
-  pending.push({ id, hash, json, feePayer, nonce, fee: command.feePayer.body.fee.toString() });
-  log('mempool', `accepted ${hash} (fee payer nonce ${nonce})`);
+  pending.push({ id, hash, json, feePayer, nonce, fee: command.feePayer.body.fee.toString(), failure });
+  log('mempool', `accepted ${hash} (fee payer nonce ${nonce})${failure ? ' [fails: ' + failure + ']' : ''}`);
   return { id, hash };
 }
 
@@ -174,7 +186,7 @@ function classify(error) {
 
 function produceBlock() {
   const height = (blocks.at(-1)?.height ?? 0) + 1;
-  const commands = pending.map(({ id, hash, json }) => ({ id, hash, json }));
+  const commands = pending.map(({ id, hash, json, failure }) => ({ id, hash, json, failure }));
   const stateHash = '3N' + crypto.createHash('sha256').update(`${height}:${commands.map((c) => c.hash).join()}`)
     .digest('hex').slice(0, 48);
   appendBlock({ height, stateHash, time: Date.now(), commands });
@@ -214,7 +226,13 @@ function blockJson(block) {
       consensusState: { blockHeight: String(block.height), slotSinceGenesis: String(block.height) },
       blockchainState: { utcDate: String(block.time) },
     },
-    transactions: { zkappCommands: block.commands.map((c) => ({ hash: c.hash, id: c.id })) },
+    transactions: {
+      zkappCommands: block.commands.map((c) => ({
+        hash: c.hash,
+        id: c.id,
+        failureReason: c.failure ? [{ index: '0', failures: [c.failure] }] : null,
+      })),
+    },
   };
 }
 

@@ -1,0 +1,218 @@
+"""The zkApp on the local devnet through the Python chain client (marked zk): deploy, a
+receipt with a real proof, mempool nonce rules, a tampered proof refused, a restart that
+keeps everything, and a clean SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import psutil
+import pytest
+
+from tests.conftest import REPO_ROOT
+from touchgrass.chain import transactions
+from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected
+from touchgrass.chain.devnet import start_devnet
+from touchgrass.proof import ProofRequest
+from touchgrass.proof.install import install
+from touchgrass.proof.o1js import O1jsProver
+from touchgrass.proof.pool import PoolConfig, ProverPool
+from touchgrass.settings import ProverSettings
+from touchgrass.signing import generate_private_key, sign
+
+pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(1500)]
+
+FEE = 100_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("devnet")
+
+
+@pytest.fixture(scope="module")
+async def world(state_dir: Path):
+    """A devnet, a fee payer from it, and a prover pool that also builds zkApp transactions."""
+    port = free_port()
+    network = await start_devnet(port=port, state_dir=state_dir, block_interval_s=1.0)
+    async with aiohttp.ClientSession() as http:
+        payer = await (await http.get(f"{network.base_url}/acquire-account")).json()
+    settings = ProverSettings()
+    private, public = generate_private_key("secp256k1")
+    pool = ProverPool(PoolConfig(size=1, curve="secp256k1", cache_dir=str(settings.circuit_cache_path),
+                                 zkapp=True), install(settings.prover_js_dir))
+    await pool.start()
+    chain = ChainClient(network.graphql)
+    shared = {"network": network, "payer": payer, "pool": pool, "chain": chain, "port": port,
+              "prover": O1jsProver(pool, public), "signer_private": private, "signer": public}
+    yield shared
+    await chain.close()
+    await pool.close()
+    await shared["network"].stop()
+
+
+async def until(predicate, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.3)
+
+
+async def next_nonce(world) -> int:
+    return (await world["chain"].account(world["payer"]["pk"])).inferred_nonce
+
+
+async def deploy(world, nonce: int) -> transactions.DeployTransaction:
+    return await transactions.build_deploy(
+        world["pool"], endpoint=world["network"].graphql, network_id="devnet",
+        fee_payer_key=world["payer"]["sk"], nonce=nonce, fee_nanomina=FEE)
+
+
+async def included(world, sent_id: str) -> bool:
+    return await world["chain"].transaction_status(sent_id) == "INCLUDED"
+
+
+async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
+    signature = sign(world["signer_private"], digest, "secp256k1")
+    proof = await world["prover"].prove(ProofRequest(digest, signature, digest.hex()))
+    return await transactions.build_verify_and_store(
+        world["pool"], endpoint=world["network"].graphql, network_id="devnet",
+        fee_payer_key=world["payer"]["sk"], nonce=await next_nonce(world), fee_nanomina=FEE,
+        zkapp_address=zkapp, chain_id=chain_id, digest=digest, proof=proof)
+
+
+async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
+    chain = world["chain"]
+    built = await deploy(world, await next_nonce(world))
+    sent = await chain.send_zkapp(built.command)
+    assert sent.hash == built.hash
+    assert await chain.transaction_status(sent.id) == "PENDING"
+    await until(lambda: included(world, sent.id))
+    zkapp_account = await chain.account(built.zkapp_address)
+    assert zkapp_account is not None and zkapp_account.zkapp_state is not None
+
+    digest = hashlib.sha256(os.urandom(4096)).digest()
+    chain_id = uuid.uuid4()
+    receipt = await receipt_for(world, built.zkapp_address, digest, chain_id)
+    sent = await chain.send_zkapp(receipt.command)
+    assert await chain.transaction_status(sent.id) in {"PENDING", "INCLUDED"}
+    await until(lambda: included(world, sent.id))
+    blocks = await chain.best_chain(30)
+    assert any(receipt.hash in block.zkapp_command_hashes for block in blocks)
+
+    token = await transactions.token_id(world["pool"], built.zkapp_address)
+    assert token == built.token_id
+    account = await chain.account(receipt.token_owner, token)
+    signer = world["signer"]
+    assert account is not None and account.balance_nanomina == 1
+    assert account.zkapp_state[:7] == [
+        chain_id.int, int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big"),
+        signer.x >> 128, signer.x & (2**128 - 1), signer.y >> 128, signer.y & (2**128 - 1)]
+    world["deployed"] = (built.zkapp_address, token, receipt.token_owner, account.zkapp_state)
+
+    # The same photo can never get a second receipt: the receipt account exists now, so a
+    # second command is included as failed (as on Mina: fee paid, nothing minted).
+    again = await receipt_for(world, built.zkapp_address, digest, chain_id)
+    assert again.token_owner == receipt.token_owner
+    second = await chain.send_zkapp(again.command)
+    await until(lambda: included(world, second.id))
+    failures = {h: r for block in await chain.best_chain(30) for h, r in block.failed.items()}
+    assert again.hash in failures and receipt.hash not in failures
+    assert (await chain.account(receipt.token_owner, token)).balance_nanomina == 1
+
+
+async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world) -> None:
+    chain = world["chain"]
+    nonce = await next_nonce(world)
+    first, clash, second = await deploy(world, nonce), await deploy(world, nonce), \
+        await deploy(world, nonce + 1)
+    accepted = await chain.send_zkapp(first.command)
+    with pytest.raises(SendRejected) as refused:
+        await chain.send_zkapp(clash.command)
+    assert refused.value.message == "Couldn't send zkApp command: Insufficient_replace_fee"
+    assert refused.value.kind is SendErrorKind.REPLACE_FEE
+    later = await chain.send_zkapp(second.command)
+    account = await chain.account(world["payer"]["pk"])
+    assert account.inferred_nonce == nonce + 2
+    await until(lambda: included(world, later.id))
+    assert await included(world, accepted.id)
+    order = [h for block in await chain.best_chain(30) for h in block.zkapp_command_hashes]
+    assert order.index(first.hash) < order.index(second.hash)
+    assert (await chain.account(world["payer"]["pk"])).nonce == nonce + 2
+    with pytest.raises(SendRejected) as stale:
+        await chain.send_zkapp((await deploy(world, nonce)).command)
+    assert stale.value.kind is SendErrorKind.NONCE
+
+
+async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
+    zkapp, *_ = world["deployed"]
+    receipt = await receipt_for(world, zkapp, hashlib.sha256(os.urandom(64)).digest(), uuid.uuid4())
+    tampered = copy.deepcopy(receipt.command)
+    proved = [u for u in tampered["accountUpdates"] if u["authorization"].get("proof")]
+    assert proved, "the zkApp's update carries a proof"
+    body = proved[0]["authorization"]["proof"]
+    middle = len(body) // 2
+    proved[0]["authorization"]["proof"] = body[:middle] + ("A" if body[middle] != "A" else "B") \
+        + body[middle + 1:]
+    nonce_before = await next_nonce(world)
+    with pytest.raises(SendRejected) as refused:
+        await world["chain"].send_zkapp(tampered)
+    assert refused.value.kind in {SendErrorKind.INVALID_PROOF, SendErrorKind.OTHER}
+    assert "Couldn't" in refused.value.message
+    assert await next_nonce(world) == nonce_before
+
+
+async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, state_dir) -> None:
+    zkapp, token, owner, state = world["deployed"]
+    await world["network"].stop()
+    world["network"] = await start_devnet(port=world["port"], state_dir=state_dir,
+                                          block_interval_s=1.0)
+    chain = world["chain"]
+    assert (await chain.account(zkapp)).zkapp_state is not None
+    assert (await chain.account(owner, token)).zkapp_state == state
+
+
+def test_the_devnet_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", "devnet", "--port",
+                                str(port), "--state-dir", str(tmp_path / "state")],
+                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive
+    finally:
+        if process.poll() is None:
+            process.kill()
