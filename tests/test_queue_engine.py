@@ -298,9 +298,13 @@ async def test_deploy_stage_uses_the_same_engine_on_challenges(pool: asyncpg.Poo
         "('c', 'd', now(), now() + interval '1 day') RETURNING id")
     [job] = await engine.claim(pool, DEPLOY, fast_policy(), "publisher", 1)
     assert job.id == challenge_id and job.payload["title"] == "c"
+    assert await engine.record_progress(pool, DEPLOY, "publisher", job, {
+        "zkapp_address": "B62qz", "transaction_hash": "h", "transaction_nonce": 4})
     assert await engine.finish(pool, DEPLOY, "publisher", job, {
         "zkapp_address": "B62qz", "transaction_id": "t", "transaction_hash": "h",
         "transaction_nonce": 4})
+    assert not await engine.record_progress(pool, DEPLOY, "publisher", job, {
+        "transaction_hash": "late"})  # finished: the lease is gone
     row = await pool.fetchrow("SELECT deployment_status, zkapp_address, deploy_sent_at IS NOT NULL "
                               "AS sent FROM challenges")
     assert dict(row) == {"deployment_status": "deploying", "zkapp_address": "B62qz", "sent": True}

@@ -276,7 +276,7 @@ async def test_a_publish_failure_never_calls_the_prover_again(pool, run_worker, 
     prover = CountingProver()
     publisher = FlakyPublisher(fail_times=2)
     generate = await run_worker(GENERATE, make_handler(storage, prover, SIGNER))
-    publish = await run_worker(PUBLISH, make_publish_handler(publisher),
+    publish = await run_worker(PUBLISH, make_publish_handler(publisher, pool),
                                policy=fast_policy(max_attempts=3), poll_interval_s=0.2)
     await generate.wait_finished(1)
     events = await publish.wait_finished(3, timeout=15)

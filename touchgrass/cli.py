@@ -331,17 +331,113 @@ def verify_proof(
 def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
     """Claim `proof_publishing` rows and pending zkApp deployments; send them to Mina.
 
-    Runs one lane per fee payer; production runs `--concurrency 1`.
+    Runs one lane for the fee payer (FEE_PAYER_PRIVATE_KEY): every transaction of that key
+    is built, recorded and sent in turn with explicitly tracked nonces; production runs
+    `--concurrency 1`. Needs DATABASE_URL, MINA_NODE_ENDPOINT, SIGNER_CURVE and Node.js 20.
     """
+    from touchgrass.roles import publish as role
+    from touchgrass.settings import ChainSettings, CurveSettings, ProverSettings, QueueSettings
+
     _setup("publish")
-    _database(database_url)
-    _not_available("the Mina publisher behind `touchgrass publish`")
+    database = _database(database_url)
+    try:
+        queue, chain = load(QueueSettings), load(ChainSettings)
+        prover, curve = load(ProverSettings), load(CurveSettings)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+
+    async def work() -> None:
+        with _compile_progress() as progress:
+            await role.run(database=database, queue=queue, chain=chain, prover=prover,
+                           curve=curve.signer_curve, concurrency=concurrency, progress=progress)
+
+    _run("publish", work, dsn=database.asyncpg_dsn)
 
 
 @app.command()
 def monitor(database_url: DatabaseUrl = None) -> None:
-    """Follow sent transactions to inclusion and finality; re-queue abandoned ones."""
-    _not_available("`touchgrass monitor`")
+    """Follow sent transactions to inclusion and finality; re-queue abandoned ones.
+
+    Marks submissions `included` (with the block height), then `final` at FINALITY_DEPTH
+    blocks; a transaction the node has forgotten is `abandoned` and its submission goes
+    back to proof generation; a challenge becomes `active` once its zkApp is included.
+    """
+    from touchgrass.roles import monitor as role
+    from touchgrass.settings import ChainSettings, MonitorSettings
+
+    _setup("monitor")
+    database = _database(database_url)
+    try:
+        chain, settings = load(ChainSettings), load(MonitorSettings)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+
+    async def work() -> None:
+        control = RoleControl.new()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, control.signal)
+        await role.run(database=database, chain=chain, settings=settings, control=control)
+
+    _run("monitor", work, dsn=database.asyncpg_dsn)
+
+
+@app.command("verify")
+def verify_photo(
+    target: Annotated[str, typer.Argument(help="A submission's SHA-256, or the image file.")],
+    check_proof: Annotated[bool, typer.Option(
+        "--check-proof/--no-check-proof",
+        help="Also verify a still-stored proof with the prover (starts one; slower).")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The public check of a photo: digest, signature, stored proof and on-chain receipt.
+
+    Prints a verdict per check; exit 0 only when all hold. Needs DATABASE_URL,
+    SIGNER_PUBLIC_KEY and MINA_NODE_ENDPOINT.
+    """
+    from touchgrass.chain.client import ChainClient
+    from touchgrass.operator.verify import verify
+    from touchgrass.settings import ChainSettings, ProverSettings, SignerSettings
+
+    _setup("verify")
+    database = _database(database_url)
+    try:
+        signer, chain = load(SignerSettings), load(ChainSettings)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+    path = Path(target)
+    image = path.read_bytes() if path.is_file() else None
+    sha256 = hashlib.sha256(image).hexdigest() if image is not None else _check_sha256(target)
+
+    async def work() -> Any:
+        pool = await db.create_pool(database.asyncpg_dsn, size=2, application_name="touchgrass-verify")
+        client = ChainClient(chain.mina_node_endpoint)
+        prover = None
+        try:
+            async def proof_check(proof: dict[str, Any], digest: bytes) -> tuple[bool, str]:
+                nonlocal prover
+                from touchgrass.proof.o1js import open_prover
+
+                prover = prover or await open_prover(load(ProverSettings), signer.key, size=1)
+                verdict = await prover.verify(proof, digest=digest)
+                return verdict.valid, verdict.reason
+
+            return await verify(pool, client, signer.key, sha256_hex=sha256, image=image,
+                                verify_proof=proof_check if check_proof else None)
+        finally:
+            if prover is not None:
+                await prover.close()
+            await client.close()
+            await pool.close()
+
+    checks = _run("verify", work, dsn=database.asyncpg_dsn)
+    for check in checks:
+        mark = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[dim]–[/]"}[check.ok]
+        out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+    passed = all(check.ok is not False for check in checks) and any(
+        check.name == "on-chain receipt" and check.ok for check in checks)
+    out.print("VERIFIED" if passed else "NOT VERIFIED", style="bold green" if passed else "bold red")
+    raise typer.Exit(0 if passed else 1)
 
 
 @app.command()
@@ -424,6 +520,9 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh in place until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    fee_payer: Annotated[str | None, typer.Option(
+        "--fee-payer", envvar="FEE_PAYER_ADDRESS", show_default=False,
+        help="Also show this Mina address's balance (from MINA_NODE_ENDPOINT).")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Show the pipeline now, or one submission's timeline.
@@ -437,8 +536,16 @@ def status(
     settings = _database(database_url)
     if sha256 is not None:
         sha256 = _check_sha256(sha256)
+    pool: Any = None
+
+    async def gather() -> Any:
+        data = await report.gather(pool)
+        if fee_payer:
+            data.fee_payer = await _balance(fee_payer)
+        return data
 
     async def work() -> None:
+        nonlocal pool
         pool = await db.create_pool(settings.asyncpg_dsn, size=2, application_name="touchgrass-status")
         try:
             if sha256 is not None:
@@ -449,16 +556,16 @@ def status(
                     out.print(report.render_timeline(row))
                 return
             if as_json:
-                out.print_json(json.dumps(report.report_json(await report.gather(pool))))
+                out.print_json(json.dumps(report.report_json(await gather())))
                 return
             if not watch:
-                out.print(report.render_report(await report.gather(pool)))
+                out.print(report.render_report(await gather()))
                 return
-            with Live(report.render_report(await report.gather(pool)), console=out,
+            with Live(report.render_report(await gather()), console=out,
                       auto_refresh=False, screen=False) as live:
                 while True:
                     await anyio.sleep(interval)
-                    live.update(report.render_report(await report.gather(pool)), refresh=True)
+                    live.update(report.render_report(await gather()), refresh=True)
         finally:
             await pool.close()
 
@@ -610,6 +717,26 @@ def _client_call(work: Callable[[], Awaitable[T]], api_url: str) -> T:
         _fail(f"--api {api_url!r} is not a URL", 2)
     except ValueError as error:
         _fail(str(error), 2)
+
+
+async def _balance(address: str) -> dict[str, Any]:
+    """The fee payer's balance for `status`; a chain outage is shown, not fatal."""
+    from touchgrass.chain.client import ChainClient, ChainError
+    from touchgrass.settings import ChainSettings
+
+    try:
+        client = ChainClient(load(ChainSettings).mina_node_endpoint, timeout_s=5)
+    except ConfigError as error:
+        return {"address": address, "error": str(error)}
+    try:
+        account = await client.account(address)
+        if account is None:
+            return {"address": address, "error": "no such account"}
+        return {"address": address, "balance_mina": account.balance_nanomina / 1e9}
+    except ChainError as error:
+        return {"address": address, "error": str(error)}
+    finally:
+        await client.close()
 
 
 def _check_sha256(value: str) -> str:

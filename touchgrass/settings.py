@@ -32,9 +32,11 @@ from touchgrass.signing import SignerKey
 __all__ = [
     "ApiSettings",
     "ChainSettings",
+    "CurveSettings",
     "ProverSettings",
     "DatabaseSettings",
     "LogSettings",
+    "MonitorSettings",
     "QueueSettings",
     "SignerSettings",
     "StorageSettings",
@@ -187,14 +189,19 @@ class StorageSettings(BaseSettings):
         return self
 
 
-class SignerSettings(BaseSettings):
-    """The key whose signatures prove a photo came from a TouchGrass camera client."""
+class CurveSettings(BaseSettings):
+    """The signature curve: it fixes the circuit (and so the zkApp) of a deployment."""
 
     model_config = _COMMON
 
     signer_curve: Literal["secp256k1", "secp256r1"] = Field(
         default="secp256k1", description="secp256k1 (default) or secp256r1 (P-256)."
     )
+
+
+class SignerSettings(CurveSettings):
+    """The key whose signatures prove a photo came from a TouchGrass camera client."""
+
     signer_public_key: str = Field(description="x,y: two 64-hex affine coordinates (required).")
 
     @field_validator("signer_public_key")
@@ -297,6 +304,20 @@ class ChainSettings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s):// URL of a node's /graphql")
         return value
+
+
+class MonitorSettings(BaseSettings):
+    """How `touchgrass monitor` follows transactions."""
+
+    model_config = _COMMON
+
+    monitor_interval_s: float = Field(default=5.0, gt=0, description="Seconds between looks.")
+    finality_depth: int = Field(default=15, ge=1, description="Blocks deep a receipt is final.")
+    abandon_after_blocks: int = Field(
+        default=10, ge=1,
+        description="A sent transaction the node no longer knows, in no block this many blocks "
+                    "after it was first seen, is abandoned and its row re-queued.",
+    )
 
 
 class LogSettings(BaseSettings):

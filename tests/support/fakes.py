@@ -64,8 +64,8 @@ class FlakyPublisher:
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:
         self.deploys[str(request.challenge_id)] += 1
-        return DeployReceipt(zkapp_address="B62qzkapp-test", transaction_id="deploy-tx",
-                             transaction_hash="deploy-hash", nonce=0)
+        return DeployReceipt(zkapp_address="B62qzkapp-test", zkapp_token_id="token-test",
+                             transaction_id="deploy-tx", transaction_hash="deploy-hash", nonce=0)
 
 
 def read_calls(path: Path) -> tuple[Counter[str], Counter[str]]:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-__all__ = ["DeployReceipt", "DeployRequest", "PublishReceipt", "PublishRequest", "Publisher"]
+# Stores progress columns on the leased row before an irreversible step; False: lease lost.
+RecordProgress = Callable[[Mapping[str, Any]], Awaitable[bool]]
+
+
+async def _record_nothing(fields: Mapping[str, Any]) -> bool:
+    return True
+
+__all__ = ["DeployReceipt", "DeployRequest", "PublishReceipt", "PublishRequest", "Publisher",
+           "RecordProgress"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +28,12 @@ class PublishRequest:
     chain_id: UUID
     challenge_id: UUID
     wallet_address: str
+    zkapp_address: str | None = None  # the challenge's zkApp
+    zkapp_token_id: str | None = None  # where its receipts live
     # From an earlier attempt, if it got as far as signing: ask the chain before re-sending.
     previous_transaction_hash: str | None = None
+    previous_nonce: int | None = None
+    record_progress: RecordProgress = _record_nothing
 
 
 @dataclass(frozen=True)
@@ -36,12 +48,17 @@ class PublishReceipt:
 class DeployRequest:
     challenge_id: UUID
     title: str
+    zkapp_address: str | None = None  # from an earlier attempt
+    zkapp_token_id: str | None = None
     previous_transaction_hash: str | None = None
+    previous_nonce: int | None = None
+    record_progress: RecordProgress = _record_nothing
 
 
 @dataclass(frozen=True)
 class DeployReceipt:
     zkapp_address: str
+    zkapp_token_id: str
     transaction_id: str
     transaction_hash: str
     nonce: int

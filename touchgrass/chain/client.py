@@ -33,6 +33,9 @@ mutation SendZkapp($input: SendZkappInput!) {
 TRANSACTION_STATUS = """
 query TransactionStatus($id: ID!) { transactionStatus(zkappTransaction: $id) }"""
 
+POOLED_ZKAPP_COMMANDS = """
+query Pooled($publicKey: PublicKey) { pooledZkappCommands(publicKey: $publicKey) { hash } }"""
+
 BEST_CHAIN = """
 query BestChain($maxLength: Int) {
   bestChain(maxLength: $maxLength) {
@@ -199,6 +202,14 @@ class ChainClient:
         if status not in {"PENDING", "INCLUDED", "UNKNOWN"}:
             raise ChainError(f"transactionStatus failed: {errors[0] if errors else status!r}")
         return str(status)
+
+    async def pooled_hashes(self, public_key: str) -> set[str]:
+        """Hashes of the fee payer's commands waiting in the node's mempool."""
+        data, errors = await self._call(POOLED_ZKAPP_COMMANDS, {"publicKey": public_key})
+        raw = (data or {}).get("pooledZkappCommands") if isinstance(data, dict) else None
+        if not isinstance(raw, list):
+            raise ChainError(f"pooledZkappCommands failed: {errors[0] if errors else raw!r}")
+        return {str(item["hash"]) for item in raw if isinstance(item, dict) and "hash" in item}
 
     async def best_chain(self, max_length: int = 20) -> list[Block]:
         """The newest blocks, oldest first, with the zkApp commands each included."""

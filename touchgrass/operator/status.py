@@ -6,7 +6,7 @@ use the same data people see.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,6 +37,8 @@ class StatusReport:
     finished_last_hour: dict[str, int]
     failures: list[views.Failure]
     lease_owners: list[views.LeaseOwner]
+    chain_totals: dict[str, int] = field(default_factory=dict)
+    fee_payer: dict[str, Any] | None = None  # address and balance, when configured
 
 
 async def gather(pool: asyncpg.Pool, *, failures: int = 10) -> StatusReport:
@@ -60,6 +62,7 @@ async def gather(pool: asyncpg.Pool, *, failures: int = 10) -> StatusReport:
                 owner for stage in QUEUED_STAGES
                 for owner in await views.lease_owners(connection, stage)
             ],
+            chain_totals=await submissions.chain_totals(connection),
         )
 
 
@@ -119,7 +122,19 @@ def render_report(report: StatusReport) -> Group:
                        owner.lease_until.astimezone().strftime("%H:%M:%S"))
     if not report.lease_owners:
         owners.add_row("(no live leases)", "", "", "")
-    return Group(queue, throughput, failures, owners)
+    chain = Table(title="On chain (monitor)", title_justify="left")
+    for name in ("pending", "included", "final", "abandoned"):
+        chain.add_column(name, justify="right")
+    chain.add_row(*(str(report.chain_totals.get(name, 0))
+                    for name in ("pending", "included", "final", "abandoned")))
+    parts = [queue, throughput, chain, failures, owners]
+    if report.fee_payer is not None:
+        payer = report.fee_payer
+        balance = payer.get("balance_mina")
+        parts.append(Text(f"fee payer {payer['address']}: "
+                          + (f"{balance:g} MINA" if balance is not None else payer.get("error", "?")),
+                          style="yellow" if balance is not None and balance < 10 else ""))
+    return Group(*parts)
 
 
 def _jsonable(value: Any) -> Any:

@@ -7,7 +7,7 @@ touches a leased row (rule 3). Callers pass a pool or a connection; nothing here
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,7 @@ __all__ = [
     "fail",
     "finish",
     "heartbeat",
+    "record_progress",
     "release",
     "statement",
     "sweep",
@@ -37,11 +38,16 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 @dataclass(frozen=True)
 class Claimed:
-    """A leased row: the fence (`id`, `attempt`) and what the handler needs (`payload`)."""
+    """A leased row: the fence (`id`, `attempt`) and what the handler needs (`payload`).
+
+    `progress` (set by the worker) stores progress columns on the row, fenced by the lease;
+    it returns False when the lease was lost, and the handler must then stop.
+    """
 
     id: UUID
     attempt: int
     payload: Mapping[str, Any]
+    progress: Callable[[Mapping[str, Any]], Awaitable[bool]] | None = None
 
     @property
     def fence(self) -> tuple[UUID, int]:
@@ -136,6 +142,19 @@ async def finish(
             # row before its proof is there.
             await db.notify(connection, channel(stage.next_stage))
     return updated
+
+
+async def record_progress(
+    executor: Executor, stage: Stage, owner: str, job: Claimed, fields: Mapping[str, Any],
+) -> bool:
+    """Store progress on a leased row before an irreversible step; False: lease lost."""
+    unknown = set(fields) - stage.progress_columns
+    if unknown:
+        raise ValueError(f"stage {stage.name} cannot record {sorted(unknown)}")
+    columns = tuple(sorted(fields))
+    status = await executor.execute(statement("record_progress", stage, columns), job.id, owner,
+                                    job.attempt, *(fields[column] for column in columns))
+    return status == "UPDATE 1"
 
 
 async def fail(

@@ -91,6 +91,16 @@ SET {status} = '{done}',
 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND {status} = '{ready}'
 """
 
+# -- name: record_progress
+# What a stage must remember before an irreversible step (the publisher stores the signed
+# transaction's hash, nonce and receipt key before sending it), fenced like a finish: a
+# worker that lost its lease learns it here, before sending anything.
+RECORD_PROGRESS = """
+UPDATE {table}
+SET updated_at = now(){assignments}
+WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND {status} = '{ready}'
+"""
+
 # -- name: fail
 # Rule 6 in one fenced statement: either back off (exponential, jittered, computed here so
 # every process agrees) or give up: when retrying cannot help ($6), or when this attempt
@@ -211,6 +221,7 @@ STATEMENTS = {
     "claim_where_in": CLAIM_WHERE_IN,
     "heartbeat": HEARTBEAT,
     "finish": FINISH,
+    "record_progress": RECORD_PROGRESS,
     "fail": FAIL,
     "release": RELEASE,
     "reject_exhausted": REJECT_EXHAUSTED,

@@ -29,6 +29,7 @@ class Stage:
     rejected_timestamp: str  # set to now() on reject
     ready_since_column: str  # when the row became ready for this stage (for "oldest age")
     cleared_on_reject: tuple[str, ...] = ()  # rule: proof_json is cleared on final failure
+    progress_columns: frozenset[str] = frozenset()  # what a handler may record mid-work
     next_stage: str | None = None  # NOTIFYed after a Done commits
     expires_after_column: str | None = None  # the clock of the stage's expiry, if it has one
 
@@ -77,6 +78,7 @@ PUBLISH = Stage(
     rejected_timestamp="rejected_at",
     ready_since_column="proof_generated_at",
     cleared_on_reject=("proof_json",),
+    progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address"}),
     expires_after_column="proof_generated_at",
 )
 
@@ -87,10 +89,12 @@ DEPLOY = Stage(
     ready_status="pending_deployment",
     done_status="deploying",
     rejected_status="deployment_failed",
-    payload_columns=("title", "zkapp_address", "transaction_hash", "transaction_nonce",
-                     "correlation_id"),
-    result_columns=frozenset({"zkapp_address", "transaction_id", "transaction_hash",
-                              "transaction_nonce"}),
+    payload_columns=("title", "zkapp_address", "zkapp_token_id", "transaction_hash",
+                     "transaction_nonce", "correlation_id"),
+    result_columns=frozenset({"zkapp_address", "zkapp_token_id", "transaction_id",
+                              "transaction_hash", "transaction_nonce"}),
+    progress_columns=frozenset({"zkapp_address", "zkapp_token_id", "transaction_hash",
+                                "transaction_nonce"}),
     done_timestamp="deploy_sent_at",
     rejected_timestamp="deployment_failed_at",
     ready_since_column="created_at",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -135,8 +137,15 @@ class Worker:
             self._emit("claimed")
             log.debug("claim", "claimed %d %s row(s)", len(claimed), self.stage.name)
         for row in claimed:
+            row = dataclasses.replace(row, progress=self._recorder(row))
             task = asyncio.create_task(self._run_job(row), name=f"{self.stage.name}-{row.id}")
             self._inflight[row.id] = _Job(row, task)
+
+    def _recorder(self, row: Claimed) -> Callable[[Mapping[str, Any]], Awaitable[bool]]:
+        async def record(fields: Mapping[str, Any]) -> bool:
+            return await engine.record_progress(self.pool, self.stage, self.owner, row, fields)
+
+        return record
 
     async def _sweep_if_due(self) -> None:
         now = time.monotonic()

@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from touchgrass import db
+from touchgrass.errors import ConfigError
+from touchgrass.proof.pool import Progress
+from touchgrass.proof.process import ProverRequestError
+from touchgrass.roles.runner import run_lanes
+from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings, QueueSettings
 from touchgrass.chain import DeployRequest, Publisher, PublishRequest
 from touchgrass.queue.engine import Claimed
-from touchgrass.queue.outcomes import Done, Outcome, Reject
+from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
+from touchgrass.store import challenges
 from touchgrass.queue.stages import DEPLOY, PUBLISH
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane
 
-__all__ = ["make_deploy_handler", "make_publish_handler", "publish_lanes"]
+__all__ = ["make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
 
 
-def make_publish_handler(publisher: Publisher) -> Handler:
+def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
     """Publishing one stored proof; never calls the prover, so a retry costs no proof."""
 
     async def publish(job: Claimed) -> Outcome:
         payload = job.payload
         if payload["proof_json"] is None:
             return Reject("no stored proof to publish")
+        challenge = await challenges.get(pool, payload["challenge_id"])
+        if challenge["deployment_status"] != "active" or not challenge["zkapp_address"]:
+            # not the row's fault: wait for the deploy lane without using an attempt
+            return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
         receipt = await publisher.publish_proof(PublishRequest(
             submission_id=job.id,
             sha256_hex=payload["sha256_hash"],
@@ -26,7 +43,11 @@ def make_publish_handler(publisher: Publisher) -> Handler:
             chain_id=payload["chain_id"],
             challenge_id=payload["challenge_id"],
             wallet_address=payload["wallet_address"],
+            zkapp_address=challenge["zkapp_address"],
+            zkapp_token_id=challenge.get("zkapp_token_id"),
             previous_transaction_hash=payload["transaction_hash"],
+            previous_nonce=payload["transaction_nonce"],
+            record_progress=job.progress or _no_progress,
         ))
         return Done({
             "proof_json": None,  # cleared on success: the chain holds the proof now
@@ -34,7 +55,8 @@ def make_publish_handler(publisher: Publisher) -> Handler:
             "transaction_hash": receipt.transaction_hash,
             "transaction_nonce": receipt.nonce,
             "token_owner_address": receipt.token_owner_address,
-            "chain_status": "pending",
+            # a receipt found on chain with no transaction of ours to follow is simply final
+            "chain_status": "pending" if receipt.transaction_hash else "final",
         })
 
     return publish
@@ -47,10 +69,15 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
         receipt = await publisher.deploy_zkapp(DeployRequest(
             challenge_id=job.id,
             title=job.payload["title"],
+            zkapp_address=job.payload["zkapp_address"],
+            zkapp_token_id=job.payload["zkapp_token_id"],
             previous_transaction_hash=job.payload["transaction_hash"],
+            previous_nonce=job.payload["transaction_nonce"],
+            record_progress=job.progress or _no_progress,
         ))
         return Done({
             "zkapp_address": receipt.zkapp_address,
+            "zkapp_token_id": receipt.zkapp_token_id,
             "transaction_id": receipt.transaction_id,
             "transaction_hash": receipt.transaction_hash,
             "transaction_nonce": receipt.nonce,
@@ -59,6 +86,52 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
     return deploy
 
 
-def publish_lanes(publisher: Publisher) -> list[Lane]:
+def publish_lanes(publisher: Publisher, pool: asyncpg.Pool) -> list[Lane]:
     """Both kinds of transaction share the fee payer, so one process runs both lanes."""
-    return [Lane(PUBLISH, make_publish_handler(publisher)), Lane(DEPLOY, make_deploy_handler(publisher))]
+    return [Lane(PUBLISH, make_publish_handler(publisher, pool)),
+            Lane(DEPLOY, make_deploy_handler(publisher))]
+
+
+async def _no_progress(fields: Mapping[str, Any]) -> bool:
+    return True
+
+
+async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
+              prover: ProverSettings, curve: str, concurrency: int,
+              progress: Progress | None = None) -> None:
+    """`touchgrass publish`: one prover process for building transactions, one fee payer lane,
+    both stages (proofs and challenge deployments)."""
+    from touchgrass.chain.client import ChainClient
+    from touchgrass.chain.publisher import MinaPublisher
+    from touchgrass.proof.install import install
+    from touchgrass.proof.pool import PoolConfig, ProverPool
+
+    if chain.fee_payer_private_key is None:
+        raise ConfigError("FEE_PAYER_PRIVATE_KEY is required but not set")
+    fee_payer_key = chain.fee_payer_private_key.get_secret_value()
+    installation = await asyncio.to_thread(install, prover.prover_js_dir, prover.node_binary)
+    prover.circuit_cache_path.mkdir(parents=True, exist_ok=True)
+    builder = ProverPool(PoolConfig(
+        size=1, curve=curve, cache_dir=str(prover.circuit_cache_path),
+        node_binary=prover.node_binary, threads=prover.prover_threads,
+        request_timeout_s=prover.prover_timeout_s, start_timeout_s=prover.prover_start_timeout_s,
+        max_proofs=prover.prover_max_proofs, max_rss_mb=prover.prover_max_rss_mb, zkapp=True,
+    ), installation)
+    await builder.start(progress)
+    client = ChainClient(chain.mina_node_endpoint)
+    dbpool = await db.create_pool(database.asyncpg_dsn, size=2,
+                                  application_name="touchgrass-publish-lookups")
+    try:
+        try:
+            address = (await builder.run("public_key_of", {"privateKey": fee_payer_key}))["publicKey"]
+        except ProverRequestError:
+            raise ConfigError("FEE_PAYER_PRIVATE_KEY is invalid: not a Mina private key") from None
+        publisher = MinaPublisher(pool=builder, chain=client, endpoint=chain.mina_node_endpoint,
+                                  network_id=chain.mina_network, fee_payer_key=fee_payer_key,
+                                  fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee)
+        await run_lanes("publish", publish_lanes(publisher, dbpool), database=database,
+                        queue=queue, concurrency=concurrency)
+    finally:
+        await dbpool.close()
+        await client.close()
+        await builder.close()

@@ -15,14 +15,14 @@ from touchgrass import db
 from touchgrass.errors import NotFound
 from touchgrass.queue.stages import DEPLOY
 
-__all__ = ["bump_participants", "create", "delete", "deployment_totals", "get", "list_active",
-           "list_all"]
+__all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
+           "deploy_watch", "deployment_totals", "get", "list_active", "list_all"]
 
 Executor = asyncpg.Pool | asyncpg.Connection
 
 _COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
-              zkapp_address, deployment_status, transaction_id, failure_reason, created_at,
-              updated_at"""
+              zkapp_address, zkapp_token_id, deployment_status, transaction_id, failure_reason,
+              created_at, updated_at"""
 
 # -- name: challenge_get
 CHALLENGE_GET = f"SELECT {_COLUMNS} FROM challenges WHERE id = $1"
@@ -71,7 +71,32 @@ CHALLENGE_DEPLOYMENT_TOTALS = """
 SELECT deployment_status, count(*) AS total FROM challenges GROUP BY deployment_status
 """
 
+# -- name: challenge_deploy_watch (the monitor; challenges_deploying)
+CHALLENGE_DEPLOY_WATCH = """
+SELECT id, transaction_id, transaction_hash, deploy_sent_at FROM challenges
+WHERE deployment_status = 'deploying' ORDER BY deploy_sent_at LIMIT $1
+"""
+
+# -- name: challenge_deploy_active: uploads are accepted from now on
+CHALLENGE_DEPLOY_ACTIVE = """
+UPDATE challenges SET deployment_status = 'active', deployed_at = now(), updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
+"""
+
+# -- name: challenge_deploy_abandoned: back to the deploy lane with a fresh zkApp key
+CHALLENGE_DEPLOY_ABANDONED = """
+UPDATE challenges
+SET deployment_status = 'pending_deployment', attempts = 0, run_at = now(),
+    failure_reason = $3, failed_stage = 'monitor', failed_at = now(), zkapp_address = NULL,
+    zkapp_token_id = NULL, transaction_id = NULL, transaction_hash = NULL,
+    transaction_nonce = NULL, updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
+"""
+
 STATEMENTS = {
+    "challenge_deploy_watch": CHALLENGE_DEPLOY_WATCH,
+    "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
+    "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
     "challenge_get": CHALLENGE_GET,
     "challenge_list": CHALLENGE_LIST,
     "challenge_list_active": CHALLENGE_LIST_ACTIVE,
@@ -123,3 +148,21 @@ async def delete(executor: Executor, challenge_id: UUID) -> list[str]:
 async def deployment_totals(executor: Executor) -> dict[str, int]:
     rows = await executor.fetch(CHALLENGE_DEPLOYMENT_TOTALS)
     return {row["deployment_status"]: row["total"] for row in rows}
+
+
+async def deploy_watch(executor: Executor, limit: int = 100) -> list[dict[str, Any]]:
+    return [dict(row) for row in await executor.fetch(CHALLENGE_DEPLOY_WATCH, limit)]
+
+
+async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) -> bool:
+    return await executor.execute(CHALLENGE_DEPLOY_ACTIVE, challenge_id, tx_hash) == "UPDATE 1"
+
+
+async def deploy_abandoned(pool: asyncpg.Pool, challenge_id: UUID, tx_hash: str,
+                           reason: str) -> bool:
+    async with pool.acquire() as connection, connection.transaction():
+        done = await connection.execute(CHALLENGE_DEPLOY_ABANDONED, challenge_id, tx_hash,
+                                        reason) == "UPDATE 1"
+        if done:
+            await db.notify(connection, DEPLOY.channel)
+    return done

@@ -23,7 +23,9 @@ from touchgrass.errors import (
 from touchgrass.queue.stages import GENERATE, PUBLISH
 from touchgrass.store import challenges, chains, users
 
-__all__ = ["NewSubmission", "ResubmitResult", "create", "delete", "exists", "find_by_sha256",
+__all__ = ["NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final", "chain_included",
+           "chain_totals",
+           "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
            "get", "image_referenced", "list_submissions", "resubmit", "review", "status_totals"]
 
 Executor = asyncpg.Pool | asyncpg.Connection
@@ -119,6 +121,12 @@ SUBMISSION_STATUS_TOTALS = """
 SELECT status, count(*) AS total FROM submissions GROUP BY status
 """
 
+# -- name: submission_chain_totals (`touchgrass status`): what the monitor knows
+SUBMISSION_CHAIN_TOTALS = """
+SELECT chain_status, count(*) AS total FROM submissions
+WHERE chain_status IS NOT NULL GROUP BY chain_status
+"""
+
 # -- name: submission_lock_for_resubmit
 # FOR NO KEY UPDATE waits for a claim in progress (claims hold the same lock for an instant)
 # so the decision below sees the row as it is.
@@ -158,7 +166,61 @@ SET status = $2::text,
 WHERE id = $1
 """
 
+# -- name: submission_chain_watch
+# The monitor's work list: sent and not final (the partial index submissions_chain_pending).
+SUBMISSION_CHAIN_WATCH = """
+SELECT id, sha256_hash, transaction_id, transaction_hash, chain_status, published_at,
+       transaction_submitted_block_height, chain_included_height, token_owner_address,
+       challenge_id
+FROM submissions
+WHERE chain_status IN ('pending', 'included') AND status = 'complete'
+ORDER BY published_at
+LIMIT $1
+"""
+
+# -- name: submission_chain_seen: the tip height when the monitor first saw it pending
+SUBMISSION_CHAIN_SEEN = """
+UPDATE submissions SET transaction_submitted_block_height = $3
+WHERE id = $1 AND transaction_hash = $2 AND transaction_submitted_block_height IS NULL
+"""
+
+# -- name: submission_chain_included
+# Every chain transition is fenced by the transaction hash: a row re-published meanwhile
+# (new hash) is never marked by news about the old transaction.
+SUBMISSION_CHAIN_INCLUDED = """
+UPDATE submissions
+SET chain_status = 'included', chain_included_height = $3, chain_included_at = now(),
+    updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND chain_status = 'pending'
+"""
+
+# -- name: submission_chain_final
+SUBMISSION_CHAIN_FINAL = """
+UPDATE submissions
+SET chain_status = 'final', chain_final_at = now(),
+    chain_included_height = coalesce(chain_included_height, $3), updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND chain_status IN ('pending', 'included')
+"""
+
+# -- name: submission_chain_abandoned
+# The transaction is gone (dropped, or included as failed): the proof was cleared when it
+# was sent, so the row goes back to proof generation with a fresh budget and the reason.
+SUBMISSION_CHAIN_ABANDONED = """
+UPDATE submissions
+SET status = 'proof_generation', chain_status = 'abandoned', attempts = 0, run_at = now(),
+    queued_at = now(), failure_reason = $3, failed_stage = 'monitor', failed_at = now(),
+    transaction_id = NULL, transaction_hash = NULL, transaction_nonce = NULL,
+    transaction_submitted_block_height = NULL, chain_included_height = NULL,
+    published_at = NULL, updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND status = 'complete'
+"""
+
 STATEMENTS = {
+    "submission_chain_watch": SUBMISSION_CHAIN_WATCH,
+    "submission_chain_seen": SUBMISSION_CHAIN_SEEN,
+    "submission_chain_included": SUBMISSION_CHAIN_INCLUDED,
+    "submission_chain_final": SUBMISSION_CHAIN_FINAL,
+    "submission_chain_abandoned": SUBMISSION_CHAIN_ABANDONED,
     "submission_get": SUBMISSION_GET,
     "submission_list": SUBMISSION_LIST,
     "submission_exists": SUBMISSION_EXISTS,
@@ -169,6 +231,7 @@ STATEMENTS = {
     "submission_image_referenced": SUBMISSION_IMAGE_REFERENCED,
     "submission_by_sha256": SUBMISSION_BY_SHA256,
     "submission_status_totals": SUBMISSION_STATUS_TOTALS,
+    "submission_chain_totals": SUBMISSION_CHAIN_TOTALS,
     "submission_lock_for_resubmit": SUBMISSION_LOCK_FOR_RESUBMIT,
     "submission_resubmit": SUBMISSION_RESUBMIT,
 }
@@ -274,6 +337,10 @@ async def status_totals(executor: asyncpg.Pool | asyncpg.Connection) -> dict[str
     return {row["status"]: row["total"] for row in await executor.fetch(SUBMISSION_STATUS_TOTALS)}
 
 
+async def chain_totals(executor: asyncpg.Pool | asyncpg.Connection) -> dict[str, int]:
+    return {row["chain_status"]: row["total"] for row in await executor.fetch(SUBMISSION_CHAIN_TOTALS)}
+
+
 @dataclass(frozen=True)
 class ResubmitResult:
     sha256_hex: str
@@ -319,3 +386,31 @@ async def resubmit(pool: asyncpg.Pool, sha256_hex: str, *, force: bool = False) 
         await db.notify(connection, new_stage.channel)
     return ResubmitResult(sha256_hex, status, new_stage.ready_status, row["attempts"],
                           row["has_proof"], forget_transaction)
+
+
+# ---------------------------------------------------------------- the monitor
+
+
+async def chain_watch(executor: Executor, limit: int = 500) -> list[dict[str, Any]]:
+    return [dict(row) for row in await executor.fetch(SUBMISSION_CHAIN_WATCH, limit)]
+
+
+async def chain_seen(executor: Executor, row_id: UUID, tx_hash: str, height: int) -> None:
+    await executor.execute(SUBMISSION_CHAIN_SEEN, row_id, tx_hash, height)
+
+
+async def chain_included(executor: Executor, row_id: UUID, tx_hash: str, height: int) -> bool:
+    return await executor.execute(SUBMISSION_CHAIN_INCLUDED, row_id, tx_hash, height) == "UPDATE 1"
+
+
+async def chain_final(executor: Executor, row_id: UUID, tx_hash: str, height: int | None) -> bool:
+    return await executor.execute(SUBMISSION_CHAIN_FINAL, row_id, tx_hash, height) == "UPDATE 1"
+
+
+async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason: str) -> bool:
+    async with pool.acquire() as connection, connection.transaction():
+        done = await connection.execute(SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash,
+                                        reason) == "UPDATE 1"
+        if done:
+            await db.notify(connection, GENERATE.channel)
+    return done

@@ -53,6 +53,10 @@ export function makeChainOps({ zkapp, log }) {
       return { privateKey: key.toBase58(), publicKey: key.toPublicKey().toBase58() };
     },
 
+    async public_key_of({ privateKey: key }) {
+      return { publicKey: privateKey(key, 'privateKey').toPublicKey().toBase58() };
+    },
+
     async token_id({ zkappAddress }) {
       return { tokenId: TokenId.toBase58(TokenId.derive(PublicKey.fromBase58(zkappAddress))) };
     },

@@ -264,7 +264,10 @@ async function graphql({ query = '', variables = {} }) {
   }
   if (/\bnetworkID\b/.test(query)) data.networkID = 'mina:devnet';
   if (/\bpooledZkappCommands\b/.test(query)) {
-    data.pooledZkappCommands = pending.map((c) => ({ id: c.id, hash: c.hash }));
+    const publicKey = argument(query, variables, 'publicKey');
+    data.pooledZkappCommands = pending
+      .filter((c) => !publicKey || c.feePayer === publicKey)
+      .map((c) => ({ id: c.id, hash: c.hash }));
   }
   if (Object.keys(data).length === 0) {
     return { errors: [{ message: 'touchgrass devnet: this query is not part of the supported subset' }] };

@@ -1,0 +1,234 @@
+"""Issue 6 acceptance (marked zk): the whole pipeline on the devnet with the real roles as
+processes: API -> deploy -> active -> upload -> generate -> publish -> included -> final ->
+`touchgrass verify`; five back to back on one fee payer; a crash right after a send; a
+dropped transaction abandoned and re-queued."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.support import databases
+from tests.support.api import ADMIN, WALLET
+from touchgrass import db
+from touchgrass.chain.devnet import start_devnet
+from touchgrass.signing import generate_private_key, sign
+
+pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(2400)]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class World:
+    """A devnet whose blocks the test can pause, a database, an API, and role processes."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.roles: dict[str, subprocess.Popen] = {}
+        self.ticking = True
+
+    async def tick_blocks(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if self.ticking:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        await http.post(f"{self.devnet.base_url}/devnet/block")
+                await asyncio.sleep(1.0)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "DATABASE_URL": self.database_url, "LOG_FORMAT": "json",
+                "MINA_NODE_ENDPOINT": self.devnet.graphql, "MINA_NETWORK": "devnet",
+                "FEE_PAYER_PRIVATE_KEY": self.fee_payer["sk"], "SIGNER_CURVE": "secp256k1",
+                "SIGNER_PUBLIC_KEY": self.signer_public, "STORAGE_DIR": str(self.tmp / "images"),
+                "QUEUE_POLL_INTERVAL_S": "1", "PUBLISH_BACKOFF_BASE_S": "1",
+                "GENERATE_BACKOFF_BASE_S": "1", "DEPLOY_BACKOFF_BASE_S": "1",
+                "MONITOR_INTERVAL_S": "1", "FINALITY_DEPTH": "3", "ABANDON_AFTER_BLOCKS": "4",
+                **extra}
+
+    def start(self, role: str, **extra: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{role}-{len(self.roles)}.log", "w")
+        process = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", role], cwd=REPO_ROOT,
+                                   env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT)
+        self.roles[f"{role}-{len(self.roles)}"] = process
+        return process
+
+    def stop(self, process: subprocess.Popen) -> int:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=120)
+
+    async def until(self, query: str, *args, expect=True, timeout: float = 900) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.pool.fetchval(query, *args) != expect:
+            assert time.monotonic() < deadline, f"timed out waiting for: {query} {args}"
+            for name, process in self.roles.items():
+                if process.poll() not in (None, 0, -9, 137):
+                    logs = "\n".join(p.read_text()[-2000:] for p in self.tmp.glob("*.log"))
+                    raise AssertionError(f"{name} died ({process.poll()}):\n{logs}")
+            await asyncio.sleep(0.5)
+
+    async def upload(self, http: aiohttp.ClientSession, chain_id: str) -> str:
+        image = os.urandom(3000)
+        signature = sign(self.signer_private, hashlib.sha256(image).digest(), "secp256k1")
+        form = aiohttp.FormData()
+        form.add_field("image", image, filename="p.png", content_type="image/png")
+        for name, value in {"chainId": chain_id, "walletAddress": WALLET,
+                            "signatureR": f"{signature.r:064x}",
+                            "signatureS": f"{signature.s:064x}"}.items():
+            form.add_field(name, value)
+        async with http.post(f"{self.api_url}/api/submissions", data=form) as response:
+            body = await response.json()
+            assert response.status == 201, body
+            return body["sha256Hash"]
+
+
+@pytest.fixture(scope="module")
+async def world(postgres_server: str, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    w = World(tmp)
+    w.database_url = databases.create_database(postgres_server, "touchgrass_pipeline")
+    w.pool = await db.create_pool(w.database_url, size=4)
+    w.devnet = await start_devnet(port=free_port(), state_dir=tmp / "devnet",
+                                  block_interval_s=100000)
+    w.ticker = asyncio.create_task(w.tick_blocks())
+    async with aiohttp.ClientSession() as http:
+        w.fee_payer = await (await http.get(f"{w.devnet.base_url}/acquire-account")).json()
+    w.signer_private, public = generate_private_key("secp256k1")
+    w.signer_public = str(public)
+    port = free_port()
+    w.api_url = f"http://127.0.0.1:{port}"
+    api = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1",
+                            "--port", str(port)], cwd=REPO_ROOT,
+                           env=w.env(ADMIN_PASSWORD="test-admin-password"),
+                           stdout=open(tmp / "api.log", "w"), stderr=subprocess.STDOUT)
+    w.roles["api"] = api
+    for _ in range(300):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        await asyncio.sleep(0.1)
+    yield w
+    for process in w.roles.values():
+        with contextlib.suppress(Exception):
+            w.stop(process)
+    w.ticker.cancel()
+    await w.devnet.stop()
+    await w.pool.close()
+    databases.drop_database(w.database_url)
+
+
+async def test_end_to_end_then_five_back_to_back(world: World) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{world.api_url}/api/challenges", headers=ADMIN, json={
+            "title": "Grass", "description": "Touch it", "startTime": "2026-01-01T00:00:00Z",
+            "endTime": "2099-01-01T00:00:00Z"}) as response:
+            challenge = await response.json()
+            assert response.status == 201, challenge
+        world.start("publish")
+        world.start("monitor")
+        await world.until("SELECT deployment_status FROM challenges WHERE id = $1::text::uuid",
+                          challenge["id"], expect="active")
+        async with http.get(f"{world.api_url}/api/chains",
+                            params={"challengeId": challenge["id"]}) as response:
+            world.chain_id = (await response.json())[0]["id"]
+        world.start("generate")
+        started = time.monotonic()
+        sha = await world.upload(http, world.chain_id)
+        await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", sha,
+                          expect="complete")
+        completed = time.monotonic() - started
+        await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
+                          expect="final")
+        print(f"upload -> complete {completed:.1f} s; -> final {time.monotonic() - started:.1f} s")
+        row = await world.pool.fetchrow("SELECT proof_json, transaction_id, chain_included_height "
+                                        "FROM submissions WHERE sha256_hash = $1", sha)
+        assert row["proof_json"] is None and row["transaction_id"] and row["chain_included_height"]
+        verified = subprocess.run([sys.executable, "-m", "touchgrass.cli", "verify", sha],
+                                  cwd=REPO_ROOT, env=world.env(), capture_output=True, text=True,
+                                  timeout=120)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "VERIFIED" in verified.stdout
+
+        shas = [await world.upload(http, world.chain_id) for _ in range(5)]
+        await world.until("SELECT count(*) FROM submissions WHERE sha256_hash = ANY($1) "
+                          "AND chain_status IN ('included', 'final')", shas, expect=5)
+        nonces = await world.pool.fetchval(
+            "SELECT array_agg(transaction_nonce ORDER BY transaction_nonce) FROM submissions "
+            "WHERE sha256_hash = ANY($1)", shas)
+        assert len(set(nonces)) == 5 and nonces == list(range(nonces[0], nonces[0] + 5))
+        failures = await world.pool.fetchval("SELECT count(*) FROM submissions WHERE "
+                                             "failed_stage = 'publish'")
+        assert failures == 0
+
+
+async def test_a_crash_right_after_sending_never_publishes_twice(world: World) -> None:
+    publishers = [p for name, p in world.roles.items() if name.startswith("publish")]
+    for process in publishers:
+        world.stop(process)
+    async with aiohttp.ClientSession() as http:
+        sha = await world.upload(http, world.chain_id)
+    await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", sha,
+                      expect="proof_publishing")
+    crashing = world.start("publish", TOUCHGRASS_TEST_CRASH_AFTER_SEND="1",
+                           PUBLISH_LEASE_S="6")
+    assert crashing.wait(timeout=600) in (-9, 137)  # killed itself right after the send
+    row = await world.pool.fetchrow("SELECT status, transaction_hash, token_owner_address "
+                                    "FROM submissions WHERE sha256_hash = $1", sha)
+    assert row["status"] == "proof_publishing" and row["transaction_hash"]
+    world.start("publish", PUBLISH_LEASE_S="6")
+    await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
+                      expect="final")
+    # exactly one receipt command for this photo reached the chain
+    from touchgrass.chain.client import ChainClient
+
+    client = ChainClient(world.devnet.graphql)
+    try:
+        hashes = [h for block in await client.best_chain(500) for h in block.zkapp_command_hashes]
+        receipt = await client.account(row["token_owner_address"], await world.pool.fetchval(
+            "SELECT zkapp_token_id FROM challenges"))
+    finally:
+        await client.close()
+    assert hashes.count(row["transaction_hash"]) == 1
+    assert receipt is not None and receipt.balance_nanomina == 1
+
+
+async def test_a_dropped_transaction_is_abandoned_and_requeued(world: World) -> None:
+    world.ticking = False  # hold blocks so the command stays in the mempool
+    async with aiohttp.ClientSession() as http:
+        sha = await world.upload(http, world.chain_id)
+        await world.until("SELECT transaction_hash IS NOT NULL AND status = 'complete' "
+                          "FROM submissions WHERE sha256_hash = $1", sha, expect=True)
+        first = await world.pool.fetchval(
+            "SELECT transaction_hash FROM submissions WHERE sha256_hash = $1", sha)
+        async with http.post(f"{world.devnet.base_url}/devnet/drop", json={"hash": first}) as r:
+            assert r.status == 200
+        world.ticking = True
+    await world.until("SELECT failed_stage = 'monitor' AND failure_reason LIKE '%dropped%' "
+                      "FROM submissions WHERE sha256_hash = $1", sha, expect=True)
+    # re-queued: proven again, published again with a new transaction, and final
+    await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
+                      expect="final")
+    assert await world.pool.fetchval(
+        "SELECT transaction_hash FROM submissions WHERE sha256_hash = $1", sha) != first
