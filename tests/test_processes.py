@@ -109,9 +109,10 @@ async def test_kill_9_then_another_process_finishes_the_rows_once_each(
     finally:
         assert stop_all([rescuer]) == [0]
     started_calls, finished_calls = read_calls(calls)
-    # each row was started twice (the victim's attempt died with it) and finished once
-    assert started_calls == {r["sha256_hash"]: 2 for r in rows}
+    # each row finished exactly once; the victim may have begun a row before it died (on a
+    # loaded machine it can die holding leases it had not started working on yet)
     assert finished_calls == {r["sha256_hash"]: 1 for r in rows}
+    assert all(started_calls[r["sha256_hash"]] in (1, 2) for r in rows)
     assert victim_owner.startswith("generate@")
 
 

@@ -108,7 +108,8 @@ class World:
 async def world(postgres_server: str, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pipeline")
     w = World(tmp)
-    w.database_url = databases.create_database(postgres_server, "touchgrass_pipeline")
+    w.database_url = await asyncio.to_thread(databases.create_database, postgres_server,
+                                             "touchgrass_pipeline")
     w.pool = await db.create_pool(w.database_url, size=4)
     w.devnet = await start_devnet(port=free_port(), state_dir=tmp / "devnet",
                                   block_interval_s=100000)
@@ -136,7 +137,7 @@ async def world(postgres_server: str, tmp_path_factory):
     w.ticker.cancel()
     await w.devnet.stop()
     await w.pool.close()
-    databases.drop_database(w.database_url)
+    await asyncio.to_thread(databases.drop_database, w.database_url)
 
 
 async def test_end_to_end_then_five_back_to_back(world: World) -> None:
@@ -232,3 +233,43 @@ async def test_a_dropped_transaction_is_abandoned_and_requeued(world: World) -> 
                       expect="final")
     assert await world.pool.fetchval(
         "SELECT transaction_hash FROM submissions WHERE sha256_hash = $1", sha) != first
+
+
+async def test_a_publish_failure_is_retried_without_proving_again_and_expiry_rejects(
+    world: World,
+) -> None:
+    for name, process in list(world.roles.items()):
+        if name.startswith("publish"):
+            world.stop(process)
+    dead = {"MINA_NODE_ENDPOINT": "http://127.0.0.1:1/graphql", "PUBLISH_MAX_ATTEMPTS": "50"}
+    async with aiohttp.ClientSession() as http:
+        sha = await world.upload(http, world.chain_id)
+    await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", sha,
+                      expect="proof_publishing")
+    before = await world.pool.fetchrow("SELECT proof_generated_at, proof_json FROM submissions "
+                                       "WHERE sha256_hash = $1", sha)
+    failing = world.start("publish", **dead)
+    await world.until("SELECT attempts >= 2 AND failure_reason LIKE '%unreachable%' "
+                      "FROM submissions WHERE sha256_hash = $1", sha, expect=True)
+    world.stop(failing)
+    world.start("publish")
+    await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", sha,
+                      expect="complete")
+    after = await world.pool.fetchval("SELECT proof_generated_at FROM submissions "
+                                      "WHERE sha256_hash = $1", sha)
+    assert after == before["proof_generated_at"]  # the proof was made once, never again
+    generated = sum(1 for log in world.tmp.glob("generate-*.log") for line in
+                    log.read_text().splitlines() if '"action": "done"' in line and sha in line)
+    assert generated == 1
+
+    for name, process in list(world.roles.items()):
+        if name.startswith("publish"):
+            world.stop(process)
+    async with aiohttp.ClientSession() as http:
+        expiring = await world.upload(http, world.chain_id)
+    await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", expiring,
+                      expect="proof_publishing")
+    world.start("publish", PUBLISH_EXPIRY_S="3", **dead)
+    await world.until("SELECT status = 'rejected' AND proof_json IS NULL AND failure_reason "
+                      "LIKE 'expired%' FROM submissions WHERE sha256_hash = $1", expiring,
+                      expect=True, timeout=300)
