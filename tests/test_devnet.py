@@ -73,7 +73,7 @@ async def world(state_dir: Path):
     await shared["network"].stop()
 
 
-async def until(predicate, timeout: float = 120) -> None:
+async def until(predicate, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -103,12 +103,22 @@ async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
         zkapp_address=zkapp, chain_id=chain_id, digest=digest, proof=proof)
 
 
+async def pause_blocks(world, paused: bool) -> None:
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"{world['network'].base_url}/devnet/pause", json={"paused": paused})
+
+
 async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     chain = world["chain"]
     built = await deploy(world, await next_nonce(world))
-    sent = await chain.send_zkapp(built.command)
-    assert sent.hash == built.hash
-    assert await chain.transaction_status(sent.id) == "PENDING"
+    await pause_blocks(world, True)  # hold blocks to see the command in the mempool
+    try:
+        sent = await chain.send_zkapp(built.command)
+        assert sent.hash == built.hash
+        assert await chain.transaction_status(sent.id) == "PENDING"
+        assert built.hash in await chain.pooled_hashes(world["payer"]["pk"])
+    finally:
+        await pause_blocks(world, False)
     await until(lambda: included(world, sent.id))
     zkapp_account = await chain.account(built.zkapp_address)
     assert zkapp_account is not None and zkapp_account.zkapp_state is not None

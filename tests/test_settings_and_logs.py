@@ -91,12 +91,6 @@ def test_help_explains_every_command() -> None:
         assert command in result.output
 
 
-def test_commands_of_later_parts_say_so_and_exit_2() -> None:
-    for command in ("dev",):
-        result = CliRunner().invoke(app, [command])
-        assert result.exit_code == 2 and "not available" in result.output
-
-
 def test_prove_refuses_a_signature_that_does_not_verify_before_compiling(tmp_path, monkeypatch):
     from tests.support.factories import SIGNER
 

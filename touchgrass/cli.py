@@ -104,10 +104,6 @@ def _database(database_url: str | None) -> DatabaseSettings:
         _fail(f"configuration: {error}", 2)
 
 
-def _not_available(what: str) -> NoReturn:
-    _fail(f"{what} is not available in touchgrass {__version__} yet", 2)
-
-
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
@@ -203,6 +199,9 @@ def _compile_progress() -> Iterator[Callable[[str, float], None]]:
 @app.command()
 def setup(
     force: Annotated[bool, typer.Option("--force", help="Reinstall even when present.")] = False,
+    compile_circuits: Annotated[bool, typer.Option(
+        "--compile", help="Also compile the circuit and the zkApp for SIGNER_CURVE into "
+                          "CIRCUIT_CACHE_PATH (what a container build does).")] = False,
 ) -> None:
     """Install the prover's JS dependencies (o1js, from the committed lockfile).
 
@@ -210,15 +209,36 @@ def setup(
     (in a container build, say) to keep first starts short.
     """
     from touchgrass.proof.install import install
-    from touchgrass.settings import ProverSettings
+    from touchgrass.settings import CurveSettings, ProverSettings
 
+    _setup("setup")
     try:
-        settings = load(ProverSettings)
+        settings, curve = load(ProverSettings), load(CurveSettings)
         with err.status("installing the prover's JS dependencies (npm ci)"):
             target = install(settings.prover_js_dir, settings.node_binary, force=force)
     except ConfigError as error:
         _fail(str(error), 2)
     err.print(f"prover JS dependencies installed in {target.directory}")
+    if not compile_circuits:
+        return
+
+    async def work() -> float:
+        from touchgrass.proof.pool import PoolConfig, ProverPool
+
+        settings.circuit_cache_path.mkdir(parents=True, exist_ok=True)
+        pool = ProverPool(PoolConfig(size=1, curve=curve.signer_curve, zkapp=True,
+                                     cache_dir=str(settings.circuit_cache_path),
+                                     node_binary=settings.node_binary,
+                                     start_timeout_s=settings.prover_start_timeout_s), target)
+        started = asyncio.get_running_loop().time()
+        with _compile_progress() as progress:
+            await pool.start(progress)
+        await pool.close()
+        return asyncio.get_running_loop().time() - started
+
+    seconds = _run("setup", work)
+    err.print(f"circuits for {curve.signer_curve} compiled into {settings.circuit_cache_path} "
+              f"({seconds:.0f} s)")
 
 
 @app.command()
@@ -484,9 +504,41 @@ def devnet(
 
 
 @app.command()
-def dev() -> None:
-    """Run everything at once on embedded defaults (Postgres, storage, local chain)."""
-    _not_available("`touchgrass dev`")
+def dev(
+    port: Annotated[int, typer.Option(help="API port.")] = 3000,
+    devnet_port: Annotated[int, typer.Option(help="Local devnet GraphQL port.")] = 8080,
+    block_interval: Annotated[float, typer.Option(help="Devnet seconds per block.")] = 3.0,
+    data_dir: Annotated[Path | None, typer.Option(
+        envvar="TOUCHGRASS_DEV_DIR", show_default=False,
+        help="Where dev state lives (database, images, chain, keys); default: the user data "
+             "dir. Kept between runs.")] = None,
+) -> None:
+    """Run everything at once on embedded defaults, for local work.
+
+    An embedded PostgreSQL (unless DATABASE_URL), images in a folder (unless MINIO_ENDPOINT),
+    the local devnet with a funded fee payer (unless MINA_NODE_ENDPOINT and
+    FEE_PAYER_PRIVATE_KEY), a dev signer key, the migrations, a demo challenge, and the api,
+    generate, publish and monitor roles supervised in one process tree. Prints the URLs and
+    the exact `touchgrass upload` line to try. Ctrl-C (or SIGTERM) stops everything.
+    """
+    import platformdirs
+
+    from touchgrass.roles.dev import DevOptions, run_dev
+
+    _setup("dev")
+    directory = data_dir or Path(platformdirs.user_data_dir("touchgrass")) / "dev"
+
+    def say(message: str) -> None:
+        err.print(f"[bold green]dev[/] {message}", highlight=False, soft_wrap=True)
+
+    async def work() -> None:
+        control = RoleControl.new()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, control.signal)
+        await run_dev(DevOptions(directory, port, devnet_port, block_interval), say, control)
+
+    _run("dev", work)
 
 
 # ---------------------------------------------------------------- schema

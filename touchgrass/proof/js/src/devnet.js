@@ -184,6 +184,8 @@ function classify(error) {
   return text.split('\n')[0].slice(0, 300);
 }
 
+let paused = false; // test hook: hold block production (POST /devnet/pause)
+
 function produceBlock() {
   const height = (blocks.at(-1)?.height ?? 0) + 1;
   const commands = pending.map(({ id, hash, json, failure }) => ({ id, hash, json, failure }));
@@ -312,6 +314,10 @@ const server = http.createServer(async (request, response) => {
       const { hash } = await body(request);
       return reply(response, (await dropPending(hash)) ? 200 : 404, { hash });
     }
+    if (url.pathname === '/devnet/pause' && request.method === 'POST') {
+      paused = Boolean((await body(request)).paused);
+      return reply(response, 200, { paused });
+    }
     if (url.pathname === '/devnet/block' && request.method === 'POST') {
       produceBlock();
       return reply(response, 200, { height: blocks.at(-1).height });
@@ -329,7 +335,7 @@ const server = http.createServer(async (request, response) => {
 // ---------------------------------------------------------------- start and stop
 
 await rebuild();
-const ticker = setInterval(produceBlock, blockIntervalMs);
+const ticker = setInterval(() => { if (!paused) produceBlock(); }, blockIntervalMs);
 server.listen(port, host, () => {
   log('start', `devnet at http://${host}:${port}/graphql, height ${blocks.at(-1)?.height ?? 0}, ` +
     `${funded.length} funded keys, a block every ${blockIntervalMs / 1000} s`);

