@@ -15,15 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
 from tests.support.api import WALLET
 
 pytestmark = pytest.mark.slow
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def touchgrass(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

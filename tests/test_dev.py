@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,10 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.zk, pytest.mark.timeout(2400)]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def http_json(url: str) -> object:

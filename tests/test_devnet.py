@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
 from touchgrass.chain import transactions
 from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected
 from touchgrass.chain.devnet import start_devnet
@@ -35,11 +36,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(1500)]
 
 FEE = 100_000_000
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
 from tests.support import databases
 from tests.support.api import ADMIN, WALLET
 from touchgrass import db
@@ -29,11 +29,6 @@ from touchgrass.signing import generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(2400)]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -97,6 +97,23 @@ def _setup(role: str) -> None:
     logs.configure(role, fmt=settings.log_format, level=settings.log_level)
 
 
+def _settings(*classes: type[Any]) -> tuple[Any, ...]:
+    """Load settings classes, stopping with one line naming the bad variable."""
+    try:
+        return tuple(load(cls) for cls in classes)
+    except ConfigError as error:
+        _fail(f"configuration: {error}", 2)
+
+
+def _signal_control() -> RoleControl:
+    """SIGTERM/SIGINT stop the running command gracefully (a second one hurries it)."""
+    control = RoleControl.new()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, control.signal)
+    return control
+
+
 def _database(database_url: str | None) -> DatabaseSettings:
     try:
         return load(DatabaseSettings, database_url=database_url)
@@ -141,10 +158,7 @@ def api(
         _fail(f"configuration: {error}", 2)
 
     async def work() -> None:
-        control = RoleControl.new()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, control.signal)
+        control = _signal_control()
         ctx = await open_context(database, settings, storage, signer)
         await serve(ctx, host, settings.port, control.stop)
 
@@ -165,11 +179,8 @@ def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> 
 
     _setup("generate")
     database = _database(database_url)
-    try:
-        queue, storage = load(QueueSettings), load(StorageSettings)
-        signer, prover = load(SignerSettings), load(ProverSettings)
-    except ConfigError as error:
-        _fail(f"configuration: {error}", 2)
+    queue, storage, signer, prover = _settings(QueueSettings, StorageSettings, SignerSettings,
+                                               ProverSettings)
 
     async def work() -> None:
         with _compile_progress() as progress:
@@ -360,11 +371,8 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> N
 
     _setup("publish")
     database = _database(database_url)
-    try:
-        queue, chain = load(QueueSettings), load(ChainSettings)
-        prover, curve = load(ProverSettings), load(CurveSettings)
-    except ConfigError as error:
-        _fail(f"configuration: {error}", 2)
+    queue, chain, prover, curve = _settings(QueueSettings, ChainSettings, ProverSettings,
+                                            CurveSettings)
 
     async def work() -> None:
         with _compile_progress() as progress:
@@ -387,17 +395,11 @@ def monitor(database_url: DatabaseUrl = None) -> None:
 
     _setup("monitor")
     database = _database(database_url)
-    try:
-        chain, settings = load(ChainSettings), load(MonitorSettings)
-    except ConfigError as error:
-        _fail(f"configuration: {error}", 2)
+    chain, settings = _settings(ChainSettings, MonitorSettings)
 
     async def work() -> None:
-        control = RoleControl.new()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, control.signal)
-        await role.run(database=database, chain=chain, settings=settings, control=control)
+        await role.run(database=database, chain=chain, settings=settings,
+                       control=_signal_control())
 
     _run("monitor", work, dsn=database.asyncpg_dsn)
 
@@ -421,10 +423,7 @@ def verify_photo(
 
     _setup("verify")
     database = _database(database_url)
-    try:
-        signer, chain = load(SignerSettings), load(ChainSettings)
-    except ConfigError as error:
-        _fail(f"configuration: {error}", 2)
+    signer, chain = _settings(SignerSettings, ChainSettings)
     path = Path(target)
     image = path.read_bytes() if path.is_file() else None
     sha256 = hashlib.sha256(image).hexdigest() if image is not None else _check_sha256(target)
@@ -485,10 +484,7 @@ def devnet(
     directory = state_dir or Path(platformdirs.user_data_dir("touchgrass")) / "devnet"
 
     async def work() -> int:
-        control = RoleControl.new()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, control.signal)
+        control = _signal_control()
         network = await start_devnet(port=port, host=host, state_dir=directory,
                                      block_interval_s=block_interval)
         err.print(f"devnet: GraphQL {network.graphql} (height {network.height}); funded keys "
@@ -532,11 +528,8 @@ def dev(
         err.print(f"[bold green]dev[/] {message}", highlight=False, soft_wrap=True)
 
     async def work() -> None:
-        control = RoleControl.new()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, control.signal)
-        await run_dev(DevOptions(directory, port, devnet_port, block_interval), say, control)
+        await run_dev(DevOptions(directory, port, devnet_port, block_interval), say,
+                      _signal_control())
 
     _run("dev", work)
 
