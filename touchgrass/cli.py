@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.live import Live
 
 from touchgrass import __version__, db, logs, migrations
-from touchgrass.errors import ConfigError, NotAvailableError, OperatorError, StorageError
+from touchgrass.errors import ConfigError, OperatorError, StorageError
 from touchgrass.proof.process import ProverError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DatabaseSettings, LogSettings, load
@@ -73,8 +73,6 @@ def _run(role: str, work: Callable[[], Awaitable[T]], *, dsn: str | None = None)
         return anyio.run(work)
     except ConfigError as error:
         _fail(f"configuration: {error}", 2)
-    except NotAvailableError as error:
-        _fail(str(error), 2)
     except OperatorError as error:
         _fail(str(error), 1)
     except StorageError as error:

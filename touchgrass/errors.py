@@ -2,8 +2,7 @@
 
     TouchgrassError
      ├── ConfigError            a setting is missing or malformed: the process stops with one line
-     ├── NotAvailableError      a command whose part is not built into this release
- ├── InvalidInput           a request value is wrong (HTTP 400 with the field)
+     ├── InvalidInput           a request value is wrong (HTTP 400 with the field)
  ├── NotFound               the named thing does not exist (HTTP 404, message as the API words it)
  ├── Conflict               it exists already (HTTP 409)
  ├── StorageError           the image store failed (retryable)
@@ -26,7 +25,6 @@ __all__ = [
     "InvalidInput",
     "JobError",
     "NeedsForce",
-    "NotAvailableError",
     "NotFound",
     "ObjectNotFound",
     "OperatorError",
@@ -43,10 +41,6 @@ class TouchgrassError(Exception):
 
 class ConfigError(TouchgrassError):
     """A setting is missing or malformed; the message names the variable, never its value."""
-
-
-class NotAvailableError(TouchgrassError):
-    """The command needs a part that this release does not include yet."""
 
 
 class InvalidInput(TouchgrassError):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from touchgrass.errors import ConfigError
@@ -53,11 +52,6 @@ def head_revision() -> str:
     head = ScriptDirectory(str(script_location())).get_current_head()
     assert head is not None
     return head
-
-
-def current_revision_sync(connection: object) -> str | None:
-    """The revision a SQLAlchemy connection's database is at (for tests and `status`)."""
-    return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]
 
 
 def execute_script(sql: str) -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from touchgrass.queue.engine import Executor, statement
 from touchgrass.queue.stages import Stage
 
-__all__ = ["Failure", "LeaseOwner", "StageCounts", "failures", "finished_since", "lease_owners",
+__all__ = ["Failure", "LeaseOwner", "StageCounts", "failures", "finished_since", "hour_ago", "lease_owners",
            "stage_counts"]
 
 
@@ -68,8 +67,3 @@ async def lease_owners(executor: Executor, stage: Stage) -> list[LeaseOwner]:
 
 def hour_ago(now: datetime) -> datetime:
     return now - timedelta(hours=1)
-
-
-def as_json(value: Any) -> Any:
-    """Dataclass field values as JSON-friendly values (datetimes as ISO strings)."""
-    return value.isoformat() if isinstance(value, datetime) else value
