@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["connect", "create_pool", "notify"]
+__all__ = ["connect", "create_pool", "notify", "update_and_notify"]
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -46,3 +46,14 @@ async def connect(dsn: str, *, application_name: str = "touchgrass") -> asyncpg.
 async def notify(connection: asyncpg.Connection, channel: str, payload: str = "") -> None:
     """NOTIFY a role; inside a transaction it is delivered only when that transaction commits."""
     await connection.execute("SELECT pg_notify($1, $2)", channel, payload)
+
+
+async def update_and_notify(pool: asyncpg.Pool, statement: str, *args: Any,
+                            channel: str | None) -> bool:
+    """Run an UPDATE of one row and, only if it updated it, NOTIFY `channel` in the same
+    transaction (so the listener never wakes before the change is visible)."""
+    async with pool.acquire() as connection, connection.transaction():
+        updated = await connection.execute(statement, *args) == "UPDATE 1"
+        if updated and channel is not None:
+            await notify(connection, channel)
+    return updated

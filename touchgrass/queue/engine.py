@@ -131,17 +131,12 @@ async def finish(
     if unknown:
         raise ValueError(f"stage {stage.name} cannot write {sorted(unknown)}")
     columns = tuple(sorted(fields))
-    finish_sql = statement("finish", stage, columns)
-    async with pool.acquire() as connection, connection.transaction():
-        status = await connection.execute(
-            finish_sql, job.id, owner, job.attempt, *(fields[column] for column in columns)
-        )
-        updated = status == "UPDATE 1"
-        if updated and stage.next_stage:
-            # Delivered when this transaction commits, so the next stage never sees the
-            # row before its proof is there.
-            await db.notify(connection, channel(stage.next_stage))
-    return updated
+    return await db.update_and_notify(
+        pool, statement("finish", stage, columns), job.id, owner, job.attempt,
+        *(fields[column] for column in columns),
+        # Delivered when the update commits: the next stage never sees the row early.
+        channel=channel(stage.next_stage) if stage.next_stage else None,
+    )
 
 
 async def record_progress(

@@ -160,9 +160,5 @@ async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) ->
 
 async def deploy_abandoned(pool: asyncpg.Pool, challenge_id: UUID, tx_hash: str,
                            reason: str) -> bool:
-    async with pool.acquire() as connection, connection.transaction():
-        done = await connection.execute(CHALLENGE_DEPLOY_ABANDONED, challenge_id, tx_hash,
-                                        reason) == "UPDATE 1"
-        if done:
-            await db.notify(connection, DEPLOY.channel)
-    return done
+    return await db.update_and_notify(pool, CHALLENGE_DEPLOY_ABANDONED, challenge_id, tx_hash,
+                                      reason, channel=DEPLOY.channel)

@@ -408,9 +408,5 @@ async def chain_final(executor: Executor, row_id: UUID, tx_hash: str, height: in
 
 
 async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason: str) -> bool:
-    async with pool.acquire() as connection, connection.transaction():
-        done = await connection.execute(SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash,
-                                        reason) == "UPDATE 1"
-        if done:
-            await db.notify(connection, GENERATE.channel)
-    return done
+    return await db.update_and_notify(pool, SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash, reason,
+                                      channel=GENERATE.channel)
