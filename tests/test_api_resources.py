@@ -299,7 +299,7 @@ async def test_internal_errors_never_leak(api: Api, monkeypatch) -> None:
     async def boom(*args, **kwargs):
         raise RuntimeError("SELECT secret FROM internals")
 
-    monkeypatch.setattr(challenges, "list_all", boom)
+    monkeypatch.setattr(challenges, "page", boom)
     response = await api.client.get("/api/challenges")
     assert response.status == 500
     assert await response.text() == '{"error":{"message":"Internal server error"}}'

@@ -1,12 +1,13 @@
 """Rows to the JSON the TouchGrass clients expect: camelCase, ISO dates with milliseconds and
-a Z, and optional fields omitted (never null)."""
+a Z, and optional fields omitted (never null). Submissions are written the same way in SQL
+(store/submissions.py, `SUBMISSION_JSON`): their lists are the long ones."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["challenge", "chain", "iso", "like", "submission", "user"]
+__all__ = ["challenge", "chain", "iso", "like", "user"]
 
 
 def iso(value: datetime) -> str:
@@ -51,31 +52,6 @@ def chain(row: dict[str, Any]) -> dict[str, Any]:
         "lastActivityAt": iso(row["last_activity_at"]),
         "updatedAt": iso(row["updated_at"]),
     }
-
-
-def submission(row: dict[str, Any]) -> dict[str, Any]:
-    return _present({
-        "id": str(row["id"]),
-        "sha256Hash": row["sha256_hash"],
-        "walletAddress": row["wallet_address"],
-        "signature": row["signature"],
-        "challengeId": str(row["challenge_id"]),
-        "chainId": str(row["chain_id"]),
-        "storageKey": row["storage_key"],
-        "tagline": row["tagline"],
-        "chainPosition": row["chain_position"],
-        "likeCount": int(row["like_count"]),
-        "status": row["status"],
-        "transactionId": row["transaction_id"],
-        "transactionSubmittedBlockHeight": row["transaction_submitted_block_height"],
-        "failureReason": row["failure_reason"],
-        "retryCount": row["attempts"],
-        "challengeVerified": row["challenge_verified"],
-        "tokenOwnerAddress": row["token_owner_address"],
-        "chainStatus": row["chain_status"],
-        "createdAt": iso(row["created_at"]),
-        "updatedAt": iso(row["updated_at"]),
-    })
 
 
 def like(row: dict[str, Any]) -> dict[str, Any]:

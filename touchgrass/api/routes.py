@@ -13,6 +13,7 @@ from aiohttp import web
 from touchgrass import __version__
 from touchgrass.api.context import context
 from touchgrass.api.handlers import challenges, chains, likes, meta, submissions, users
+from touchgrass.api import pages
 from touchgrass.api.http import require_admin
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
@@ -31,6 +32,7 @@ class Route:
     admin: bool = False
     body: str | None = None  # schema name, or "multipart" for the upload
     query: tuple[str, ...] = ()
+    paged: bool = False  # a list: `?limit=&after=`, the next page in a Link header
 
 
 E = "Error"
@@ -50,11 +52,13 @@ ROUTES: list[Route] = [
           admin=True),
     # challenges (/active before /{id})
     Route("GET", "/api/challenges/active", challenges.list_active,
-          "Challenges open now, newest start first", "challenges", {200: "Challenge[]"}),
+          "Challenges open now, newest start first", "challenges", {200: "Challenge[]", 400: E},
+          paged=True),
     Route("GET", "/api/challenges/{id}", challenges.get_challenge, "Get a challenge",
           "challenges", {200: "Challenge", 404: E}),
     Route("GET", "/api/challenges", challenges.list_challenges,
-          "All challenges, newest start first", "challenges", {200: "Challenge[]"}),
+          "All challenges, newest start first", "challenges", {200: "Challenge[]", 400: E},
+          paged=True),
     Route("POST", "/api/challenges", challenges.create_challenge,
           "Create a challenge and its Default chain; its zkApp is deployed by `publish`",
           "challenges", {201: "Challenge", 400: E, 401: E}, admin=True, body="ChallengeBody"),
@@ -63,7 +67,7 @@ ROUTES: list[Route] = [
           {204: "", 401: E, 404: E}, admin=True),
     # chains
     Route("GET", "/api/chains", chains.list_chains, "Chains, oldest first", "chains",
-          {200: "Chain[]"}, query=("challengeId",)),
+          {200: "Chain[]", 400: E}, query=("challengeId",), paged=True),
     Route("GET", "/api/chains/{id}", chains.get_chain, "Get a chain", "chains",
           {200: "Chain", 404: E}),
     # submissions
@@ -72,7 +76,8 @@ ROUTES: list[Route] = [
           {201: "Submission", 400: E, 404: E, 409: E, 413: E, 415: E}, body="multipart"),
     Route("GET", "/api/submissions", submissions.list_submissions,
           "Submissions, newest first, exact-match filters", "submissions",
-          {200: "Submission[]"}, query=("walletAddress", "chainId", "challengeId", "status")),
+          {200: "Submission[]", 400: E}, query=("walletAddress", "chainId", "challengeId", "status"),
+          paged=True),
     Route("GET", "/api/submissions/{id}", submissions.get_submission, "Get a submission",
           "submissions", {200: "Submission", 404: E}),
     Route("GET", "/api/submissions/{id}/image", submissions.get_image,
@@ -90,7 +95,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/submissions/{id}/likes/count", likes.like_count, "Count likes", "likes",
           {200: "LikeCount", 404: E}),
     Route("GET", "/api/submissions/{id}/likes", likes.list_likes, "Likes, newest first",
-          "likes", {200: "Like[]", 404: E}),
+          "likes", {200: "Like[]", 400: E, 404: E}, paged=True),
     Route("DELETE", "/api/submissions/{id}/likes/{walletAddress}", likes.delete_like,
           "Remove a like", "likes", {200: "Success", 404: E}),
 ]
@@ -218,6 +223,12 @@ def _operation(route: Route) -> dict[str, Any]:
                   for name in _path_parameters(route.path)]
     parameters += [{"name": name, "in": "query", "required": False,
                     "schema": {"type": "string"}} for name in route.query]
+    if route.paged:
+        parameters += _PAGE_PARAMETERS
+        operation["responses"]["200"]["headers"] = {"Link": {
+            "description": 'The next page, `<?...&after=CURSOR>; rel="next"` (relative to this '
+                           "URL); only with `limit`, and only when there is a next page",
+            "schema": {"type": "string"}}}
     if parameters:
         operation["parameters"] = parameters
     if route.body == "multipart":
@@ -229,6 +240,16 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.admin:
         operation["security"] = [{"adminBasic": []}]
     return operation
+
+
+_PAGE_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "required": False,
+     "description": "A page of at most this many items; without it, the whole list (streamed)",
+     "schema": {"type": "integer", "minimum": 1, "maximum": pages.MAX_LIMIT}},
+    {"name": "after", "in": "query", "required": False,
+     "description": "The cursor of the next page, from the Link header of the previous one",
+     "schema": {"type": "string", "pattern": pages.CURSOR_PATTERN}},
+]
 
 
 def _path_parameters(path: str) -> list[str]:

@@ -8,8 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from touchgrass.errors import NotFound
+from touchgrass.store import keyset
 
-__all__ = ["get", "list_chains", "take_next_position"]
+__all__ = ["get", "page", "take_next_position"]
 
 Executor = asyncpg.Pool | asyncpg.Connection
 
@@ -18,12 +19,17 @@ _COLUMNS = "id, name, challenge_id, length, created_at, last_activity_at, update
 # -- name: chain_get
 CHAIN_GET = f"SELECT {_COLUMNS} FROM chains WHERE id = $1"
 
-# -- name: chain_list (created_at ascending; served by chains_challenge_id when filtered)
-CHAIN_LIST = f"""
-SELECT {_COLUMNS} FROM chains
-WHERE ($1::uuid IS NULL OR challenge_id = $1)
+# -- name: chain_page
+# GET /api/chains, oldest first, a page at a time ({where} is composed by `page`, see
+# store/keyset.py); chains_list_order, or chains_list_by_challenge when filtered.
+CHAIN_PAGE = f"""
+SELECT created_at AS key_at, id AS key_id, {_COLUMNS} FROM chains
+WHERE {{where}}
 ORDER BY created_at, id
+LIMIT $1
 """
+_PAGE_AFTER = "(created_at, id) > ($?, $?)"
+_PAGE_CHALLENGE = "challenge_id = $?"
 
 # -- name: chain_take_next_position
 # The chain row lock serialises uploads to one chain: the UPDATE waits for any other upload's
@@ -35,7 +41,7 @@ WHERE id = $1
 RETURNING length
 """
 
-STATEMENTS = {"chain_get": CHAIN_GET, "chain_list": CHAIN_LIST,
+STATEMENTS = {"chain_get": CHAIN_GET, "chain_page": CHAIN_PAGE,
               "chain_take_next_position": CHAIN_TAKE_NEXT_POSITION}
 
 
@@ -46,8 +52,14 @@ async def get(executor: Executor, chain_id: UUID) -> dict[str, Any]:
     return dict(row)
 
 
-async def list_chains(executor: Executor, challenge_id: UUID | None) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(CHAIN_LIST, challenge_id)]
+async def page(executor: Executor, challenge_id: UUID | None, *, after: keyset.Key | None,
+               limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` chains after `after`, oldest first; each row has its key."""
+    where = keyset.Conditions().after(_PAGE_AFTER, after)
+    if challenge_id is not None:
+        where.where(_PAGE_CHALLENGE, challenge_id)
+    rows = await executor.fetch(where.statement(CHAIN_PAGE), limit, *where.arguments)
+    return [dict(row) for row in rows]
 
 
 async def take_next_position(connection: asyncpg.Connection, chain_id: UUID) -> int:

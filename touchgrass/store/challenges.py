@@ -14,9 +14,10 @@ import asyncpg
 from touchgrass import db
 from touchgrass.errors import NotFound
 from touchgrass.queue.stages import DEPLOY
+from touchgrass.store import keyset
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
-           "deploy_watch", "deployment_totals", "get", "list_active", "list_all"]
+           "deploy_watch", "deployment_totals", "get", "page"]
 
 Executor = asyncpg.Pool | asyncpg.Connection
 
@@ -27,15 +28,17 @@ _COLUMNS = """id, title, description, start_time, end_time, participant_count, c
 # -- name: challenge_get
 CHALLENGE_GET = f"SELECT {_COLUMNS} FROM challenges WHERE id = $1"
 
-# -- name: challenge_list (start_time descending; challenges_start_time)
-CHALLENGE_LIST = f"SELECT {_COLUMNS} FROM challenges ORDER BY start_time DESC, id"
-
-# -- name: challenge_list_active: open now, newest start first
-CHALLENGE_LIST_ACTIVE = f"""
-SELECT {_COLUMNS} FROM challenges
-WHERE start_time <= now() AND now() < end_time
-ORDER BY start_time DESC, id
+# -- name: challenge_page
+# GET /api/challenges (and /active: open now), newest start first, a page at a time
+# ({where} is composed by `page`, see store/keyset.py); challenges_list_order.
+CHALLENGE_PAGE = f"""
+SELECT start_time AS key_at, id AS key_id, {_COLUMNS} FROM challenges
+WHERE {{where}}
+ORDER BY start_time DESC, id DESC
+LIMIT $1
 """
+_PAGE_AFTER = "(start_time, id) < ($?, $?)"
+_PAGE_ACTIVE = "start_time <= now() AND now() < end_time"
 
 # -- name: challenge_create
 # Starts in pending_deployment with run_at = now(): the publish role's deploy lane claims it.
@@ -98,8 +101,7 @@ STATEMENTS = {
     "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
     "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
     "challenge_get": CHALLENGE_GET,
-    "challenge_list": CHALLENGE_LIST,
-    "challenge_list_active": CHALLENGE_LIST_ACTIVE,
+    "challenge_page": CHALLENGE_PAGE,
     "challenge_create": CHALLENGE_CREATE,
     "challenge_create_default_chain": CHALLENGE_CREATE_DEFAULT_CHAIN,
     "challenge_bump_participants": CHALLENGE_BUMP_PARTICIPANTS,
@@ -115,12 +117,14 @@ async def get(executor: Executor, challenge_id: UUID) -> dict[str, Any]:
     return dict(row)
 
 
-async def list_all(executor: Executor) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(CHALLENGE_LIST)]
-
-
-async def list_active(executor: Executor) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(CHALLENGE_LIST_ACTIVE)]
+async def page(executor: Executor, *, active_only: bool, after: keyset.Key | None,
+               limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` challenges after `after`, newest start first; each row has its key."""
+    where = keyset.Conditions().after(_PAGE_AFTER, after)
+    if active_only:
+        where.where(_PAGE_ACTIVE)
+    rows = await executor.fetch(where.statement(CHALLENGE_PAGE), limit, *where.arguments)
+    return [dict(row) for row in rows]
 
 
 async def create(pool: asyncpg.Pool, *, title: str, description: str, start_time: datetime,

@@ -8,8 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from touchgrass.errors import Conflict, NotFound
+from touchgrass.store import keyset
 
-__all__ = ["count", "create", "delete", "list_likes"]
+__all__ = ["count", "create", "delete", "page"]
 
 Executor = asyncpg.Pool | asyncpg.Connection
 
@@ -20,11 +21,19 @@ INSERT INTO likes (submission_id, wallet_address) VALUES ($1, $2)
 RETURNING id, submission_id, wallet_address, created_at, updated_at
 """
 
-# -- name: like_list (newest first)
-LIKE_LIST = """
-SELECT id, submission_id, wallet_address, created_at, updated_at
-FROM likes WHERE submission_id = $1 ORDER BY created_at DESC, id
+# -- name: like_page
+# A submission's likes, newest first, a page at a time ({where} is composed by `page`, see
+# store/keyset.py); likes_list_order.
+LIKE_PAGE = """
+SELECT created_at AS key_at, id AS key_id, id, submission_id, wallet_address, created_at,
+       updated_at
+FROM likes
+WHERE {where}
+ORDER BY created_at DESC, id DESC
+LIMIT $1
 """
+_PAGE_SUBMISSION = "submission_id = $?"
+_PAGE_AFTER = "(created_at, id) < ($?, $?)"
 
 # -- name: like_count
 LIKE_COUNT = "SELECT count(*) FROM likes WHERE submission_id = $1"
@@ -32,7 +41,7 @@ LIKE_COUNT = "SELECT count(*) FROM likes WHERE submission_id = $1"
 # -- name: like_delete
 LIKE_DELETE = "DELETE FROM likes WHERE submission_id = $1 AND wallet_address = $2"
 
-STATEMENTS = {"like_create": LIKE_CREATE, "like_list": LIKE_LIST, "like_count": LIKE_COUNT,
+STATEMENTS = {"like_create": LIKE_CREATE, "like_page": LIKE_PAGE, "like_count": LIKE_COUNT,
               "like_delete": LIKE_DELETE}
 
 
@@ -45,8 +54,12 @@ async def create(executor: Executor, submission_id: UUID, wallet_address: str) -
         raise NotFound("Submission not found") from None
 
 
-async def list_likes(executor: Executor, submission_id: UUID) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(LIKE_LIST, submission_id)]
+async def page(executor: Executor, submission_id: UUID, *, after: keyset.Key | None,
+               limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` likes of a submission after `after`, newest first; rows carry their key."""
+    where = keyset.Conditions().where(_PAGE_SUBMISSION, submission_id).after(_PAGE_AFTER, after)
+    rows = await executor.fetch(where.statement(LIKE_PAGE), limit, *where.arguments)
+    return [dict(row) for row in rows]
 
 
 async def count(executor: Executor, submission_id: UUID) -> int:

@@ -6,22 +6,28 @@ import uuid
 
 from aiohttp import web
 
-from touchgrass.api import representations
+from touchgrass.api import pages, representations
 from touchgrass.api.context import context
 from touchgrass.api.http import path_uuid, respond
-from touchgrass.store import chains
+from touchgrass.store import chains, keyset
 
 
-async def list_chains(request: web.Request) -> web.Response:
+async def list_chains(request: web.Request) -> web.StreamResponse:
     raw = request.query.get("challengeId")
     challenge_id = None
     if raw:
         try:
             challenge_id = uuid.UUID(raw)
         except ValueError:
+            pages.page_request(request)  # a bad limit or cursor is still a 400
             return respond([])  # no challenge has that id
-    rows = await chains.list_chains(context(request).pool, challenge_id)
-    return respond([representations.chain(row) for row in rows])
+    pool = context(request).pool
+
+    async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
+        rows = await chains.page(pool, challenge_id, after=after, limit=limit)
+        return [pages.item(keyset.key_of(row), representations.chain(row)) for row in rows]
+
+    return await pages.respond_list(request, fetch)
 
 
 async def get_chain(request: web.Request) -> web.Response:

@@ -7,24 +7,32 @@ from typing import Any
 
 from aiohttp import web
 
-from touchgrass.api import representations
+from touchgrass.api import pages, representations
 from touchgrass.api.context import context, correlation_id
 from touchgrass.api.handlers.common import remove_images
 from touchgrass.api.http import json_body, path_uuid, respond
 from touchgrass.errors import InvalidInput
-from touchgrass.store import challenges
+from touchgrass.store import challenges, keyset
 
 NOT_FOUND = "Challenge not found"
 
 
-async def list_challenges(request: web.Request) -> web.Response:
-    rows = await challenges.list_all(context(request).pool)
-    return respond([representations.challenge(row) for row in rows])
+async def list_challenges(request: web.Request) -> web.StreamResponse:
+    return await _list(request, active_only=False)
 
 
-async def list_active(request: web.Request) -> web.Response:
-    rows = await challenges.list_active(context(request).pool)
-    return respond([representations.challenge(row) for row in rows])
+async def list_active(request: web.Request) -> web.StreamResponse:
+    return await _list(request, active_only=True)
+
+
+async def _list(request: web.Request, *, active_only: bool) -> web.StreamResponse:
+    pool = context(request).pool
+
+    async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
+        rows = await challenges.page(pool, active_only=active_only, after=after, limit=limit)
+        return [pages.item(keyset.key_of(row), representations.challenge(row)) for row in rows]
+
+    return await pages.respond_list(request, fetch)
 
 
 async def get_challenge(request: web.Request) -> web.Response:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from touchgrass.api import representations
+from touchgrass.api import pages, representations
 from touchgrass.api.context import context
 from touchgrass.api.handlers.common import wallet_from_body
 from touchgrass.api.http import json_body, path_uuid, respond
-from touchgrass.store import likes, submissions, users
+from touchgrass.store import keyset, likes, submissions, users
 
 NOT_FOUND = "Submission not found"
 
@@ -31,11 +31,16 @@ async def like_count(request: web.Request) -> web.Response:
                     "count": await likes.count(pool, submission_id)})
 
 
-async def list_likes(request: web.Request) -> web.Response:
+async def list_likes(request: web.Request) -> web.StreamResponse:
     submission_id = path_uuid(request, "id", NOT_FOUND)
     pool = context(request).pool
     await submissions.get(pool, submission_id)
-    return respond([representations.like(r) for r in await likes.list_likes(pool, submission_id)])
+
+    async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
+        rows = await likes.page(pool, submission_id, after=after, limit=limit)
+        return [pages.item(keyset.key_of(row), representations.like(row)) for row in rows]
+
+    return await pages.respond_list(request, fetch)
 
 
 async def delete_like(request: web.Request) -> web.Response:

@@ -9,15 +9,15 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from touchgrass import mina
-from touchgrass.api import representations
+from touchgrass.api import pages
 from touchgrass.api.context import ApiContext, context, correlation_id
 from touchgrass.api.handlers.common import remove_images
-from touchgrass.api.http import json_body, path_uuid, respond
+from touchgrass.api.http import json_body, path_uuid, respond, respond_json
 from touchgrass.api.upload import UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
 from touchgrass.storage import image_key
-from touchgrass.store import challenges, chains, submissions
+from touchgrass.store import challenges, chains, keyset, submissions
 
 NOT_FOUND = "Submission not found"
 STATUSES = {"awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"}
@@ -101,36 +101,49 @@ async def create_submission(request: web.Request) -> web.Response:
     except BaseException:
         await remove_images(ctx, [key])  # only if no row references it (a racing duplicate)
         raise
-    return respond(representations.submission(row), status=201)
+    return respond_json(row["json"], status=201)
 
 
-async def list_submissions(request: web.Request) -> web.Response:
+async def list_submissions(request: web.Request) -> web.StreamResponse:
     query = request.query
+    pool = context(request).pool
 
-    def uuid_filter(name: str) -> uuid.UUID | None | bool:
+    def uuid_filter(name: str) -> uuid.UUID | None:
         raw = query.get(name)
         if not raw:
             return None
         try:
             return uuid.UUID(raw)
         except ValueError:
-            return False  # matches nothing
+            raise _MatchesNothing from None
 
-    chain_id, challenge_id = uuid_filter("chainId"), uuid_filter("challengeId")
-    status = query.get("status") or None
-    if chain_id is False or challenge_id is False or (status and status not in STATUSES):
+    try:
+        filters = submissions.ListFilters(
+            wallet_address=query.get("walletAddress") or None,
+            chain_id=uuid_filter("chainId"), challenge_id=uuid_filter("challengeId"),
+            status=query.get("status") or None)
+        if filters.status is not None and filters.status not in STATUSES:
+            raise _MatchesNothing
+    except _MatchesNothing:
+        pages.page_request(request)  # a bad limit or cursor is still a 400
         return respond([])
-    rows = await submissions.list_submissions(
-        context(request).pool, wallet_address=query.get("walletAddress") or None,
-        chain_id=chain_id or None, challenge_id=challenge_id or None, status=status,  # type: ignore[arg-type]
-    )
-    return respond([representations.submission(row) for row in rows])
+
+    async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
+        return await submissions.page(pool, filters, after=after, limit=limit)
+
+    async def page_end(after: keyset.Key | None, limit: int) -> keyset.Key | None:
+        return await submissions.page_end(pool, filters, after=after, limit=limit)
+
+    return await pages.respond_list(request, fetch, page_end)
+
+
+class _MatchesNothing(Exception):
+    """A filter value no row can have (an id that is not a UUID, an unknown status)."""
 
 
 async def get_submission(request: web.Request) -> web.Response:
     submission_id = path_uuid(request, "id", NOT_FOUND)
-    return respond(representations.submission(await submissions.get(context(request).pool,
-                                                                     submission_id)))
+    return respond_json((await submissions.get(context(request).pool, submission_id))["json"])
 
 
 async def get_image(request: web.Request) -> web.StreamResponse:
@@ -165,7 +178,7 @@ async def review_submission(request: web.Request) -> web.Response:
         raise InvalidInput("failureReason must be a string", "failureReason")
     row = await submissions.review(context(request).pool, submission_id, approve=verified,
                                    reason=reason)
-    return respond(representations.submission(row))
+    return respond_json(row["json"])
 
 
 async def delete_submission(request: web.Request) -> web.Response:
