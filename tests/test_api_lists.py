@@ -214,7 +214,7 @@ async def test_without_limit_the_whole_list_is_streamed_in_batches(api: Api,
                            "(SELECT id FROM submissions LIMIT 2)")
     assert len(await (await api.client.get("/api/submissions")).json()) == 28
     assert sorted(calls) == [0, 7, 7, 7, 7]
-    assert await (await api.client.get(f"/api/submissions?walletAddress=B62qnobody")).json() == []
+    assert await (await api.client.get("/api/submissions?walletAddress=B62qnobody")).json() == []
 
 
 async def test_a_client_that_goes_away_stops_the_reading(api: Api, monkeypatch) -> None:

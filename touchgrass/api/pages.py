@@ -31,10 +31,11 @@ from aiohttp import web
 
 from touchgrass import logs
 from touchgrass.errors import InvalidInput
-from touchgrass.store.keyset import Key
+from touchgrass.store.keyset import Key, key_of
 
 __all__ = ["CURSOR_PATTERN", "MAX_LIMIT", "PageRequest", "STREAM_BATCH", "Fetch", "PageEnd",
-           "decode_cursor", "encode_cursor", "item", "page_request", "respond_list"]
+           "decode_cursor", "encode_cursor", "items", "nothing", "page_request",
+           "respond_list"]
 
 log = logs.get_logger("touchgrass.api")
 
@@ -93,10 +94,18 @@ def page_request(request: web.Request) -> PageRequest:
     return PageRequest(limit, decode_cursor(raw_after) if raw_after else None)
 
 
-def item(key: Key, representation: dict[str, Any]) -> tuple[Key, str]:
-    """A list item from a Python representation (the small lists; submissions come as JSON
-    text from SQL)."""
-    return key, json.dumps(representation, separators=(",", ":"))
+def items(rows: list[dict[str, Any]], representation: Callable[[dict[str, Any]], dict[str, Any]]
+          ) -> list[tuple[Key, str]]:
+    """List items from rows with their keys and a Python representation (the small lists;
+    submissions come as JSON text from SQL)."""
+    return [(key_of(row), json.dumps(representation(row), separators=(",", ":")))
+            for row in rows]
+
+
+async def nothing(after: Key | None, limit: int) -> list[tuple[Key, str]]:
+    """The Fetch of a filter no row can match (an id that is not a UUID): an empty list,
+    with `limit` and `after` still checked like any other list's."""
+    return []
 
 
 async def respond_list(request: web.Request, fetch: Fetch,

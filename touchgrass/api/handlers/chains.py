@@ -19,13 +19,12 @@ async def list_chains(request: web.Request) -> web.StreamResponse:
         try:
             challenge_id = uuid.UUID(raw)
         except ValueError:
-            pages.page_request(request)  # a bad limit or cursor is still a 400
-            return respond([])  # no challenge has that id
+            return await pages.respond_list(request, pages.nothing)  # no challenge has it
     pool = context(request).pool
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
         rows = await chains.page(pool, challenge_id, after=after, limit=limit)
-        return [pages.item(keyset.key_of(row), representations.chain(row)) for row in rows]
+        return pages.items(rows, representations.chain)
 
     return await pages.respond_list(request, fetch)
 

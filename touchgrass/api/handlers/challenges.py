@@ -30,7 +30,7 @@ async def _list(request: web.Request, *, active_only: bool) -> web.StreamRespons
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
         rows = await challenges.page(pool, active_only=active_only, after=after, limit=limit)
-        return [pages.item(keyset.key_of(row), representations.challenge(row)) for row in rows]
+        return pages.items(rows, representations.challenge)
 
     return await pages.respond_list(request, fetch)
 

@@ -38,7 +38,7 @@ async def list_likes(request: web.Request) -> web.StreamResponse:
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
         rows = await likes.page(pool, submission_id, after=after, limit=limit)
-        return [pages.item(keyset.key_of(row), representations.like(row)) for row in rows]
+        return pages.items(rows, representations.like)
 
     return await pages.respond_list(request, fetch)
 

@@ -12,7 +12,7 @@ from touchgrass import mina
 from touchgrass.api import pages
 from touchgrass.api.context import ApiContext, context, correlation_id
 from touchgrass.api.handlers.common import remove_images
-from touchgrass.api.http import json_body, path_uuid, respond, respond_json
+from touchgrass.api.http import json_body, path_uuid, respond_json
 from touchgrass.api.upload import UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
@@ -125,8 +125,7 @@ async def list_submissions(request: web.Request) -> web.StreamResponse:
         if filters.status is not None and filters.status not in STATUSES:
             raise _MatchesNothing
     except _MatchesNothing:
-        pages.page_request(request)  # a bad limit or cursor is still a 400
-        return respond([])
+        return await pages.respond_list(request, pages.nothing)
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
         return await submissions.page(pool, filters, after=after, limit=limit)
