@@ -36,7 +36,7 @@ def keys() -> dict[str, str]:
 
 def test_api_process_with_the_client_commands(database_url: str, tmp_path: Path, keys) -> None:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_PASSWORD": "s3cret-pw",
+    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_PASSWORD": "s3cret-pw-long-enough",
            "SIGNER_PUBLIC_KEY": keys["publicKey"], "STORAGE_DIR": str(tmp_path / "images"),
            "TOUCHGRASS_API": f"http://127.0.0.1:{port}", "LOG_FORMAT": "json"}
     env.pop("MINIO_ENDPOINT", None)
@@ -94,7 +94,7 @@ def test_api_process_with_the_client_commands(database_url: str, tmp_path: Path,
 
 
 def test_api_refuses_to_start_with_a_bad_signer_key(database_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_PASSWORD": "x",
+    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_PASSWORD": "long-enough-password",
            "SIGNER_PUBLIC_KEY": f"{1:064x},{2:064x}", "STORAGE_DIR": str(tmp_path)}
     result = touchgrass("api", "--port", str(free_port()), env=env)
     assert result.returncode == 2

@@ -11,7 +11,7 @@ import pytest
 
 import touchgrass
 from touchgrass.queue import sql as queue_sql
-from touchgrass.store import chains, challenges, likes, submissions, users
+from touchgrass.store import chains, challenges, images, likes, submissions, users
 
 PACKAGE = Path(touchgrass.__file__).parent
 
@@ -19,7 +19,7 @@ PACKAGE = Path(touchgrass.__file__).parent
 LAYERS = [
     ("cli", {"cli"}),
     ("roles/operator/api/client", {"roles", "operator", "api", "client"}),
-    ("queue/store", {"queue", "store"}),
+    ("queue/store", {"queue", "store", "images"}),
     ("interfaces", {"proof", "chain", "storage"}),
     ("base", {"db", "settings", "logs", "errors", "signature", "signing", "mina", "migrations"}),
 ]
@@ -71,7 +71,7 @@ def test_every_queue_statement_is_used() -> None:
         assert f'"{name}"' in others, f"queue statement {name} is never used"
 
 
-@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes])
+@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images])
 def test_every_table_statement_is_used(module) -> None:
     text = Path(module.__file__).read_text()
     for name in module.STATEMENTS:

@@ -11,7 +11,23 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["connect", "create_pool", "notify", "update_and_notify"]
+__all__ = ["CONNECT_TIMEOUT_S", "connect", "create_pool", "notify", "update_and_notify"]
+
+# A database that does not accept a connection in this long is down (asyncpg's default is 60 s).
+CONNECT_TIMEOUT_S = 5.0
+
+
+class _Pool(asyncpg.Pool):
+    """A pool whose every acquire is bounded: asyncpg's own `fetch`, `execute`, ... acquire
+    without a timeout, so with a hung database each request would queue for a connection
+    forever. Waiting longer than `acquire_timeout` raises TimeoutError (the API's 503)."""
+
+    def __init__(self, *args: Any, acquire_timeout: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -21,23 +37,39 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(dsn: str, *, size: int = 10, **kwargs: Any) -> asyncpg.Pool:
-    """A pool whose connections decode JSONB; `min_size=1` so idle roles hold one connection."""
-    return await asyncpg.create_pool(
+async def create_pool(dsn: str, *, size: int = 10, command_timeout_s: float = 60.0,
+                      acquire_timeout_s: float | None = None, **kwargs: Any) -> asyncpg.Pool:
+    """A pool whose connections decode JSONB; `min_size=1` so idle roles hold one connection.
+
+    Every wait is bounded: connecting (`CONNECT_TIMEOUT_S`), each statement
+    (`command_timeout_s`) and, when given, taking a connection from the pool."""
+    pool = _Pool(
         dsn,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         min_size=1,
         max_size=size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connect=None,
+        setup=None,
         init=_init_connection,
-        command_timeout=60,
+        reset=None,
+        loop=None,
+        acquire_timeout=acquire_timeout_s,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=command_timeout_s,
         server_settings={"application_name": kwargs.pop("application_name", "touchgrass")},
         **kwargs,
     )
+    return await pool
 
 
 async def connect(dsn: str, *, application_name: str = "touchgrass") -> asyncpg.Connection:
     """One connection outside any pool (the LISTEN connection, operator commands)."""
     connection = await asyncpg.connect(
-        dsn, command_timeout=60, server_settings={"application_name": application_name}
+        dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=60,
+        server_settings={"application_name": application_name}
     )
     await _init_connection(connection)
     return connection

@@ -53,6 +53,27 @@ _COMMON = SettingsConfigDict(
 )
 
 
+def _check_url(value: str, schemes: set[str], shape: str) -> str:
+    """A URL whose scheme, host and port a connection can use, or a ValueError saying what is
+    wrong with it (never echoing it: it may hold a password)."""
+    parsed = urlsplit(value)
+    if parsed.scheme not in schemes:
+        raise ValueError(f"must be {shape}")
+    try:
+        port = parsed.port  # a non-numeric or out-of-range port raises here
+    except ValueError:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 (expected {shape})"
+                         ) from None
+    if port == 0:
+        raise ValueError(f"has a port that is not a number from 1 to 65535 (expected {shape})")
+    if not parsed.hostname and "host=" not in parsed.query:
+        raise ValueError(f"has no host (expected {shape})")
+    return value
+
+
+MIN_ADMIN_PASSWORD = 12
+
+
 class DatabaseSettings(BaseSettings):
     """Where the queue and the data live. Every role needs it."""
 
@@ -68,10 +89,9 @@ class DatabaseSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
-            raise ValueError("must be a postgresql:// URL")
-        return value
+        # A socket-only URL (postgresql:///db?host=/run/postgresql) has no host part.
+        return _check_url(value, {"postgres", "postgresql", "postgresql+asyncpg"},
+                          "a postgresql://user:pass@host:port/db URL")
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -169,10 +189,10 @@ class StorageSettings(BaseSettings):
     def _endpoint(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        parsed = urlsplit(value if "://" in value else f"http://{value}")
-        if parsed.scheme not in {"http", "https"} or not parsed.hostname:
-            raise ValueError("must be host:port or http(s)://host:port")
-        return value.strip()
+        value = value.strip()
+        _check_url(value if "://" in value else f"http://{value}", {"http", "https"},
+                   "host:port or http(s)://host:port")
+        return value
 
     @field_validator("minio_bucket")
     @classmethod
@@ -225,7 +245,9 @@ class ApiSettings(BaseSettings):
     upload_max_size: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest accepted image, in bytes."
     )
-    admin_password: SecretStr = Field(description="Password of the `admin` user (required).")
+    admin_password: SecretStr = Field(
+        description=f"Password of the `admin` user (required, at least {MIN_ADMIN_PASSWORD} "
+                    "characters).")
     auto_approve: bool = Field(
         default=True, description="Queue uploads for proving at once; false: admin review."
     )
@@ -236,6 +258,15 @@ class ApiSettings(BaseSettings):
     zkapp_address: str | None = Field(
         default=None, description="Reported by /api/version (deployment-wide zkApp, if any)."
     )
+
+    @field_validator("admin_password")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr) -> SecretStr:
+        # An empty password would let `admin:` through HTTP Basic; a short one is guessed.
+        if len(value.get_secret_value().strip()) < MIN_ADMIN_PASSWORD:
+            raise ValueError(f"must be at least {MIN_ADMIN_PASSWORD} characters "
+                             "(try: python -c 'import secrets; print(secrets.token_urlsafe(18))')")
+        return value
 
     @property
     def cors_origins(self) -> list[str]:
@@ -301,9 +332,7 @@ class ChainSettings(BaseSettings):
     @field_validator("mina_node_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s):// URL of a node's /graphql")
-        return value
+        return _check_url(value, {"http", "https"}, "an http(s):// URL of a node's /graphql")
 
 
 class MonitorSettings(BaseSettings):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp import web
 
-from touchgrass import db, logs
+from touchgrass import db, images, logs
 from touchgrass.api.context import CONTEXT, ApiContext
 from touchgrass.api.middleware import decorate_response, edge, errors
 from touchgrass.api.routes import add_routes
+from touchgrass.api.server import ApiRunner
+from touchgrass.errors import StorageError
 from touchgrass.settings import ApiSettings, DatabaseSettings, SignerSettings, StorageSettings
 from touchgrass.storage import open_storage
 
@@ -18,6 +21,10 @@ __all__ = ["build_app", "open_context", "serve"]
 log = logs.get_logger("touchgrass.api")
 
 JSON_BODY_LIMIT = 1024 * 1024  # multipart uploads stream past this; JSON bodies may not
+# A request's statements are short; one that takes longer, or a pool that stays empty this
+# long, means the database is in trouble: the client gets a 503 instead of a hung request.
+STATEMENT_TIMEOUT_S = 10.0
+ACQUIRE_TIMEOUT_S = 5.0
 
 
 def build_app(ctx: ApiContext) -> web.Application:
@@ -32,7 +39,9 @@ async def open_context(database: DatabaseSettings, api: ApiSettings, storage: St
                        signer: SignerSettings) -> ApiContext:
     """Connect to the database and storage; fails fast with a clear error when either is down."""
     pool = await db.create_pool(database.asyncpg_dsn, size=database.database_pool_size,
-                                application_name="touchgrass-api")
+                                application_name="touchgrass-api",
+                                command_timeout_s=STATEMENT_TIMEOUT_S,
+                                acquire_timeout_s=ACQUIRE_TIMEOUT_S)
     store = open_storage(storage)
     try:
         await store.check()
@@ -43,18 +52,32 @@ async def open_context(database: DatabaseSettings, api: ApiSettings, storage: St
     return ApiContext(pool=pool, storage=store, settings=api, signer=signer.key)
 
 
+async def _sweep_images(ctx: ApiContext) -> None:
+    """Every few minutes, remove images a crash or an outage left without a row."""
+    while True:
+        try:
+            await images.sweep(ctx.pool, ctx.storage)
+        except (StorageError, OSError, TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as error:
+            log.warning("sweep", "image sweep failed (retried in %d s): %s",
+                        images.SWEEP_INTERVAL_S, type(error).__name__)
+        await asyncio.sleep(images.SWEEP_INTERVAL_S)
+
+
 async def serve(ctx: ApiContext, host: str, port: int, stop: asyncio.Event,
                 *, shutdown_timeout_s: float = 10.0) -> None:
     """Serve until `stop`; then stop accepting and give in-flight requests time to finish."""
-    runner = web.AppRunner(build_app(ctx), access_log=None, shutdown_timeout=shutdown_timeout_s)
+    runner = ApiRunner(build_app(ctx), access_log=None, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
     log.info("start", "API listening on http://%s:%d", host, port)
+    sweeper = asyncio.create_task(_sweep_images(ctx))
     try:
         await stop.wait()
     finally:
         log.info("stop", "API stopping")
+        sweeper.cancel()
         await runner.cleanup()
         await ctx.pool.close()
         await ctx.storage.close()

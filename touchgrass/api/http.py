@@ -6,9 +6,11 @@ raise, the error middleware answers `{"error": {"message", "field"?}}`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
+import re
 import uuid
 from typing import Any
 
@@ -16,20 +18,30 @@ from aiohttp import web
 
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 
-__all__ = ["ApiError", "STATUS_FOR", "error_body", "json_body", "path_uuid", "require_admin",
-           "respond", "respond_json"]
+__all__ = ["ApiError", "BODY_READ_TIMEOUT_S", "STATUS_FOR", "check_text", "error_body",
+           "json_body", "path_uuid", "require_admin", "respond", "respond_json"]
+
+# A client that stops sending its body for this long gets a 408, not a connection held open.
+BODY_READ_TIMEOUT_S = 30.0
+# Deeper JSON than any of our bodies needs is refused before it can exhaust the stack.
+MAX_JSON_DEPTH = 32
+# Text we store or look up: PostgreSQL text cannot hold NUL, UTF-8 cannot hold a lone
+# surrogate, and no field of ours has a reason to carry other C0 controls (tab, CR, LF aside).
+_FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class ApiError(Exception):
     """An HTTP-only failure (401, 413, 415, ...) with the client-facing message."""
 
     def __init__(self, status: int, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.headers = headers or {}
+        # Close the connection after answering: the rest of the request body is not read.
+        self.close = close
 
 
 STATUS_FOR: dict[type[Exception], int] = {
@@ -58,6 +70,18 @@ def respond_json(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="application/json")
 
 
+def check_text(value: str, field: str | None) -> str:
+    """`value` unchanged, or a 400 naming `field` when it holds a character no text of ours
+    may contain (NUL, a lone surrogate, a control character)."""
+    found = _FORBIDDEN_TEXT.search(value)
+    if found:
+        what = "NUL bytes" if found.group() == "\x00" else (
+            "unpaired surrogates" if "\ud800" <= found.group() <= "\udfff"
+            else "control characters")
+        raise InvalidInput(f"{field or 'text'} must not contain {what}", field)
+    return value
+
+
 def path_uuid(request: web.Request, name: str, not_found: str) -> uuid.UUID:
     """A path id; one that is not a UUID is simply not found (the old server answered 500)."""
     try:
@@ -67,20 +91,43 @@ def path_uuid(request: web.Request, name: str, not_found: str) -> uuid.UUID:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The JSON object body; anything unparseable is 400 `Invalid JSON body`."""
+    """The JSON object body; anything unparseable, too deep, or holding text no field may
+    hold is a 400 (`Invalid JSON body`, or the offending field)."""
     try:
-        raw = await request.read()
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "Request body too large") from None
+    except TimeoutError:
+        raise ApiError(408, "Request body not received in time", close=True) from None
     if not raw.strip():
         return {}
     try:
         value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError covers malformed JSON and integers over Python's 4,300-digit limit.
         raise ApiError(400, "Invalid JSON body") from None
     if not isinstance(value, dict):
         raise ApiError(400, "Invalid JSON body")
+    _check_json(value)
     return value
+
+
+def _check_json(value: Any) -> None:
+    """Walk the body without recursion: bounded depth, and every key and string clean."""
+    stack: list[tuple[Any, int, str | None]] = [(value, 1, None)]
+    while stack:
+        item, depth, field = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, "Invalid JSON body: nested too deeply")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                check_text(key, field or key)
+                stack.append((child, depth + 1, field or key))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1, field) for child in item)
+        elif isinstance(item, str):
+            check_text(item, field)
 
 
 def require_admin(request: web.Request, password: str) -> None:

@@ -8,12 +8,13 @@ import re
 import time
 import uuid
 
+import asyncpg
 from aiohttp import web
 
 from touchgrass import logs
 from touchgrass.api.context import CORRELATION_ID, context
-from touchgrass.api.http import STATUS_FOR, ApiError, error_body, respond
-from touchgrass.errors import Conflict, InvalidInput, NotFound
+from touchgrass.api.http import STATUS_FOR, ApiError, check_text, error_body, respond
+from touchgrass.errors import Conflict, InvalidInput, NotFound, StorageError
 
 __all__ = ["decorate_response", "edge", "errors"]
 
@@ -31,6 +32,16 @@ SECURITY_HEADERS = {
     "X-DNS-Prefetch-Control": "off",
     "Strict-Transport-Security": "max-age=15552000; includeSubDomains",
 }
+# How long a client should wait before retrying when the database or storage is down.
+RETRY_AFTER_S = 5
+# What asyncpg raises when the database cannot be reached or stops answering: the request
+# was fine, the service is not, so 503 with Retry-After (a pool-acquire or statement timeout
+# arrives as TimeoutError).
+_DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                  asyncpg.exceptions.CannotConnectNowError,
+                  asyncpg.exceptions.OperatorInterventionError,
+                  asyncpg.exceptions.InsufficientResourcesError,
+                  TimeoutError, ConnectionRefusedError)
 
 
 @web.middleware
@@ -49,6 +60,11 @@ async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ig
                 response = await handler(request)
             status = response.status
             return response
+        except ConnectionResetError:
+            status = 499  # nginx's code for "client closed the request": nothing was answered
+            log.info("disconnect", "client went away during %s %s", request.method,
+                     request.path)
+            raise
         finally:
             log.info("http", "%s %s %d", request.method, request.path, status,
                      method=request.method, path=request.path, status=status,
@@ -59,9 +75,13 @@ async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ig
 async def errors(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     """Every failure becomes `{"error": {...}}`; nothing internal ever reaches the client."""
     try:
+        _check_url_text(request)
         return await handler(request)
     except ApiError as error:
-        return respond(error_body(error.message, error.field), error.status, error.headers)
+        response = respond(error_body(error.message, error.field), error.status, error.headers)
+        if error.close:
+            response.force_close()
+        return response
     except (InvalidInput, NotFound, Conflict) as error:
         return respond(error_body(error.message, getattr(error, "field", None)),
                        STATUS_FOR[type(error)])
@@ -75,12 +95,41 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:  # type: 
         if error.status < 400:
             raise
         return respond(error_body(error.reason), error.status)
+    except ConnectionResetError as error:
+        if request.transport is None or request.transport.is_closing():
+            raise  # the client went away; the edge logs it as such
+        return _unavailable(request, "database", type(error).__name__)
+    except _DATABASE_DOWN as error:
+        return _unavailable(request, "database", type(error).__name__)
+    except StorageError as error:
+        return _unavailable(request, "storage", str(error))
     except asyncio.CancelledError:
         raise
     except Exception:
         log.error("error", "unhandled error in %s %s", request.method, request.path,
                   exc_info=True)
         return respond(error_body("Internal server error"), 500)
+
+
+def _check_url_text(request: web.Request) -> None:
+    """Path segments and query values reach SQL as text: refuse what text cannot hold."""
+    for name, value in request.match_info.items():
+        check_text(value, name)
+    for name, value in request.query.items():
+        check_text(name, name)
+        check_text(value, name)
+
+
+_UNAVAILABLE = {"database": "The database is unavailable, try again shortly",
+                "storage": "Image storage is unavailable, try again shortly"}
+
+
+def _unavailable(request: web.Request, dependency: str, detail: str) -> web.Response:
+    """A 503 the client may retry; one log line with what failed (never a traceback)."""
+    log.warning("unavailable", "%s unavailable during %s %s: %s", dependency, request.method,
+                request.path, detail, dependency=dependency)
+    return respond(error_body(_UNAVAILABLE[dependency]), 503,
+                   {"Retry-After": str(RETRY_AFTER_S)})
 
 
 async def decorate_response(request: web.Request, response: web.StreamResponse) -> None:
@@ -92,11 +141,18 @@ async def decorate_response(request: web.Request, response: web.StreamResponse) 
     origin = request.headers.get("Origin")
     if "*" in origins:
         response.headers["Access-Control-Allow-Origin"] = "*"
-    elif origin and origin in origins:
-        response.headers["Access-Control-Allow-Origin"] = origin
+        return _allow(request, response)
+    # The answer depends on Origin whether or not this one is allowed: a cache must not hand
+    # an allowed origin's answer to another, nor a refused one's to an allowed origin.
+    if "Origin" not in response.headers.getall("Vary", []):
         response.headers.add("Vary", "Origin")
-    else:
+    if not origin or origin not in origins:
         return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    _allow(request, response)
+
+
+def _allow(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Access-Control-Expose-Headers"] = "X-Correlation-Id"
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = _METHODS

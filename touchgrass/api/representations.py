@@ -11,8 +11,11 @@ __all__ = ["challenge", "chain", "iso", "like", "user"]
 
 
 def iso(value: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ`, always a four-digit year (strftime drops the zeros of
+    years before 1000 on glibc)."""
     value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
+            f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z")
 
 
 def _present(data: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import asyncpg
 from touchgrass import db
 from touchgrass.errors import NotFound
 from touchgrass.queue.stages import DEPLOY
-from touchgrass.store import keyset
+from touchgrass.store import images, keyset
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
            "deploy_watch", "deployment_totals", "get", "page"]
@@ -62,12 +62,12 @@ WHERE id = $1
 # -- name: challenge_delete
 # Cascades to chains, submissions and likes; returns the images to remove after the commit
 # (the CTE's SELECT sees the rows as they were before the delete).
-CHALLENGE_DELETE = """
-WITH gone AS (DELETE FROM challenges WHERE id = $1 RETURNING id)
-SELECT (SELECT count(*) FROM gone) AS deleted,
-       coalesce((SELECT array_agg(storage_key) FROM submissions
-                 WHERE challenge_id = $1 AND storage_key IS NOT NULL), '{}') AS storage_keys
-"""
+CHALLENGE_DELETE = f"""
+WITH gone_challenge AS (DELETE FROM challenges WHERE id = $1 RETURNING id),
+gone AS (SELECT storage_key FROM submissions
+         WHERE challenge_id = $1 AND EXISTS (SELECT 1 FROM gone_challenge)),
+{images.PENDING_FROM_DELETE}
+{images.PENDING_RESULT.format(deleted="gone_challenge")}"""
 
 # -- name: challenge_deployment_totals (`touchgrass status`)
 CHALLENGE_DEPLOYMENT_TOTALS = """
@@ -142,11 +142,14 @@ async def bump_participants(connection: asyncpg.Connection, challenge_id: UUID) 
     await connection.execute(CHALLENGE_BUMP_PARTICIPANTS, challenge_id)
 
 
-async def delete(executor: Executor, challenge_id: UUID) -> list[str]:
-    row = await executor.fetchrow(CHALLENGE_DELETE, challenge_id)
-    if not row["deleted"]:
+async def delete(executor: Executor, challenge_id: UUID) -> list[images.PendingImage]:
+    """Delete the challenge with its chains, submissions and likes; returns their images,
+    now pending."""
+    deleted, pending = images.deleted_and_pending(
+        await executor.fetch(CHALLENGE_DELETE, challenge_id))
+    if not deleted:
         raise NotFound("Challenge not found")
-    return list(row["storage_keys"])
+    return pending
 
 
 async def deployment_totals(executor: Executor) -> dict[str, int]:

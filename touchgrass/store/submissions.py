@@ -21,7 +21,7 @@ from touchgrass.errors import (
     UnknownSubmission,
 )
 from touchgrass.queue.stages import GENERATE, PUBLISH
-from touchgrass.store import challenges, chains, keyset, users
+from touchgrass.store import challenges, chains, images, keyset, users
 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final", "chain_included",
            "chain_totals",
@@ -141,8 +141,12 @@ WHERE id = $1
 
 # -- name: submission_delete
 # Deleting the row is what stops its pipeline work: every queue write is fenced on the row,
-# and the publisher re-reads it before sending. Likes go by cascade.
-SUBMISSION_DELETE = "DELETE FROM submissions WHERE id = $1 RETURNING storage_key, sha256_hash"
+# and the publisher re-reads it before sending. Likes go by cascade. Its image is recorded as
+# pending in the same statement (see store/images.py).
+SUBMISSION_DELETE = f"""
+WITH gone AS (DELETE FROM submissions WHERE id = $1 RETURNING storage_key),
+{images.PENDING_FROM_DELETE}
+{images.PENDING_RESULT.format(deleted="gone")}"""
 
 # -- name: submission_image_referenced
 # Images are content-addressed (images/<sha256>) and sha256 is unique, so the image is still
@@ -346,14 +350,15 @@ class NewSubmission:
     correlation_id: str | None
 
 
-async def create(pool: asyncpg.Pool, new: NewSubmission) -> dict[str, Any]:
-    """The upload's one transaction: user, chain position, row, participant count, NOTIFY.
+async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str, Any]:
+    """The upload's writes, inside the caller's transaction (touchgrass.images holds the
+    image's lock in it): user, chain position, row, participant count, NOTIFY.
 
     Conflict when the image was submitted meanwhile (the unique sha256 index decides).
     """
     status = GENERATE.ready_status if new.queued else "awaiting_review"
     try:
-        async with pool.acquire() as connection, connection.transaction():
+        async with connection.transaction():  # a savepoint in the caller's transaction
             await users.find_or_create(connection, new.wallet_address)
             position = await chains.take_next_position(connection, new.chain_id)
             row = await connection.fetchrow(
@@ -388,12 +393,13 @@ async def review(pool: asyncpg.Pool, submission_id: UUID, *, approve: bool,
         return dict(await connection.fetchrow(SUBMISSION_GET, submission_id))
 
 
-async def delete(executor: Executor, submission_id: UUID) -> str | None:
-    """Delete the row (and its likes); returns its storage key for the caller to remove."""
-    row = await executor.fetchrow(SUBMISSION_DELETE, submission_id)
-    if row is None:
+async def delete(executor: Executor, submission_id: UUID) -> list[images.PendingImage]:
+    """Delete the row (and its likes); returns its image, now pending, for the caller to settle."""
+    deleted, pending = images.deleted_and_pending(
+        await executor.fetch(SUBMISSION_DELETE, submission_id))
+    if not deleted:
         raise NotFound("Submission not found")
-    return row["storage_key"]
+    return pending
 
 
 async def image_referenced(executor: Executor, storage_key: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from touchgrass.errors import NotFound
+from touchgrass.store import images
 
 __all__ = ["delete", "find_or_create", "get"]
 
@@ -26,14 +27,15 @@ RETURNING wallet_address, created_at, updated_at, (xmax = 0) AS created
 """
 
 # -- name: user_delete
-# Cascades to the user's submissions and likes (foreign keys); the storage keys of the
-# submissions come back so their images can be removed after the commit.
-USER_DELETE = """
-WITH gone AS (DELETE FROM users WHERE wallet_address = $1 RETURNING wallet_address)
-SELECT (SELECT count(*) FROM gone) AS deleted,
-       coalesce((SELECT array_agg(storage_key) FROM submissions
-                 WHERE wallet_address = $1 AND storage_key IS NOT NULL), '{}') AS storage_keys
-"""
+# Cascades to the user's submissions and likes (foreign keys). `gone` reads the submissions
+# as they were before the statement (one snapshot), so it sees the rows the cascade deletes;
+# their images are recorded as pending in the same statement (see store/images.py).
+USER_DELETE = f"""
+WITH gone_user AS (DELETE FROM users WHERE wallet_address = $1 RETURNING wallet_address),
+gone AS (SELECT storage_key FROM submissions
+         WHERE wallet_address = $1 AND EXISTS (SELECT 1 FROM gone_user)),
+{images.PENDING_FROM_DELETE}
+{images.PENDING_RESULT.format(deleted="gone_user")}"""
 
 STATEMENTS = {"user_get": USER_GET, "user_find_or_create": USER_FIND_OR_CREATE,
               "user_delete": USER_DELETE}
@@ -52,9 +54,9 @@ async def find_or_create(executor: Executor, wallet_address: str) -> tuple[dict[
     return row, row.pop("created")
 
 
-async def delete(executor: Executor, wallet_address: str) -> list[str]:
-    """Delete the user and everything of theirs; returns the storage keys to remove."""
-    row = await executor.fetchrow(USER_DELETE, wallet_address)
-    if not row["deleted"]:
+async def delete(executor: Executor, wallet_address: str) -> list[images.PendingImage]:
+    """Delete the user and everything of theirs; returns their images, now pending."""
+    deleted, pending = images.deleted_and_pending(await executor.fetch(USER_DELETE, wallet_address))
+    if not deleted:
         raise NotFound("User not found")
-    return list(row["storage_keys"])
+    return pending

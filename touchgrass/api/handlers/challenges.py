@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from touchgrass import images
 from touchgrass.api import pages, representations
 from touchgrass.api.context import context, correlation_id
-from touchgrass.api.handlers.common import remove_images
 from touchgrass.api.http import json_body, path_uuid, respond
 from touchgrass.errors import InvalidInput
 from touchgrass.store import challenges, keyset
@@ -42,7 +42,10 @@ async def get_challenge(request: web.Request) -> web.Response:
 
 
 def parse_date(value: Any, field: str) -> datetime:
-    """ISO-8601 (with or without zone; none means UTC) or epoch milliseconds, like JS Date."""
+    """ISO-8601 (with or without zone; none means UTC) or epoch milliseconds, like JS Date.
+
+    Converted to UTC here, so a date that only exists in its own zone (`9999-12-31T23:59:59-05:00`
+    is in the year 10000 in UTC) is refused as invalid instead of failing in the database."""
     try:
         if isinstance(value, bool):
             raise ValueError
@@ -51,9 +54,11 @@ def parse_date(value: Any, field: str) -> datetime:
         if not isinstance(value, str):
             raise ValueError
         parsed = datetime.fromisoformat(value.strip())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
     except (ValueError, OverflowError, OSError):
         raise InvalidInput(f"{field} must be a valid date", field) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _required(body: dict[str, Any], field: str) -> Any:
@@ -84,6 +89,6 @@ async def create_challenge(request: web.Request) -> web.Response:
 
 async def delete_challenge(request: web.Request) -> web.Response:
     ctx = context(request)
-    keys = await challenges.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
-    await remove_images(ctx, keys)
+    pending = await challenges.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
+    await images.release(ctx.pool, ctx.storage, pending)
     return web.Response(status=204)

@@ -8,18 +8,18 @@ from datetime import datetime, timezone
 
 from aiohttp import web
 
-from touchgrass import mina
+from touchgrass import images, mina
 from touchgrass.api import pages
 from touchgrass.api.context import ApiContext, context, correlation_id
-from touchgrass.api.handlers.common import remove_images
 from touchgrass.api.http import json_body, path_uuid, respond_json
-from touchgrass.api.upload import UploadForm, read_upload
+from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
 from touchgrass.storage import image_key
 from touchgrass.store import challenges, chains, keyset, submissions
 
 NOT_FOUND = "Submission not found"
+IMAGE_CSP = "default-src 'none'; sandbox"
 STATUSES = {"awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 MAX_TAGLINE = 500
@@ -81,26 +81,19 @@ async def create_submission(request: web.Request) -> web.Response:
     form = await read_upload(request, ctx.settings.upload_max_size)
     signature, chain, challenge = await _validate(ctx, form)
     assert form.image is not None and form.sha256_hex is not None
-    key = image_key(form.sha256_hex)
-    # Content-addressed: the same bytes are already there when an earlier upload wrote them.
-    if not await ctx.storage.exists(key):
-        await ctx.storage.put(key, form.image, form.content_type or "application/octet-stream")
     new = submissions.NewSubmission(
         sha256_hex=form.sha256_hex,
         wallet_address=form.fields["walletAddress"].strip(),
         signature_json=signature.to_json(),
         challenge_id=challenge["id"],
         chain_id=chain["id"],
-        storage_key=key,
+        storage_key=image_key(form.sha256_hex),
         tagline=form.fields.get("tagline", "").strip() or None,
         queued=ctx.settings.auto_approve,
         correlation_id=correlation_id(request),
     )
-    try:
-        row = await submissions.create(ctx.pool, new)
-    except BaseException:
-        await remove_images(ctx, [key])  # only if no row references it (a racing duplicate)
-        raise
+    row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
+                                      form.content_type or "application/octet-stream")
     return respond_json(row["json"], status=201)
 
 
@@ -153,12 +146,16 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise NotFound("Image not found")
     etag = f'"{row["sha256_hash"]}"'
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+    # An image is never a document: even a stored type that could carry script (an SVG
+    # from before uploads were limited to raster types) cannot run or load anything.
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600",
+               "Content-Security-Policy": IMAGE_CSP}
     wanted = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
     if wanted & {etag, row["sha256_hash"], "*"}:
         return web.Response(status=304, headers=headers)
     response = web.StreamResponse(headers={**headers, "Content-Length": str(info.size)})
-    response.content_type = info.content_type or "image/jpeg"
+    stored_type = (info.content_type or "image/jpeg").lower()
+    response.content_type = stored_type if stored_type in IMAGE_TYPES else "application/octet-stream"
     await response.prepare(request)
     async for chunk in ctx.storage.stream(key):
         await response.write(chunk)
@@ -182,7 +179,7 @@ async def review_submission(request: web.Request) -> web.Response:
 
 async def delete_submission(request: web.Request) -> web.Response:
     ctx = context(request)
-    key = await submissions.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
-    await remove_images(ctx, [key])
+    pending = await submissions.delete(ctx.pool, path_uuid(request, "id", NOT_FOUND))
+    await images.release(ctx.pool, ctx.storage, pending)
     return web.Response(status=204)
 

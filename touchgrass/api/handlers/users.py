@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from touchgrass import mina
+from touchgrass import images, mina
 from touchgrass.api import representations
 from touchgrass.api.context import context
-from touchgrass.api.handlers.common import remove_images, wallet_from_body
+from touchgrass.api.handlers.common import wallet_from_body
 from touchgrass.api.http import json_body, respond
 from touchgrass.errors import NotFound
 from touchgrass.store import users
@@ -28,6 +28,6 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request) -> web.Response:
     ctx = context(request)
-    keys = await users.delete(ctx.pool, request.match_info["walletAddress"])
-    await remove_images(ctx, keys)
+    pending = await users.delete(ctx.pool, request.match_info["walletAddress"])
+    await images.release(ctx.pool, ctx.storage, pending)
     return web.Response(status=204)

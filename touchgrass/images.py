@@ -1,0 +1,119 @@
+"""Images and the rows that refer to them, kept in step: no row without its image, no image
+without its row, whatever fails in between.
+
+Three rules do it (the SQL is in store/images.py):
+
+- Every object that may lack a row is written down in `pending_images` first: an upload
+  records its key before writing the object, a delete records its rows' keys in the statement
+  that deletes them. An entry is cleared only once the row and the object agree.
+- An upload inserts its row, and a removal deletes an object, only while holding the key's
+  lock, after looking again: the upload puts the object back if a removal took it meanwhile,
+  the removal keeps the object if a row refers to it.
+- `sweep` settles entries older than `SWEEP_GRACE_S` (what a crash or an outage left): the
+  object goes unless a row refers to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from touchgrass import logs
+from touchgrass.errors import StorageError
+from touchgrass.storage import Storage
+from touchgrass.store import images as pending_images
+from touchgrass.store import submissions
+from touchgrass.store.images import PendingImage
+
+__all__ = ["SWEEP_GRACE_S", "SWEEP_INTERVAL_S", "holds", "release", "store_with_row", "sweep"]
+
+log = logs.get_logger(__name__)
+
+# An upload's entry is cleared within a second or two of being written; anything this old
+# was left by a crash or an outage.
+SWEEP_GRACE_S = 15 * 60.0
+SWEEP_INTERVAL_S = 5 * 60.0
+SWEEP_BATCH = 100
+
+
+async def holds(storage: Storage, key: str, sha256_hex: str, size: int) -> bool:
+    """Whether `key` holds exactly these bytes: the size, then the content's hash (a
+    truncated or foreign object under the key must be rewritten, not trusted)."""
+    info = await storage.stat(key)
+    if info is None or info.size != size:
+        return False
+    digest = hashlib.sha256()
+    async for chunk in storage.stream(key):
+        digest.update(chunk)
+    return digest.hexdigest() == sha256_hex
+
+
+async def store_with_row(pool: asyncpg.Pool, storage: Storage, new: submissions.NewSubmission,
+                         image: bytes, content_type: str) -> dict[str, Any]:
+    """Store the upload's image and insert its row; Conflict when a racing upload of the same
+    bytes inserted first (its row keeps the image)."""
+    key = new.storage_key
+    pending = await pending_images.add(pool, key)
+    # Content-addressed: the bytes may be there already (an earlier upload, since deleted).
+    if not await holds(storage, key, new.sha256_hex, len(image)):
+        await storage.put(key, image, content_type)
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            await pending_images.lock(connection, key)
+            info = await storage.stat(key)
+            if info is None or info.size != len(image):
+                # A removal of the same bytes (a deleted row) took the lock first.
+                await storage.put(key, image, content_type)
+            row = await submissions.create(connection, new)
+            await pending_images.remove(connection, pending)
+    except Exception:
+        # A racing upload of the same bytes won (Conflict: its row keeps the image), or the
+        # insert failed: settle now if the database lets us, else the sweep will.
+        with contextlib.suppress(Exception):
+            await release(pool, storage, [PendingImage(pending, key)])
+        raise
+    return row
+
+
+async def _settle(connection: asyncpg.Connection, storage: Storage, entry: PendingImage) -> bool:
+    """Inside a transaction: delete the object unless a row refers to it, clear the entry.
+    True when the object was deleted."""
+    await pending_images.lock(connection, entry.storage_key)
+    referenced = await submissions.image_referenced(connection, entry.storage_key)
+    if not referenced:
+        await storage.delete(entry.storage_key)
+    await pending_images.remove(connection, entry.id)
+    return not referenced
+
+
+async def release(pool: asyncpg.Pool, storage: Storage, entries: Iterable[PendingImage]) -> None:
+    """Settle the images of rows just deleted. Best effort: the rows are gone already, so a
+    storage failure is logged and left to the sweep (the entry stays), never answered."""
+    for entry in entries:
+        try:
+            async with pool.acquire() as connection, connection.transaction():
+                await _settle(connection, storage, entry)
+        except StorageError as error:
+            log.warning("storage", "could not remove %s (the sweep retries): %s",
+                        entry.storage_key, error)
+
+
+async def sweep(pool: asyncpg.Pool, storage: Storage, *, older_than_s: float = SWEEP_GRACE_S,
+                batch: int = SWEEP_BATCH) -> int:
+    """Settle entries older than `older_than_s`; returns how many objects were deleted."""
+    deleted = 0
+    while True:
+        async with pool.acquire() as connection, connection.transaction():
+            entries = await pending_images.stale(connection, older_than_s=older_than_s,
+                                                 limit=batch)
+            for entry in entries:
+                deleted += await _settle(connection, storage, entry)
+        if len(entries) < batch:
+            break
+    if deleted:
+        log.info("sweep", "removed %d image(s) no row refers to", deleted, removed=deleted)
+    return deleted

@@ -1,0 +1,106 @@
+"""The `pending_images` table and the per-image lock: what keeps rows and stored images in step.
+
+Images are content-addressed (`images/<sha256>`), so an upload of bytes that were just deleted
+writes the same key the delete removes. Both decide under one lock per key, a transaction-level
+advisory lock: the upload holds it while it makes sure the object is there and inserts its
+row, a removal while it checks that no row refers to the key and deletes the object. Whichever
+comes second sees what the first did.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+from uuid import UUID
+
+import asyncpg
+
+__all__ = ["PENDING_FROM_DELETE", "PENDING_RESULT", "STATEMENTS", "PendingImage", "add",
+           "deleted_and_pending", "lock", "pending_of", "remove", "stale"]
+
+
+class PendingImage(NamedTuple):
+    """An image that may have lost its last row: settled by `touchgrass.images`."""
+
+    id: UUID
+    storage_key: str
+
+
+# The tail of a statement that deletes submissions (`WITH gone AS (DELETE ... RETURNING
+# storage_key)`): records each of their images as pending in the same statement, so the
+# delete and the record commit together.
+PENDING_FROM_DELETE = """
+pending AS (
+    INSERT INTO pending_images (storage_key)
+    SELECT storage_key FROM gone WHERE storage_key IS NOT NULL AND storage_key <> ''
+    RETURNING id, storage_key
+)"""
+# ... and the answer of such a statement: how many rows `deleted` (the CTE naming what was
+# asked to go) lost, with one line per pending image (none: one line of NULLs).
+PENDING_RESULT = """
+SELECT (SELECT count(*) FROM {deleted}) AS deleted, pending.id, pending.storage_key
+FROM (SELECT 1) AS one LEFT JOIN pending ON true
+"""
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+# The advisory-lock space of image keys: the first half of the two-key form, so these locks
+# cannot collide with any other advisory lock the database's users take.
+IMAGE_LOCK_SPACE = 0x7467  # "tg"
+
+# -- name: image_lock
+# Held until the transaction ends; hashtext collisions only make two keys wait for each other.
+IMAGE_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+
+# -- name: image_pending_add
+# Written before the object (upload) or with the delete of the rows (removal), so a crash
+# at any later point leaves the key here for the sweep.
+IMAGE_PENDING_ADD = "INSERT INTO pending_images (storage_key) VALUES ($1) RETURNING id"
+
+# -- name: image_pending_remove
+IMAGE_PENDING_REMOVE = "DELETE FROM pending_images WHERE id = $1"
+
+# -- name: image_pending_stale
+# Entries older than the grace period (an upload in progress is younger). SKIP LOCKED: two
+# API processes sweeping at once split the entries instead of waiting for each other.
+IMAGE_PENDING_STALE = """
+SELECT id, storage_key FROM pending_images
+WHERE created_at < now() - make_interval(secs => $1)
+ORDER BY created_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+
+STATEMENTS = {
+    "image_lock": IMAGE_LOCK,
+    "image_pending_add": IMAGE_PENDING_ADD,
+    "image_pending_remove": IMAGE_PENDING_REMOVE,
+    "image_pending_stale": IMAGE_PENDING_STALE,
+}
+
+
+def pending_of(rows: list[asyncpg.Record]) -> list[PendingImage]:
+    return [PendingImage(row["id"], row["storage_key"]) for row in rows if row["id"] is not None]
+
+
+def deleted_and_pending(rows: list[asyncpg.Record]) -> tuple[int, list[PendingImage]]:
+    """The answer of a statement that ends in `PENDING_RESULT`."""
+    return (rows[0]["deleted"] if rows else 0), pending_of(rows)
+
+
+async def lock(connection: asyncpg.Connection, storage_key: str) -> None:
+    """Take the key's lock for the rest of the caller's transaction."""
+    await connection.execute(IMAGE_LOCK, IMAGE_LOCK_SPACE, storage_key)
+
+
+async def add(executor: Executor, storage_key: str) -> UUID:
+    return await executor.fetchval(IMAGE_PENDING_ADD, storage_key)
+
+
+async def remove(executor: Executor, pending_id: UUID) -> None:
+    await executor.execute(IMAGE_PENDING_REMOVE, pending_id)
+
+
+async def stale(connection: asyncpg.Connection, *, older_than_s: float,
+                limit: int) -> list[PendingImage]:
+    """Locks the returned entries for the caller's transaction."""
+    return pending_of(await connection.fetch(IMAGE_PENDING_STALE, older_than_s, limit))
