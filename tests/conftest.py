@@ -41,7 +41,7 @@ def database_url(postgres_server: str) -> Iterator[str]:
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await db.create_pool(database_url, size=20)
-    await pool.execute("TRUNCATE users, challenges, chains, submissions, likes CASCADE")
+    await pool.execute("TRUNCATE users, challenges, chains, submissions, likes, pending_images CASCADE")
     yield pool
     await pool.close()
 
@@ -119,9 +119,9 @@ def s3_server():
 @pytest.fixture
 async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
     """Start the real API app on a loopback port: `await make_api(storage="s3", **settings)`."""
-    from aiohttp.test_utils import TestClient, TestServer
+    from aiohttp.test_utils import TestClient
 
-    from tests.support.api import ADMIN_PASSWORD, Api
+    from tests.support.api import ADMIN_PASSWORD, Api, ApiTestServer
     from touchgrass.api.app import build_app
     from touchgrass.api.context import ApiContext
     from touchgrass.settings import ApiSettings
@@ -133,17 +133,22 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
 
     async def start(*, storage: str = "fs", curve: str = "secp256k1", create_challenge: bool = True,
                     **settings: object) -> Api:
-        if storage == "s3":
+        if storage in ("s3", "s3-read-only"):
             server = request.getfixturevalue("s3_server")
-            store = S3Storage(server.endpoint, server.access_key, server.secret_key,
-                              f"test-{os.urandom(4).hex()}")
+            bucket = f"test-{os.urandom(4).hex()}"
+            store = S3Storage(server.endpoint, server.access_key, server.secret_key, bucket)
+            if storage == "s3-read-only":  # the bucket exists; the API may only read it
+                await store.ensure_bucket()
+                stores.append(store)
+                store = S3Storage(server.endpoint, server.reader_key, server.reader_secret,
+                                  bucket, create_bucket=False)
         else:
             store = FilesystemStorage(tmp_path / f"storage-{len(stores)}")
         stores.append(store)
         private, public = generate_private_key(curve)  # type: ignore[arg-type]
         api_settings = ApiSettings(admin_password=ADMIN_PASSWORD, **settings)  # type: ignore[arg-type]
         ctx = ApiContext(pool=pool, storage=store, settings=api_settings, signer=public)
-        client = TestClient(TestServer(build_app(ctx)))
+        client = TestClient(ApiTestServer(build_app(ctx)))
         await client.start_server()
         clients.append(client)
         api = Api(client=client, pool=pool, storage=store, private_key=private, signer=public)

@@ -29,14 +29,13 @@ from touchgrass.store import images as pending_images
 from touchgrass.store import submissions
 from touchgrass.store.images import PendingImage
 
-__all__ = ["SWEEP_GRACE_S", "SWEEP_INTERVAL_S", "holds", "release", "store_with_row", "sweep"]
+__all__ = ["SWEEP_GRACE_S", "holds", "release", "store_with_row", "sweep"]
 
 log = logs.get_logger(__name__)
 
 # An upload's entry is cleared within a second or two of being written; anything this old
-# was left by a crash or an outage.
+# was left by a crash or an outage (IMAGE_SWEEP_GRACE_S overrides it in the API).
 SWEEP_GRACE_S = 15 * 60.0
-SWEEP_INTERVAL_S = 5 * 60.0
 SWEEP_BATCH = 100
 
 
@@ -84,10 +83,12 @@ async def _settle(connection: asyncpg.Connection, storage: Storage, entry: Pendi
     True when the object was deleted."""
     await pending_images.lock(connection, entry.storage_key)
     referenced = await submissions.image_referenced(connection, entry.storage_key)
-    if not referenced:
+    # Looking first spares the delete (a write) for an upload whose write never happened.
+    removed = not referenced and await storage.stat(entry.storage_key) is not None
+    if removed:
         await storage.delete(entry.storage_key)
     await pending_images.remove(connection, entry.id)
-    return not referenced
+    return removed
 
 
 async def release(pool: asyncpg.Pool, storage: Storage, entries: Iterable[PendingImage]) -> None:

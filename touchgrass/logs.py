@@ -93,6 +93,21 @@ def _short(value: Any) -> str:
     return text[:12] + "…" if len(text) == 64 else text  # sha256 digests stay readable
 
 
+class _OneLine(logging.Filter):
+    """For libraries' own loggers: their failures while a dependency is down (asyncpg's pool
+    retrying its connections) are expected, so the exception becomes part of the one line
+    instead of a traceback on every retry."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure(role: str, *, fmt: str = "auto", level: str = "INFO") -> None:
     """Route every touchgrass logger to stderr in the chosen format; call once per process."""
     global _role
@@ -106,6 +121,14 @@ def configure(role: str, *, fmt: str = "auto", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    library = logging.StreamHandler(sys.stderr)
+    library.setFormatter(handler.formatter)
+    library.addFilter(_OneLine())
+    library.addFilter(_ContextFilter())
+    asyncpg_logger = logging.getLogger("asyncpg")
+    asyncpg_logger.handlers[:] = [library]
+    asyncpg_logger.setLevel(logging.WARNING)
+    asyncpg_logger.propagate = False
 
 
 class EventLogger:

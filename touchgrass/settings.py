@@ -258,6 +258,14 @@ class ApiSettings(BaseSettings):
     zkapp_address: str | None = Field(
         default=None, description="Reported by /api/version (deployment-wide zkApp, if any)."
     )
+    image_sweep_interval_s: float = Field(
+        default=300.0, gt=0,
+        description="How often the API removes images a crash or an outage left without a row.",
+    )
+    image_sweep_grace_s: float = Field(
+        default=900.0, ge=0,
+        description="How old such an image's record must be before the sweep removes it.",
+    )
 
     @field_validator("admin_password")
     @classmethod

@@ -12,9 +12,11 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from touchgrass import mina
+from touchgrass.api.server import ApiRunner
 from touchgrass.signature import Signature
 from touchgrass.signing import CURVE_ORDER, SignerKey, sign
 from touchgrass.storage import FilesystemStorage, Storage
@@ -24,6 +26,14 @@ ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".
 # The Pallas point (-1, 2): a valid Mina address, and one more with another x.
 WALLET = mina.encode_address(mina.PALLAS_P - 1, 0)
 OTHER_WALLET = "B62qiy32p8kAKnny8ZFwoMhYpBppM1DWVCqAPBYNcXnsAHhnfAAuXgg"
+
+
+class ApiTestServer(TestServer):
+    """aiohttp's test server on the API's own runner (timeouts, parser-level answers)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        kwargs.pop("handler_cancellation", None)  # as `touchgrass api` runs: handlers finish
+        return ApiRunner(self.app, **kwargs)
 
 
 @dataclass
@@ -89,7 +99,8 @@ class Api:
             "       (SELECT count(*) FROM submissions) AS submissions,"
             "       (SELECT count(*) FROM likes) AS likes,"
             "       (SELECT count(*) FROM challenges) AS challenges,"
-            "       (SELECT coalesce(sum(length), 0) FROM chains) AS positions")
+            "       (SELECT coalesce(sum(length), 0) FROM chains) AS positions,"
+            "       (SELECT count(*) FROM pending_images) AS pending_images")
         return {**dict(counts), "objects": await stored_keys(self.storage)}
 
 

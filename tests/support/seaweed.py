@@ -27,6 +27,9 @@ class S3Server:
     endpoint: str
     access_key: str
     secret_key: str
+    # An identity that may read and list but not write: storage gone read-only.
+    reader_key: str = "touchgrass-reader"
+    reader_secret: str = "touchgrass-reader-secret"
 
 
 def _weed() -> str:
@@ -54,6 +57,10 @@ def seaweedfs() -> Iterator[S3Server]:
         "name": "test",
         "credentials": [{"accessKey": server.access_key, "secretKey": server.secret_key}],
         "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }, {
+        "name": "reader",
+        "credentials": [{"accessKey": server.reader_key, "secretKey": server.reader_secret}],
+        "actions": ["Read", "List"],
     }]}))
     log = open(root / "weed.log", "w")
     process = subprocess.Popen(

@@ -54,14 +54,15 @@ async def open_context(database: DatabaseSettings, api: ApiSettings, storage: St
 
 async def _sweep_images(ctx: ApiContext) -> None:
     """Every few minutes, remove images a crash or an outage left without a row."""
+    interval = ctx.settings.image_sweep_interval_s
     while True:
         try:
-            await images.sweep(ctx.pool, ctx.storage)
+            await images.sweep(ctx.pool, ctx.storage, older_than_s=ctx.settings.image_sweep_grace_s)
         except (StorageError, OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as error:
-            log.warning("sweep", "image sweep failed (retried in %d s): %s",
-                        images.SWEEP_INTERVAL_S, type(error).__name__)
-        await asyncio.sleep(images.SWEEP_INTERVAL_S)
+            log.warning("sweep", "image sweep failed (retried in %g s): %s", interval,
+                        error if isinstance(error, StorageError) else type(error).__name__)
+        await asyncio.sleep(interval)
 
 
 async def serve(ctx: ApiContext, host: str, port: int, stop: asyncio.Event,

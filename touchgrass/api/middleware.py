@@ -41,6 +41,8 @@ _DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                   asyncpg.exceptions.CannotConnectNowError,
                   asyncpg.exceptions.OperatorInterventionError,
                   asyncpg.exceptions.InsufficientResourcesError,
+                  # A pooled connection whose server died mid-operation refuses the next one.
+                  asyncpg.exceptions.InternalClientError,
                   TimeoutError, ConnectionRefusedError)
 
 
@@ -60,10 +62,14 @@ async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ig
                 response = await handler(request)
             status = response.status
             return response
-        except ConnectionResetError:
-            status = 499  # nginx's code for "client closed the request": nothing was answered
-            log.info("disconnect", "client went away during %s %s", request.method,
-                     request.path)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # A client that goes away is routine: one INFO line, no traceback. (A handler is
+            # cancelled, rather than seeing the reset, when the server runs with
+            # handler_cancellation.) A cancellation with the client still there is a shutdown.
+            if request.transport is None or request.transport.is_closing():
+                status = 499  # nginx's code for "client closed the request"
+                log.info("disconnect", "client went away during %s %s", request.method,
+                         request.path)
             raise
         finally:
             log.info("http", "%s %s %d", request.method, request.path, status,
