@@ -15,6 +15,9 @@ from touchgrass.api.context import context
 from touchgrass.api.handlers import challenges, chains, likes, meta, submissions, users
 from touchgrass.api import pages
 from touchgrass.api.http import require_admin
+from touchgrass.api.upload import IMAGE_TYPES
+from touchgrass.api.handlers.challenges import MAX_TITLE
+from touchgrass.api.handlers.submissions import MAX_TAGLINE
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
 
@@ -120,7 +123,15 @@ def add_routes(app: web.Application) -> None:
 
 _DATE = {"type": "string", "format": "date-time", "example": "2025-01-01T00:00:00.000Z"}
 _UUID = {"type": "string", "format": "uuid"}
-_WALLET = {"type": "string", "description": "Mina public key, B62q... (55 characters)"}
+_WALLET = {"type": "string", "description": "Mina public key, B62q... (55 characters)",
+           "pattern": "^B62[1-9A-HJ-NP-Za-km-z]{52}$", "minLength": 55, "maxLength": 55}
+_HEX64 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
+_STATUSES = ["awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"]
+# What each path and query parameter is; anything else is a plain string.
+_PARAMETERS: dict[str, dict[str, Any]] = {
+    "id": _UUID, "walletAddress": _WALLET, "chainId": _UUID, "challengeId": _UUID,
+    "status": {"type": "string", "enum": _STATUSES},
+}
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -134,7 +145,8 @@ _SCHEMAS: dict[str, Any] = {
     "User": _object({"walletAddress": _WALLET, "createdAt": _DATE, "updatedAt": _DATE},
                     ["walletAddress", "createdAt", "updatedAt"]),
     "Challenge": _object({
-        "id": _UUID, "title": {"type": "string"}, "description": {"type": "string"},
+        "id": _UUID, "title": {"type": "string", "maxLength": MAX_TITLE},
+        "description": {"type": "string"},
         "startTime": _DATE, "endTime": _DATE, "participantCount": {"type": "integer"},
         "chainCount": {"type": "integer"}, "zkAppAddress": _WALLET,
         "deploymentStatus": {"type": "string", "enum": ["pending_deployment", "deploying",
@@ -153,10 +165,9 @@ _SCHEMAS: dict[str, Any] = {
         "walletAddress": _WALLET,
         "signature": {"type": "string", "description": 'JSON string {"r":"<64 hex>","s":"<64 hex>"}'},
         "challengeId": _UUID, "chainId": _UUID, "storageKey": {"type": "string"},
-        "tagline": {"type": "string"}, "chainPosition": {"type": "integer"},
-        "likeCount": {"type": "integer"},
-        "status": {"type": "string", "enum": ["awaiting_review", "proof_generation",
-                                              "proof_publishing", "complete", "rejected"]},
+        "tagline": {"type": "string", "maxLength": MAX_TAGLINE},
+        "chainPosition": {"type": "integer"}, "likeCount": {"type": "integer"},
+        "status": {"type": "string", "enum": _STATUSES},
         "transactionId": {"type": "string"},
         "transactionSubmittedBlockHeight": {"type": "integer"},
         "failureReason": {"type": "string"}, "retryCount": {"type": "integer"},
@@ -180,25 +191,34 @@ _SCHEMAS: dict[str, Any] = {
     "Version": _object({"version": {"type": "string"}, "api": {"type": "string"},
                         "zkApp": {"type": "string"}}, ["version", "api", "zkApp"]),
     "WalletBody": _object({"walletAddress": _WALLET}, ["walletAddress"]),
-    "ChallengeBody": _object({"title": {"type": "string"}, "description": {"type": "string"},
+    "ChallengeBody": _object({"title": {"type": "string", "minLength": 1,
+                                        "maxLength": MAX_TITLE},
+                              "description": {"type": "string", "minLength": 1},
                               "startTime": _DATE, "endTime": _DATE},
                              ["title", "description", "startTime", "endTime"]),
     "ReviewBody": _object({"challengeVerified": {"type": "boolean"},
                            "failureReason": {"type": "string"}}, ["challengeVerified"]),
     "Upload": _object({
         "image": {"type": "string", "format": "binary",
-                  "description": "content type image/*, at most UPLOAD_MAX_SIZE bytes"},
+                  "description": f"A raster image ({', '.join(sorted(IMAGE_TYPES))}), at most "
+                                 "UPLOAD_MAX_SIZE bytes (default 10 MiB)"},
         "chainId": _UUID, "walletAddress": _WALLET,
-        "signatureR": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-        "signatureS": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-        "tagline": {"type": "string"},
+        "signatureR": _HEX64, "signatureS": _HEX64,
+        "tagline": {"type": "string", "maxLength": MAX_TAGLINE},
     }, ["image", "chainId", "walletAddress", "signatureR", "signatureS"]),
 }
 
 _REASONS = {200: "OK", 201: "Created", 204: "No content", 304: "Not modified",
             400: "Invalid input", 401: "Admin authentication required", 404: "Not found",
-            409: "Already exists", 413: "Too large", 415: "Not an image",
-            503: "A dependency is down"}
+            408: "The request body stopped arriving", 409: "Already exists", 413: "Too large",
+            415: "Not an image",
+            503: "The database or the image storage is down (Retry-After says when to retry)"}
+# Any request can be malformed (text no field may hold, a broken body); any answer that needs
+# the database can find it down.
+_ALWAYS = {400: E}
+_NEEDS_DATABASE = {503: E}
+_HAS_BODY = {408: E, 413: E}
+_STATIC = {"/api/version", "/api/openapi.json", "/api-docs"}
 
 
 def _schema_ref(name: str) -> dict[str, Any]:
@@ -213,16 +233,15 @@ def _operation(route: Route) -> dict[str, Any]:
         "tags": [route.tag],
         "operationId": route.handler.__name__,
         "responses": {
-            str(status): {"description": _REASONS.get(status, ""),
-                          **({"content": {"application/json": {"schema": _schema_ref(schema)}}}
-                             if schema else {})}
-            for status, schema in route.responses.items()
+            str(status): _response(status, schema, route)
+            for status, schema in sorted(_responses(route).items())
         },
     }
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": _PARAMETERS.get(name, {"type": "string"})}
                   for name in _path_parameters(route.path)]
     parameters += [{"name": name, "in": "query", "required": False,
-                    "schema": {"type": "string"}} for name in route.query]
+                    "schema": _PARAMETERS.get(name, {"type": "string"})} for name in route.query]
     if route.paged:
         parameters += _PAGE_PARAMETERS
         operation["responses"]["200"]["headers"] = {"Link": {
@@ -232,8 +251,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if route.body == "multipart":
-        operation["requestBody"] = {"required": True, "content": {
-            "multipart/form-data": {"schema": _schema_ref("Upload")}}}
+        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {
+            "schema": _schema_ref("Upload"),
+            "encoding": {"image": {"contentType": ", ".join(sorted(IMAGE_TYPES))}}}}}
     elif route.body:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": _schema_ref(route.body)}}}
@@ -250,6 +270,25 @@ _PAGE_PARAMETERS: list[dict[str, Any]] = [
      "description": "The cursor of the next page, from the Link header of the previous one",
      "schema": {"type": "string", "pattern": pages.CURSOR_PATTERN}},
 ]
+
+
+def _responses(route: Route) -> dict[int, str]:
+    responses = {**_ALWAYS, **route.responses}
+    if route.path not in _STATIC:
+        responses = {**_NEEDS_DATABASE, **responses}
+    if route.body:
+        responses = {**_HAS_BODY, **responses}
+    return responses
+
+
+def _response(status: int, schema: str, route: Route) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _REASONS.get(status, "")}
+    if schema:
+        response["content"] = {"application/json": {"schema": _schema_ref(schema)}}
+    if status == 503 and route.path != "/health":
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait",
+                                               "schema": {"type": "string"}}}
+    return response
 
 
 def _path_parameters(path: str) -> list[str]:

@@ -15,6 +15,7 @@ from touchgrass.errors import InvalidInput
 from touchgrass.store import challenges, keyset
 
 NOT_FOUND = "Challenge not found"
+MAX_TITLE = 255
 
 
 async def list_challenges(request: web.Request) -> web.StreamResponse:
@@ -75,8 +76,8 @@ async def create_challenge(request: web.Request) -> web.Response:
     for field, value in (("title", title), ("description", description)):
         if not isinstance(value, str):
             raise InvalidInput(f"{field} must be a string", field)
-    if len(title) > 255:
-        raise InvalidInput("title must be at most 255 characters", "title")
+    if len(title) > MAX_TITLE:
+        raise InvalidInput(f"title must be at most {MAX_TITLE} characters", "title")
     start, end = parse_date(start_raw, "startTime"), parse_date(end_raw, "endTime")
     if end <= start:
         raise InvalidInput("endTime must be after startTime", "endTime")
