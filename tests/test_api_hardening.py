@@ -389,3 +389,19 @@ async def test_a_client_that_disconnects_is_one_info_line(api: Api, caplog) -> N
     assert not disconnects[0].exc_info
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     await assert_untouched(api)
+
+
+@pytest.mark.parametrize("command", [["status"], ["api"], ["migrate"]])
+def test_a_bad_database_port_stops_every_command_with_one_line(command: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "postgresql://u:secret@db:port/touchgrass",
+           "ADMIN_PASSWORD": "long-enough-password", "SIGNER_PUBLIC_KEY": "x"}
+    result = subprocess.run([sys.executable, "-m", "touchgrass.cli", *command], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL is invalid: has a port that is not" in lines[0]
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
