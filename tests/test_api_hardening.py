@@ -27,12 +27,8 @@ ZERO_ID = "00000000-0000-0000-0000-000000000000"
 @pytest.fixture
 async def api(make_api) -> Api:
     api = await make_api()
-    api.notes["before"] = await api.snapshot()
+    await api.remember()
     return api
-
-
-async def assert_untouched(api: Api) -> None:
-    assert await api.snapshot() == api.notes["before"]
 
 
 async def error_of(response, status: int) -> dict:
@@ -79,7 +75,7 @@ async def test_svg_and_other_non_raster_types_are_refused(api: Api) -> None:
     for content_type in ("image/svg+xml", "image/x-icon", "text/html", "image/"):
         response = await api.upload(content_type=content_type)
         assert (await error_of(response, 415))["message"] == "Only image files are allowed"
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_images_are_served_so_that_nothing_in_them_can_run(api: Api) -> None:
@@ -129,14 +125,14 @@ async def test_nul_and_control_characters_in_urls_are_400(api: Api, path: str) -
     response = await api.client.request(method, path, headers=ADMIN)
     error = await error_of(response, 400)
     assert "must not contain" in error["message"] and error["field"]
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_a_nul_byte_in_a_tagline_is_400(api: Api) -> None:
     response = await api.upload(override={"tagline": "grass\x00"})
     assert await error_of(response, 400) == {
         "message": "tagline must not contain NUL bytes", "field": "tagline"}
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 CHALLENGE = {"title": "Touch grass", "description": "A photo of grass",
@@ -156,7 +152,7 @@ async def test_nul_surrogates_and_controls_in_json_text_are_400(api: Api, change
     response = await api.client.post("/api/challenges", data=body,
                                      headers={**ADMIN, "Content-Type": "application/json"})
     assert (await error_of(response, 400))["field"] == field
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("body", [
@@ -170,7 +166,7 @@ async def test_json_a_parser_would_choke_on_is_400(api: Api, body: str) -> None:
     response = await api.client.post("/api/users", data=body,
                                      headers={"Content-Type": "application/json"})
     await error_of(response, 400)
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("field, value", [
@@ -183,7 +179,7 @@ async def test_dates_outside_what_utc_can_hold_are_400(api: Api, field: str, val
                                      headers=ADMIN)
     assert await error_of(response, 400) == {"message": f"{field} must be a valid date",
                                              "field": field}
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_years_before_1000_have_four_digits(api: Api) -> None:
@@ -201,7 +197,7 @@ async def test_a_control_character_in_a_part_header_is_400(api: Api) -> None:
             b"--XX--\r\n")
     head, rest = head_and_body(await asyncio.to_thread(raw_request, api, multipart_request(body)))
     assert head.startswith("HTTP/1.1 400") and b"Malformed multipart body" in rest
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_an_image_part_that_never_ends_is_400(api: Api) -> None:
@@ -209,7 +205,7 @@ async def test_an_image_part_that_never_ends_is_400(api: Api) -> None:
             b"Content-Type: image/png\r\n\r\n" + b"a" * 70_000)
     head, rest = head_and_body(await asyncio.to_thread(raw_request, api, multipart_request(body)))
     assert head.startswith("HTTP/1.1 400") and b"Malformed multipart body" in rest
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_too_many_text_parts_are_413(api: Api) -> None:
@@ -217,7 +213,7 @@ async def test_too_many_text_parts_are_413(api: Api) -> None:
                            override={f"extra{index}": "x" for index in range(40)})
     response = await api.client.post("/api/submissions", data=form)
     assert "Too many form fields" in (await error_of(response, 413))["message"]
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_text_parts_too_large_together_are_413(api: Api) -> None:
@@ -225,7 +221,7 @@ async def test_text_parts_too_large_together_are_413(api: Api) -> None:
                            override={f"extra{index}": "x" * 60_000 for index in range(6)})
     response = await api.client.post("/api/submissions", data=form)
     assert "Form fields too large" in (await error_of(response, 413))["message"]
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_a_declared_length_over_the_cap_is_refused_before_the_body(make_api) -> None:
@@ -339,7 +335,7 @@ async def test_an_insert_that_fails_with_the_database_leaves_an_entry_the_sweep_
     monkeypatch.undo()
     assert await images.sweep(api.pool, api.storage, older_than_s=3600) == 0  # still young
     assert await images.sweep(api.pool, api.storage, older_than_s=0) == 1
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_the_sweep_keeps_an_image_a_row_refers_to(api: Api) -> None:
@@ -388,7 +384,7 @@ async def test_a_client_that_disconnects_is_one_info_line(api: Api, caplog) -> N
     assert len(disconnects) == 1 and disconnects[0].levelname == "INFO"
     assert not disconnects[0].exc_info
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("command", [["status"], ["api"], ["migrate"]])

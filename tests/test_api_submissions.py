@@ -29,105 +29,101 @@ async def refused(api: Api, response, status: int, message: str, field: str | No
 @pytest.fixture
 async def api(make_api) -> Api:
     api = await make_api()
-    api.notes["before"] = await api.snapshot()
+    await api.remember()
     return api
-
-
-async def assert_untouched(api: Api) -> None:
-    assert await api.snapshot() == api.notes["before"]
 
 
 # ---------------------------------------------------------------- checks 1-12, in order
 
 async def test_no_file(api: Api) -> None:
     await refused(api, await api.upload(omit=("image",)), 400, "No image file provided", "image")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_not_multipart_at_all(api: Api) -> None:
     response = await api.client.post("/api/submissions", json={"chainId": api.chain_id})
     await refused(api, response, 400, "No image file provided", "image")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_no_chain_id(api: Api) -> None:
     await refused(api, await api.upload(omit=("chainId",)), 400, "chainId is required", "chainId")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_no_wallet(api: Api) -> None:
     await refused(api, await api.upload(omit=("walletAddress",)), 400,
                   "walletAddress is required", "walletAddress")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("wallet", ["B62qnotanaddress", WALLET[:-1] + "x", "0x1234"])
 async def test_invalid_wallet(api: Api, wallet: str) -> None:
     await refused(api, await api.upload(wallet=wallet), 400, "Invalid wallet address format",
                   "walletAddress")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_empty_file(api: Api) -> None:
     await refused(api, await api.upload(b""), 400, "Image buffer is empty", "image")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("omit", ["signatureR", "signatureS"])
 async def test_missing_signature_component(api: Api, omit: str) -> None:
     await refused(api, await api.upload(omit=(omit,)), 400,
                   "Missing required signature components", "signature")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_signature_not_hex(api: Api) -> None:
     await refused(api, await api.upload(override={"signatureR": "zz" * 32}), 400,
                   "Invalid hex format in signature components", "signature")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("value", ["ab" * 31, "ab" * 33])
 async def test_signature_wrong_length(api: Api, value: str) -> None:
     await refused(api, await api.upload(override={"signatureS": value}), 400,
                   "Invalid signature component lengths", "signature")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("chain_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
 async def test_unknown_chain(api: Api, chain_id: str) -> None:
     await refused(api, await api.upload(chain_id=chain_id), 404, "Chain not found", None)
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("starts, ends", [("+1 hour", "+1 day"), ("-2 days", "-1 day")])
 async def test_challenge_not_active(api: Api, starts: str, ends: str) -> None:
     _, chain_id = await api.make_challenge(starts=starts, ends=ends)
-    api.notes["before"] = await api.snapshot()
+    await api.remember()
     await refused(api, await api.upload(chain_id=chain_id), 400,
                   "Challenge is not currently active", None)
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_challenge_zkapp_not_deployed(api: Api) -> None:
     _, chain_id = await api.make_challenge(deployed=False)
-    api.notes["before"] = await api.snapshot()
+    await api.remember()
     await refused(api, await api.upload(chain_id=chain_id), 400,
                   "Challenge zkapp is not yet deployed. Please try again shortly.", "challenge")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_signature_of_another_image(api: Api) -> None:
     other = sign(api.private_key, hashlib.sha256(b"another image").digest(), "secp256k1")
     await refused(api, await api.upload(signature=other), 400,
                   "ECDSA signature does not match image hash", "signature")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 @pytest.mark.parametrize("signature", [Signature(0, 0), Signature(0, 1), Signature(1, 0)])
 async def test_zero_signature_components(api: Api, signature: Signature) -> None:
     await refused(api, await api.upload(signature=signature), 400,
                   "ECDSA signature does not match image hash", "signature")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_duplicate_leaves_the_original_untouched(api: Api) -> None:
@@ -136,10 +132,10 @@ async def test_duplicate_leaves_the_original_untouched(api: Api) -> None:
     assert first.status == 201
     original = await api.pool.fetchrow("SELECT * FROM submissions")
     stored = await api.storage.get(f"images/{hashlib.sha256(image).hexdigest()}")
-    api.notes["before"] = await api.snapshot()
+    await api.remember()
     await refused(api, await api.upload(image, wallet=OTHER_WALLET), 409,
                   "Image already submitted", None)
-    await assert_untouched(api)
+    await api.assert_untouched()
     assert await api.pool.fetchrow("SELECT * FROM submissions") == original
     assert await api.storage.get(f"images/{hashlib.sha256(image).hexdigest()}") == stored
 
@@ -157,14 +153,14 @@ async def test_too_large(make_api) -> None:
 async def test_not_an_image(api: Api) -> None:
     await refused(api, await api.upload(content_type="application/pdf"), 415,
                   "Only image files are allowed", "image")
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 async def test_file_under_another_field_name(api: Api) -> None:
     response = await api.upload(image_field="photo")
     assert response.status == 400
     assert (await response.json())["error"]["message"] == "Unexpected field"
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 # ---------------------------------------------------------------- success
@@ -261,7 +257,7 @@ async def test_a_failed_insert_leaves_no_object(api: Api, monkeypatch) -> None:
     response = await api.upload()
     assert response.status == 500
     assert await response.json() == {"error": {"message": "Internal server error"}}
-    await assert_untouched(api)
+    await api.assert_untouched()
 
 
 # ---------------------------------------------------------------- reads

@@ -92,6 +92,14 @@ class Api:
         image = os.urandom(256) if image is None else image
         return await self.client.post("/api/submissions", data=self.signed_form(image, **kwargs))
 
+    async def remember(self) -> None:
+        """Note everything written so far, for `assert_untouched`."""
+        self.notes["before"] = await self.snapshot()
+
+    async def assert_untouched(self) -> None:
+        """Nothing was written since `remember`: a refused request left nothing behind."""
+        assert await self.snapshot() == self.notes["before"]
+
     async def snapshot(self) -> dict[str, Any]:
         """Everything a request could have written."""
         counts = await self.pool.fetchrow(
