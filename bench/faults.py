@@ -1,0 +1,203 @@
+"""Fault benchmark: `touchgrass api` while its database is killed or hangs, this code against
+a baseline revision, each a real process on a private PostgreSQL (tests/support).
+
+    python bench/faults.py [--rounds 3] [--baseline REV]
+
+Killed: six clients upload 50 KB photos without pause; after 1.5 s the database and every
+backend get SIGKILL; 2 s later the clients stop, the database restarts, and after 8 s the
+stored objects are compared with the rows: orphaned images (an object no row refers to) and
+rows without their image, with the answers the clients got.
+
+Hung: the database's processes get SIGSTOP; `/health`, a list and a page are asked at once;
+how long each takes to answer, and with what (a 60 s client timeout).
+
+The baseline is checked out with `git worktree` and run against the same schema (this
+code's migrations; the baseline ignores the table it does not know).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.api import WALLET  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.private_postgres import PrivatePostgres  # noqa: E402
+from touchgrass import migrations  # noqa: E402
+from touchgrass.signing import generate_private_key, sign  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_BASELINE = "797daff"  # main before the hardening issue
+PRIVATE_KEY, PUBLIC_KEY = generate_private_key("secp256k1")
+
+
+class Api:
+    """`touchgrass api` from `source` on the private database, images in a fresh folder."""
+
+    def __init__(self, source: Path, database: str) -> None:
+        self.port = free_port()
+        self.storage = Path(tempfile.mkdtemp(prefix="touchgrass-bench-images-"))
+        env = {**os.environ, "DATABASE_URL": database, "ADMIN_PASSWORD": "bench-admin-password",
+               "SIGNER_PUBLIC_KEY": f"{PUBLIC_KEY.x:064x},{PUBLIC_KEY.y:064x}",
+               "STORAGE_DIR": str(self.storage), "LOG_FORMAT": "json", "PYTHONPATH": str(source),
+               "IMAGE_SWEEP_INTERVAL_S": "1", "IMAGE_SWEEP_GRACE_S": "2"}
+        env.pop("MINIO_ENDPOINT", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1", "--port",
+             str(self.port)], cwd=source, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    async def ready(self) -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(self.base + "/api/version") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the API did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+async def _database() -> tuple[PrivatePostgres, str]:
+    server = PrivatePostgres()
+    server.start()
+    await asyncio.to_thread(migrations.upgrade, server.url())
+    connection = await asyncpg.connect(server.url())
+    challenge = await connection.fetchval(
+        "INSERT INTO challenges (title, description, start_time, end_time, deployment_status, "
+        "zkapp_address) VALUES ('bench', 'bench', now() - interval '1 hour', "
+        "now() + interval '1 day', 'active', $1) RETURNING id", WALLET)
+    chain = await connection.fetchval(
+        "INSERT INTO chains (name, challenge_id) VALUES ('Default', $1) RETURNING id", challenge)
+    await connection.close()
+    return server, str(chain)
+
+
+def _form(chain_id: str) -> aiohttp.FormData:
+    image = os.urandom(50_000)
+    signature = sign(PRIVATE_KEY, hashlib.sha256(image).digest(), "secp256k1")
+    form = aiohttp.FormData()
+    form.add_field("image", image, filename="photo.png", content_type="image/png")
+    for name, value in {"chainId": chain_id, "walletAddress": WALLET,
+                        "signatureR": f"{signature.r:064x}",
+                        "signatureS": f"{signature.s:064x}"}.items():
+        form.add_field(name, value)
+    return form
+
+
+async def killed(source: Path) -> str:
+    server, chain_id = await _database()
+    api = Api(source, server.url())
+    try:
+        await api.ready()
+        answers: list[int] = []
+        stop = asyncio.Event()
+
+        async def upload(session: aiohttp.ClientSession) -> None:
+            while not stop.is_set():
+                try:
+                    async with session.post(api.base + "/api/submissions",
+                                            data=_form(chain_id)) as response:
+                        answers.append(response.status)
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    answers.append(0)
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            clients = [asyncio.create_task(upload(session)) for _ in range(6)]
+            await asyncio.sleep(1.5)
+            server.kill()
+            await asyncio.sleep(2)
+            stop.set()
+            await asyncio.gather(*clients)
+        server.start()
+        await asyncio.sleep(8)
+        connection = await asyncpg.connect(server.url())
+        keys = {row["storage_key"] for row in await connection.fetch(
+            "SELECT storage_key FROM submissions")}
+        await connection.close()
+        objects = {str(path.relative_to(api.storage)) for path in api.storage.rglob("*")
+                   if path.is_file() and not path.name.endswith(".type")
+                   and not path.name.startswith(".tmp")}
+        counts = ", ".join(f"{status or 'no answer'}: {count}"
+                           for status, count in sorted(collections.Counter(answers).items()))
+        return (f"answers {counts}; rows {len(keys)}, images {len(objects)}; "
+                f"orphaned images {len(objects - keys)}, rows without image {len(keys - objects)}")
+    finally:
+        api.stop()
+        server.cleanup()
+
+
+async def hung(source: Path) -> str:
+    server, _ = await _database()
+    api = Api(source, server.url())
+    try:
+        await api.ready()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.get(api.base + "/api/challenges") as response:
+                assert response.status == 200
+
+            async def timed(path: str) -> str:
+                started = time.monotonic()
+                try:
+                    async with session.get(api.base + path) as response:
+                        outcome = str(response.status)
+                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                    outcome = type(error).__name__
+                return f"{path} {outcome} in {time.monotonic() - started:.1f} s"
+
+            server.freeze()
+            try:
+                results = await asyncio.gather(
+                    timed("/health"), timed("/api/challenges"), timed("/api/submissions?limit=5"))
+            finally:
+                server.thaw()
+        return "; ".join(results)
+    finally:
+        api.stop()
+        server.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="touchgrass-baseline-") as folder:
+        baseline = Path(folder) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(baseline), args.baseline],
+                       cwd=REPO, check=True, capture_output=True)
+        try:
+            sides = {f"baseline {args.baseline}": baseline, "this code": REPO}
+            for name, source in sides.items():
+                print(f"hung   {name}: {asyncio.run(hung(source))}", flush=True)
+            for round_number in range(1, args.rounds + 1):
+                for name, source in sides.items():
+                    print(f"killed {name} (round {round_number}): "
+                          f"{asyncio.run(killed(source))}", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=REPO,
+                           check=False, capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
