@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 
 from touchgrass import logs
-from touchgrass.errors import StorageError
+from touchgrass.errors import ObjectNotFound, StorageError
 from touchgrass.storage import Storage
 from touchgrass.store import images as pending_images
 from touchgrass.store import submissions
@@ -46,8 +46,11 @@ async def holds(storage: Storage, key: str, sha256_hex: str, size: int) -> bool:
     if info is None or info.size != size:
         return False
     digest = hashlib.sha256()
-    async for chunk in storage.stream(key):
-        digest.update(chunk)
+    try:
+        async for chunk in storage.stream(key):
+            digest.update(chunk)
+    except ObjectNotFound:
+        return False  # removed since the stat (a delete of the same bytes): write it again
     return digest.hexdigest() == sha256_hex
 
 
