@@ -119,7 +119,7 @@ async def killed(source: Path) -> str:
                     async with session.post(api.base + "/api/submissions",
                                             data=_form(chain_id)) as response:
                         answers.append(response.status)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     answers.append(0)
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
@@ -161,7 +161,7 @@ async def hung(source: Path) -> str:
                 try:
                     async with session.get(api.base + path) as response:
                         outcome = str(response.status)
-                except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                except (TimeoutError, aiohttp.ClientError) as error:
                     outcome = type(error).__name__
                 return f"{path} {outcome} in {time.monotonic() - started:.1f} s"
 

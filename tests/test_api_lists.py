@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import uuid
+from datetime import UTC
 
 import aiohttp
 import asyncpg
@@ -14,7 +15,7 @@ import pytest
 
 from tests.support.api import ADMIN, OTHER_WALLET, WALLET, Api
 from touchgrass.api import pages
-from touchgrass.store import challenges, chains, keyset, likes, submissions
+from touchgrass.store import chains, challenges, keyset, likes, submissions
 
 pytestmark = pytest.mark.anyio
 
@@ -176,9 +177,9 @@ async def test_a_bad_limit_or_cursor_is_a_400_naming_it(api: Api, query: str, fi
 
 
 def test_a_cursor_round_trips_its_key() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    key = keyset.Key(datetime(2026, 12, 2, 8, 30, 1, 123456, tzinfo=timezone.utc), uuid.uuid4())
+    key = keyset.Key(datetime(2026, 12, 2, 8, 30, 1, 123456, tzinfo=UTC), uuid.uuid4())
     cursor = pages.encode_cursor(key)
     assert re.fullmatch(pages.CURSOR_PATTERN, cursor)
     assert pages.decode_cursor(cursor) == key

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.support.net import free_port
 from tests.support.api import WALLET
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -88,8 +88,10 @@ def test_api_process_with_the_client_commands(database_url: str, tmp_path: Path,
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    uploads = [l for l in lines if l.get("path") == "/api/submissions" and l.get("status") == 201]
-    assert uploads and all(l["role"] == "api" and l["correlation_id"] for l in uploads)
+    uploads = [entry for entry in lines
+               if entry.get("path") == "/api/submissions" and entry.get("status") == 201]
+    assert uploads and all(entry["role"] == "api" and entry["correlation_id"]
+                           for entry in uploads)
     assert "s3cret-pw" not in output
 
 

@@ -187,7 +187,7 @@ async def test_likes(api: Api) -> None:
     assert await error_of(duplicate) == {"message": "You have already liked this submission"}
     await api.client.post(base, json={"walletAddress": WALLET})
     listed = await (await api.client.get(base)).json()
-    assert [l["walletAddress"] for l in listed] == [WALLET, OTHER_WALLET]  # newest first
+    assert [like["walletAddress"] for like in listed] == [WALLET, OTHER_WALLET]  # newest first
     count = await (await api.client.get(f"{base}/count")).json()
     assert count == {"submissionId": created["id"], "count": 2}
     removed = await api.client.delete(f"{base}/{OTHER_WALLET}")

@@ -143,7 +143,7 @@ async def test_a_database_killed_during_uploads_leaves_nothing_orphaned(
                     statuses.append(response.status)
                     if response.status == 503:
                         assert response.headers["Retry-After"]
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 statuses.append(0)
 
     stop = asyncio.Event()

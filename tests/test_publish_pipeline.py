@@ -20,9 +20,9 @@ import aiohttp
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.support.net import free_port
 from tests.support import databases
 from tests.support.api import ADMIN, WALLET
+from tests.support.net import free_port
 from touchgrass import db
 from touchgrass.chain.devnet import start_devnet
 from touchgrass.signing import generate_private_key, sign

@@ -1,10 +1,15 @@
-"""The architecture, checked: lower layers never import upper ones, every named SQL statement
-is used, and nothing outside the engine and the table modules writes SQL for a table."""
+"""The architecture, checked: lower layers never import upper ones (import-linter, shown to
+refuse a planted upward import), ruff finds nothing, every named SQL statement is used, and
+nothing outside the engine and the table modules writes SQL for a table."""
 
 from __future__ import annotations
 
-import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,48 +20,57 @@ from touchgrass.store import chains, challenges, images, likes, submissions, use
 
 PACKAGE = Path(touchgrass.__file__).parent
 
-# Each layer may import itself and the layers listed after it, never those before it.
-LAYERS = [
-    ("cli", {"cli"}),
-    ("roles/operator/api/client", {"roles", "operator", "api", "client"}),
-    ("queue/store", {"queue", "store", "images"}),
-    ("interfaces", {"proof", "chain", "storage"}),
-    ("base", {"db", "settings", "logs", "errors", "signature", "signing", "mina", "migrations"}),
-]
+REPO = PACKAGE.parent
+# The layers are import-linter's contract in pyproject.toml (highest first).
+LAYERS: list[str] = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"][
+    "contracts"][0]["layers"]
 
 
-def layer_of(module: str) -> int:
-    top = module.split(".")[1] if module.startswith("touchgrass.") else ""
-    for index, (_name, members) in enumerate(LAYERS):
-        if top in members:
-            return index
-    raise AssertionError(f"{module} is in no layer; add it to LAYERS")
-
-
-def modules() -> list[tuple[str, Path]]:
-    found = []
-    for path in PACKAGE.rglob("*.py"):
-        relative = path.relative_to(PACKAGE.parent).with_suffix("")
-        name = ".".join(relative.parts).removesuffix(".__init__")
-        if name != "touchgrass":
-            found.append((name, path))
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    assert Path(found).exists(), f"{name} is missing: pip install -e '.[dev]'"
     return found
 
 
-@pytest.mark.parametrize("module, path", modules(), ids=lambda value: str(value))
-def test_lower_layers_do_not_import_upper_layers(module: str, path: Path) -> None:
-    own = layer_of(module)
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("touchgrass."):
-            imported = node.module
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names if a.name.startswith("touchgrass.")]
-            if not names:
-                continue
-            imported = names[0]
-        else:
-            continue
-        assert layer_of(imported) >= own, f"{module} (layer {own}) imports {imported}"
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter over the package found under `root` (its pyproject's contract)."""
+    return subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_layer_contract_holds() -> None:
+    result = _lint_imports(REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_the_layer_contract_refuses_a_planted_upward_import(tmp_path: Path) -> None:
+    """The check can fail: a copy of the package where the base layer imports the CLI."""
+    shutil.copytree(PACKAGE, tmp_path / "touchgrass",
+                    ignore=shutil.ignore_patterns("node_modules", "js", "__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    planted = tmp_path / "touchgrass" / "db.py"
+    planted.write_text(planted.read_text() + "\nimport touchgrass.cli  # planted\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "touchgrass.db -> touchgrass.cli" in result.stdout
+
+
+def test_every_top_level_module_is_in_a_layer() -> None:
+    """A module no layer names is one import-linter would not check at all."""
+    named = {member.strip() for layer in LAYERS for member in layer.split(":")}
+    top_level = {path.stem if path.is_file() else path.name for path in PACKAGE.iterdir()
+                 if (path.suffix == ".py" and path.stem != "__init__")
+                 or (path.is_dir() and (path / "__init__.py").exists())}
+    assert top_level - named == set(), "add these to the layers in pyproject.toml"
+
+
+def test_ruff_finds_nothing() -> None:
+    result = subprocess.run([_tool("ruff"), "check", "--no-cache", "touchgrass", "tests",
+                             "bench", "alembic"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def source_without(path: Path) -> str:

@@ -12,9 +12,9 @@ import hashlib
 import json
 import signal
 import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -734,10 +734,10 @@ def challenge_create(
 
     if not admin_password:
         _fail("no admin password: pass --admin-password or set ADMIN_PASSWORD", 2)
-    begin = (start or datetime.now(timezone.utc)).replace(microsecond=0)
-    begin = begin if begin.tzinfo else begin.replace(tzinfo=timezone.utc)
+    begin = (start or datetime.now(UTC)).replace(microsecond=0)
+    begin = begin if begin.tzinfo else begin.replace(tzinfo=UTC)
     finish = end or begin + timedelta(days=days)
-    finish = finish if finish.tzinfo else finish.replace(tzinfo=timezone.utc)
+    finish = finish if finish.tzinfo else finish.replace(tzinfo=UTC)
 
     async def work() -> Any:
         return await create_challenge(api_url, admin_password=admin_password, title=title,

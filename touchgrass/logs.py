@@ -18,8 +18,9 @@ from typing import Any
 
 __all__ = ["EventLogger", "bind", "configure", "get_logger"]
 
+# The default is never mutated: bind() always sets a new dict.
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "touchgrass_log_context", default={}
+    "touchgrass_log_context", default={}  # noqa: B039
 )
 _role = "touchgrass"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from alembic import command
 from touchgrass.errors import ConfigError
 
 __all__ = ["execute_script", "head_revision", "script_location", "upgrade"]

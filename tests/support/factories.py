@@ -8,9 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from touchgrass.storage import FilesystemStorage, image_key
-
 from touchgrass.signing import public_key_of, sign
+from touchgrass.storage import FilesystemStorage, image_key
 
 WALLET = "B62qtestwallet"
 # One fixed signer for every queued test row (in every test process), so the generate
@@ -49,7 +48,7 @@ async def queue_submissions(
     signatures = [sign(SIGNER_PRIVATE_KEY, bytes.fromhex(sha), "secp256k1").to_json()
                   for sha in hashes]
     if storage is not None:
-        for image, sha in zip(images, hashes):
+        for image, sha in zip(images, hashes, strict=True):
             await storage.put(image_key(sha), image, "image/png")
     rows = await connection.fetch(
         """INSERT INTO submissions (sha256_hash, wallet_address, signature, challenge_id, chain_id,

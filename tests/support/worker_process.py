@@ -12,13 +12,13 @@ from pathlib import Path
 
 import anyio
 
+from tests.support.factories import SIGNER
+from tests.support.fakes import CountingProver
 from touchgrass import logs
 from touchgrass.roles.generate import generate_lane
 from touchgrass.roles.runner import run_lanes
 from touchgrass.settings import DatabaseSettings, QueueSettings, StorageSettings, load
 from touchgrass.storage import open_storage
-from tests.support.factories import SIGNER
-from tests.support.fakes import CountingProver
 
 
 async def main() -> None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import json
 import struct
-import collections
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -48,7 +48,7 @@ STREAM_BATCH = 1000
 # and the id (16 bytes), base64url without padding: always 32 characters.
 _CURSOR = struct.Struct(">q16s")
 CURSOR_PATTERN = "^[A-Za-z0-9_-]{32}$"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # (key, JSON text of the item) for up to `limit` items after `after`.
 Fetch = Callable[[Key | None, int], Awaitable[list[tuple[Key, str]]]]

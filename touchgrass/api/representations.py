@@ -4,7 +4,7 @@ a Z, and optional fields omitted (never null). Submissions are written the same 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["challenge", "chain", "iso", "like", "user"]
@@ -13,7 +13,7 @@ __all__ = ["challenge", "chain", "iso", "like", "user"]
 def iso(value: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.mmmZ`, always a four-digit year (strftime drops the zeros of
     years before 1000 on glibc)."""
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:"
             f"{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z")
 

@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from touchgrass import __version__
-from touchgrass.api.context import context
-from touchgrass.api.handlers import challenges, chains, likes, meta, submissions, users
 from touchgrass.api import pages
-from touchgrass.api.http import require_admin
-from touchgrass.api.upload import IMAGE_TYPES
+from touchgrass.api.context import context
+from touchgrass.api.handlers import chains, challenges, likes, meta, submissions, users
 from touchgrass.api.handlers.challenges import MAX_TITLE
 from touchgrass.api.handlers.submissions import MAX_TAGLINE
+from touchgrass.api.http import require_admin
+from touchgrass.api.upload import IMAGE_TYPES
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
 

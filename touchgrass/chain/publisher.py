@@ -19,8 +19,8 @@ from touchgrass.chain import (
     DeployRequest,
     PublishReceipt,
     PublishRequest,
+    transactions,
 )
-from touchgrass.chain import transactions
 from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, SentCommand
 from touchgrass.errors import JobError, PermanentJobError
 from touchgrass.proof.pool import ProverPool

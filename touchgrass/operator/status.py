@@ -7,7 +7,7 @@ use the same data people see.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -42,7 +42,7 @@ class StatusReport:
 
 
 async def gather(pool: asyncpg.Pool, *, failures: int = 10) -> StatusReport:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with pool.acquire() as connection:
         recent: list[views.Failure] = []
         for table_stage in (GENERATE, DEPLOY):  # one per table: failures are per row
@@ -181,7 +181,7 @@ def timeline_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_timeline(row: dict[str, Any]) -> Group:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     summary = Table(show_header=False, box=None)
     summary.add_column(style="bold")
     summary.add_column(overflow="fold")

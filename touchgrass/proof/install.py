@@ -1,9 +1,10 @@
 """Finding Node.js and installing the prover's JS dependencies (`touchgrass setup`).
 
 The JS program ships inside the Python package (`proof/js`). Its dependencies are installed
-from the committed lockfile (`npm ci`, see `install` for the one fallback) into PROVER_JS_DIR/<lockfile hash>, a place that is
-writable whatever way touchgrass itself was installed; the program's sources are synced next
-to them at every start, so an upgrade of touchgrass never runs stale JS.
+from the committed lockfile (`npm ci`, see `install` for the one fallback) into
+PROVER_JS_DIR/<lockfile hash>, a place that is writable whatever way touchgrass itself was
+installed; the program's sources are synced next to them at every start, so an upgrade of
+touchgrass never runs stale JS.
 """
 
 from __future__ import annotations

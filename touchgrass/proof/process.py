@@ -175,7 +175,7 @@ class ProverProcess:
                 self._process.stdin.write(line.encode())
                 await self._process.stdin.drain()
                 answer = await asyncio.wait_for(self._process.stdout.readline(), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self.kill()
                 raise ProverTimeout(f"{self.name}: {op} took longer than {timeout_s:g} s; "
                                     "the process was killed") from None

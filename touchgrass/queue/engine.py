@@ -72,7 +72,7 @@ class SweepResult:
         return bool(self.exhausted or self.expired)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def statement(name: str, stage: Stage, result_columns: tuple[str, ...] = ()) -> str:
     assignments = "".join(
         f",\n    {column} = ${index}" for index, column in enumerate(result_columns, start=4)

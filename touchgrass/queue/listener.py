@@ -52,7 +52,7 @@ class Listener:
         while not stop.is_set():
             try:
                 connection = await db.connect(self._dsn, application_name=self._application_name)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as error:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
                 log.warning("listen", "cannot connect for LISTEN (%s); retrying in %.1f s",
                             type(error).__name__, delay)
                 await _wait(stop, delay)
@@ -89,7 +89,7 @@ class Listener:
                 break
             try:  # a half-open TCP connection never reports itself: ask
                 await connection.fetchval("SELECT 1", timeout=5)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 break
         if lost.is_set() and not stop.is_set():
             log.warning("listen", "LISTEN connection lost; reconnecting")

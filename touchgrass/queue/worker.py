@@ -174,7 +174,7 @@ class Worker:
             with logs.bind(**job_fields):
                 try:
                     outcome = await asyncio.wait_for(self.handler(row), self.policy.timeout_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     # A hung prover or node would otherwise hold the row for ever: the
                     # heartbeat keeps its lease alive.
                     log.warning("timeout", "%s timed out after %.0f s", self.stage.name,

@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,7 @@ async def _stop_children(dev: Dev) -> None:
             continue
         try:
             await asyncio.wait_for(child.process.wait(), 40)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             child.process.kill()
             await child.process.wait()
 
@@ -186,9 +187,9 @@ async def _demo_challenge(dev: Dev, api_url: str) -> None:
             async with http.get(f"{api_url}/api/challenges/{dev.state['challenge_id']}") as r:
                 if r.status == 200:
                     return
-        from datetime import datetime, timedelta, timezone
+        from datetime import datetime, timedelta
 
-        start = datetime.now(timezone.utc) - timedelta(minutes=1)
+        start = datetime.now(UTC) - timedelta(minutes=1)
         answer = await create_challenge(api_url, admin_password=dev.state["admin_password"],
                                         title="Touch grass (demo)",
                                         description="A photo of grass, proven on Mina",

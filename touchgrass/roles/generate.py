@@ -6,11 +6,11 @@ import hashlib
 
 from touchgrass.errors import ObjectNotFound, PermanentJobError
 from touchgrass.proof import ProofRequest, Prover
+from touchgrass.proof.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject
 from touchgrass.queue.stages import GENERATE
 from touchgrass.queue.worker import Handler
-from touchgrass.proof.pool import Progress
 from touchgrass.roles.runner import Lane, run_lanes
 from touchgrass.settings import (
     DatabaseSettings,

@@ -9,18 +9,17 @@ from typing import Any
 import asyncpg
 
 from touchgrass import db
+from touchgrass.chain import DeployRequest, Publisher, PublishRequest
 from touchgrass.errors import ConfigError
 from touchgrass.proof.pool import Progress
 from touchgrass.proof.process import ProverRequestError
-from touchgrass.roles.runner import run_lanes
-from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings, QueueSettings
-from touchgrass.chain import DeployRequest, Publisher, PublishRequest
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
-from touchgrass.store import challenges
 from touchgrass.queue.stages import DEPLOY, PUBLISH
 from touchgrass.queue.worker import Handler
-from touchgrass.roles.runner import Lane
+from touchgrass.roles.runner import Lane, run_lanes
+from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings, QueueSettings
+from touchgrass.store import challenges
 
 __all__ = ["make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-
-from collections.abc import AsyncIterator
 
 from touchgrass.errors import ObjectNotFound, StorageError
 from touchgrass.storage.base import ObjectInfo

@@ -21,10 +21,10 @@ from touchgrass.errors import (
     UnknownSubmission,
 )
 from touchgrass.queue.stages import GENERATE, PUBLISH
-from touchgrass.store import challenges, chains, images, keyset, users
+from touchgrass.store import chains, challenges, images, keyset, users
 
-__all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final", "chain_included",
-           "chain_totals",
+__all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
+           "chain_included", "chain_totals",
            "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
            "get", "image_referenced", "page", "page_end", "resubmit", "review", "status_totals"]
 

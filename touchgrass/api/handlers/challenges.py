@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -51,13 +51,13 @@ def parse_date(value: Any, field: str) -> datetime:
         if isinstance(value, bool):
             raise ValueError
         if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
         if not isinstance(value, str):
             raise ValueError
         parsed = datetime.fromisoformat(value.strip())
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise InvalidInput(f"{field} must be a valid date", field) from None
 

@@ -6,7 +6,7 @@ import asyncio
 import html
 import time
 from collections.abc import Awaitable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -44,7 +44,7 @@ async def health(request: web.Request) -> web.Response:
                                              _check(ctx.storage.check()))
     checks = {"database": database, "storage": storage}
     body = {
-        "timestamp": representations.iso(datetime.now(timezone.utc)),
+        "timestamp": representations.iso(datetime.now(UTC)),
         "uptime": round(time.monotonic() - ctx.started_at, 3),
         "environment": ctx.settings.environment,
     }

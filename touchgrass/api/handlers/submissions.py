@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -16,7 +16,7 @@ from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
 from touchgrass.storage import image_key
-from touchgrass.store import challenges, chains, keyset, submissions
+from touchgrass.store import chains, challenges, keyset, submissions
 
 NOT_FOUND = "Submission not found"
 IMAGE_CSP = "default-src 'none'; sandbox"
@@ -62,7 +62,7 @@ async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict,
         raise NotFound("Chain not found") from None
     chain = await chains.get(ctx.pool, chain_id)
     challenge = await challenges.get(ctx.pool, chain["challenge_id"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not challenge["start_time"] <= now < challenge["end_time"]:
         raise InvalidInput("Challenge is not currently active")
     if challenge["deployment_status"] != "active" or not challenge["zkapp_address"]:
