@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 
+from alembic import context
 from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from alembic import context
 
 # Any constant works; it only has to be the same in every touchgrass process.
 MIGRATION_LOCK_KEY = 0x70C6_6A55

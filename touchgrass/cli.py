@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
@@ -25,7 +24,13 @@ from rich.console import Console
 from rich.live import Live
 
 from touchgrass import __version__, db, logs, migrations
-from touchgrass.errors import ConfigError, OperatorError, StorageError
+from touchgrass.errors import (
+    ConfigError,
+    MigrationError,
+    OperatorError,
+    PortTaken,
+    StorageError,
+)
 from touchgrass.proof.process import ProverError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DatabaseSettings, LogSettings, load
@@ -61,19 +66,18 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _where(dsn: str) -> str:
-    """host:port/db of a database URL, without credentials, for error messages."""
-    parts = urlsplit(dsn)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+_where = migrations.where
 
 
 def _run(role: str, work: Callable[[], Awaitable[T]], *, dsn: str | None = None) -> T:
     """Run async work and turn the errors an operator can act on into one clear line."""
     try:
         return anyio.run(work)
+    except PortTaken as error:
+        _fail(str(error), 2)
     except ConfigError as error:
         _fail(f"configuration: {error}", 2)
-    except OperatorError as error:
+    except (OperatorError, MigrationError) as error:
         _fail(str(error), 1)
     except StorageError as error:
         _fail(f"storage: {error}", 1)
@@ -544,10 +548,8 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         migrations.upgrade(settings.database_url)
     except ConfigError as error:
         _fail(str(error), 2)
-    except Exception as error:  # noqa: BLE001 - alembic wraps driver errors in many types
-        cause = error.__cause__ or error
-        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        _fail(f"migration failed on {_where(settings.database_url)}: {text}", 1)
+    except MigrationError as error:
+        _fail(str(error), 1)
     err.print(f"database at {_where(settings.database_url)} is at revision "
               f"{migrations.head_revision()} (head)")
 

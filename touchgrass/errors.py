@@ -2,6 +2,8 @@
 
     TouchgrassError
      ├── ConfigError            a setting is missing or malformed: the process stops with one line
+     │    └── PortTaken           a port touchgrass would listen on is in use
+     ├── MigrationError         the database could not be migrated (unreachable, refused)
      ├── InvalidInput           a request value is wrong (HTTP 400 with the field)
  ├── NotFound               the named thing does not exist (HTTP 404, message as the API words it)
  ├── Conflict               it exists already (HTTP 409)
@@ -23,12 +25,14 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "InvalidInput",
+    "MigrationError",
     "JobError",
     "NeedsForce",
     "NotFound",
     "ObjectNotFound",
     "OperatorError",
     "PermanentJobError",
+    "PortTaken",
     "StorageError",
     "TouchgrassError",
     "UnknownSubmission",
@@ -41,6 +45,15 @@ class TouchgrassError(Exception):
 
 class ConfigError(TouchgrassError):
     """A setting is missing or malformed; the message names the variable, never its value."""
+
+
+class PortTaken(ConfigError):
+    """Another program listens on a port touchgrass was told to use; the message names the
+    option that picks another."""
+
+
+class MigrationError(TouchgrassError):
+    """Migrating the database failed; the message names the database and the cause in one line."""
 
 
 class InvalidInput(TouchgrassError):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from alembic import command
-from touchgrass.errors import ConfigError
+from touchgrass.errors import ConfigError, MigrationError
 
-__all__ = ["execute_script", "head_revision", "script_location", "upgrade"]
+__all__ = ["execute_script", "head_revision", "script_location", "upgrade", "where"]
 
 
 # alembic keeps its running context in module globals: one upgrade per process at a time.
@@ -44,7 +45,22 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     Blocking (alembic runs its own event loop): call it from a thread inside async code.
     """
     with _upgrade_lock:
-        command.upgrade(_config(database_url), revision)
+        config = _config(database_url)
+        try:
+            command.upgrade(config, revision)
+        except ConfigError:
+            raise
+        except Exception as error:  # alembic and SQLAlchemy wrap driver errors in many types
+            cause = error.__cause__ or error
+            text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            raise MigrationError(f"migration failed on {where(database_url)}: {text}") from None
+
+
+def where(database_url: str) -> str:
+    """host:port/db of a database URL, for messages (never the user or the password)."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"
 
 
 def head_revision() -> str:

