@@ -7,7 +7,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from touchgrass.chain.client import ChainClient, ChainError, SendErrorKind, SendRejected, classify
+from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, classify
+from touchgrass.errors import ChainError
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,9 @@ import signal
 import pytest
 
 from tests.support.api import high_s
-from touchgrass.errors import PermanentJobError
+from touchgrass.errors import PermanentJobError, ProverCrashed, ProverRequestError
 from touchgrass.proof import ProofRequest
 from touchgrass.proof.o1js import O1jsProver, open_prover
-from touchgrass.proof.process import ProverCrashed, ProverRequestError
 from touchgrass.settings import ProverSettings
 from touchgrass.signature import Signature
 from touchgrass.signing import SignerKey, generate_private_key, sign

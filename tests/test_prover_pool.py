@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from touchgrass.errors import ConfigError
-from touchgrass.proof.install import Installation, find_node
-from touchgrass.proof.pool import PoolConfig, ProverPool
-from touchgrass.proof.process import (
+from touchgrass.errors import (
+    ConfigError,
     ProverCrashed,
     ProverRequestError,
     ProverStartError,
     ProverTimeout,
 )
+from touchgrass.proof.install import Installation, find_node
+from touchgrass.proof.pool import PoolConfig, ProverPool
 
 pytestmark = pytest.mark.anyio
 

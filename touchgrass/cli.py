@@ -29,9 +29,9 @@ from touchgrass.errors import (
     MigrationError,
     OperatorError,
     PortTaken,
+    ProverError,
     StorageError,
 )
-from touchgrass.proof.process import ProverError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DatabaseSettings, LogSettings, load
 
@@ -766,7 +766,8 @@ def _client_call(work: Callable[[], Awaitable[T]], api_url: str) -> T:
 
 async def _balance(address: str) -> dict[str, Any]:
     """The fee payer's balance for `status`; a chain outage is shown, not fatal."""
-    from touchgrass.chain.client import ChainClient, ChainError
+    from touchgrass.chain.client import ChainClient
+    from touchgrass.errors import ChainError
     from touchgrass.settings import ChainSettings
 
     try:

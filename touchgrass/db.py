@@ -11,7 +11,12 @@ from typing import Any
 
 import asyncpg
 
-__all__ = ["CONNECT_TIMEOUT_S", "connect", "create_pool", "notify", "update_and_notify"]
+__all__ = ["CONNECT_TIMEOUT_S", "Executor", "connect", "create_pool", "notify",
+           "update_and_notify"]
+
+# What a store function runs its statements on: the pool (one statement, its own
+# transaction) or a connection (inside the caller's transaction).
+Executor = asyncpg.Pool | asyncpg.Connection
 
 # A database that does not accept a connection in this long is down (asyncpg's default is 60 s).
 CONNECT_TIMEOUT_S = 5.0

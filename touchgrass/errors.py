@@ -1,27 +1,42 @@
 """The exceptions callers handle differently; nothing else gets a class.
 
     TouchgrassError
-     ├── ConfigError            a setting is missing or malformed: the process stops with one line
-     │    └── PortTaken           a port touchgrass would listen on is in use
-     ├── MigrationError         the database could not be migrated (unreachable, refused)
-     ├── InvalidInput           a request value is wrong (HTTP 400 with the field)
- ├── NotFound               the named thing does not exist (HTTP 404, message as the API words it)
- ├── Conflict               it exists already (HTTP 409)
- ├── StorageError           the image store failed (retryable)
- │    └── ObjectNotFound      no object under that key
-     ├── JobError               raised by a stage handler while working on one row
-     │    └── PermanentJobError   retrying cannot help (bad bytes, bad signature): reject now
-     └── OperatorError          `touchgrass status` / `resubmit` refused what was asked
-          ├── UnknownSubmission   no submission has that sha256
-          └── NeedsForce          the row is in a state that needs `--force`
+     ├── ConfigError              a setting is missing or malformed: the process stops with one line
+     │    └── PortTaken             a port touchgrass would listen on is in use
+     ├── MigrationError           the database could not be migrated (unreachable, refused)
+     ├── InvalidInput             a request value is wrong (HTTP 400 with the field)
+     ├── NotFound                 the named thing does not exist (HTTP 404, message as the API words it)
+     ├── Conflict                 it exists already (HTTP 409)
+     ├── StorageError             the image store failed (retryable; HTTP 503)
+     │    └── ObjectNotFound        no object under that key
+     ├── ProverError              a prover process failed
+     │    ├── ProverStartError      it did not become ready
+     │    ├── ProverCrashed         it died during a request
+     │    ├── ProverTimeout         a request took too long; it was killed
+     │    └── ProverRequestError    the program refused the request (`code` says why)
+     ├── ChainError               the Mina node could not be reached or answered nonsense
+     ├── JobError                 raised by a stage handler while working on one row
+     │    ├── PermanentJobError     retrying cannot help (bad bytes, bad signature): reject now
+     │    └── LeaseLost             the row's lease was lost before sending: nothing was sent
+     └── OperatorError            `touchgrass status` / `resubmit` refused what was asked
+          ├── UnknownSubmission     no submission has that sha256
+          └── NeedsForce            the row is in a state that needs `--force`
 
 Any other exception from a stage handler is treated as retryable: the queue records it as the
-failure reason and tries again after the stage's backoff.
+failure reason and tries again after the stage's backoff. (The chain client's SendRejected
+stays beside the classification of the node's refusals it carries.)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ProverTimeout",
+    "ProverStartError",
+    "ProverRequestError",
+    "ProverError",
+    "ProverCrashed",
+    "LeaseLost",
+    "ChainError",
     "ConfigError",
     "Conflict",
     "InvalidInput",
@@ -107,3 +122,40 @@ class UnknownSubmission(OperatorError):
 
 class NeedsForce(OperatorError):
     """The submission is in a state where the operation would repeat finished work."""
+
+
+class LeaseLost(JobError):
+    """The row's lease was lost (or the row deleted) before sending: nothing was sent."""
+
+
+class ProverError(TouchgrassError):
+    """Base of the prover process failures."""
+
+
+class ProverStartError(ProverError):
+    """The process did not become ready (compile failed, Node crashed, timeout)."""
+
+
+class ProverCrashed(ProverError):
+    """The process died while working on a request; retrying on a fresh one may work."""
+
+
+class ProverTimeout(ProverError):
+    """A request took longer than the per-request timeout; the process was killed."""
+
+
+class ProverRequestError(ProverError):
+    """The program refused the request; `code` says whether retrying can help."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        return self.code not in {"invalid_signature", "bad_request"}
+
+
+class ChainError(TouchgrassError):
+    """The node could not be reached, or answered something we cannot use."""

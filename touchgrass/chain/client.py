@@ -15,7 +15,9 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Account", "Block", "ChainClient", "ChainError", "SendErrorKind", "SendRejected",
+from touchgrass.errors import ChainError
+
+__all__ = ["Account", "Block", "ChainClient", "SendErrorKind", "SendRejected",
            "SentCommand", "classify"]
 
 ACCOUNT_QUERY = """
@@ -44,10 +46,6 @@ query BestChain($maxLength: Int) {
     transactions { zkappCommands { hash failureReason { index failures } } }
   }
 }"""
-
-
-class ChainError(Exception):
-    """The node could not be reached, or answered something we cannot use."""
 
 
 class SendErrorKind(enum.Enum):

@@ -22,10 +22,10 @@ from touchgrass.chain import (
     transactions,
 )
 from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, SentCommand
-from touchgrass.errors import JobError, PermanentJobError
+from touchgrass.errors import JobError, LeaseLost, PermanentJobError
 from touchgrass.proof.pool import ProverPool
 
-__all__ = ["LeaseLost", "MinaPublisher"]
+__all__ = ["MinaPublisher"]
 
 log = logs.get_logger(__name__)
 
@@ -33,10 +33,6 @@ ACCOUNT_CREATION_FEE = 1_000_000_000  # nanomina: each receipt or zkApp is a new
 NONCE_REBUILDS = 3
 # Test hook (acceptance test of pipeline.md's idempotency): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
-
-
-class LeaseLost(JobError):
-    """The row's lease was lost (or the row deleted) before sending: nothing was sent."""
 
 
 class MinaPublisher:

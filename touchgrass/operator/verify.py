@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from touchgrass.chain.client import ChainClient, ChainError
-from touchgrass.errors import UnknownSubmission
+from touchgrass.chain.client import ChainClient
+from touchgrass.errors import ChainError, UnknownSubmission
 from touchgrass.signature import Signature
 from touchgrass.signing import SignerKey
 from touchgrass.store import challenges, submissions

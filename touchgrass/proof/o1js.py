@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from touchgrass.errors import PermanentJobError
+from touchgrass.errors import PermanentJobError, ProverRequestError
 from touchgrass.proof import ProofRequest
 from touchgrass.proof.install import install
 from touchgrass.proof.pool import PoolConfig, Progress, ProverPool
-from touchgrass.proof.process import ProverRequestError
 from touchgrass.settings import ProverSettings
 from touchgrass.signing import SignerKey, low_s
 

@@ -16,16 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from touchgrass import logs
+from touchgrass.errors import ProverCrashed, ProverRequestError, ProverStartError, ProverTimeout
 from touchgrass.proof.install import Installation, find_node
-from touchgrass.proof.process import (
-    ProverCrashed,
-    ProverProcess,
-    ProverRequestError,
-    ProverStartError,
-    ProverTimeout,
-    command_for,
-    environment,
-)
+from touchgrass.proof.process import ProverProcess, command_for, environment
 
 __all__ = ["PoolConfig", "ProverPool"]
 

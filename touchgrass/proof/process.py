@@ -16,44 +16,20 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from touchgrass import logs
+from touchgrass.errors import (
+    ProverCrashed,
+    ProverRequestError,
+    ProverStartError,
+    ProverTimeout,
+)
 
-__all__ = ["ProverCrashed", "ProverError", "ProverProcess", "ProverRequestError",
-           "ProverStartError", "ProverTimeout"]
+__all__ = ["ProverProcess", "command_for", "environment"]
 
 log = logs.get_logger(__name__)
 
 # A proof is ~33 KB of JSON on one line; asyncio's default line limit is 64 KiB.
 LINE_LIMIT = 16 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
-
-
-class ProverError(Exception):
-    """Base of the prover process failures."""
-
-
-class ProverStartError(ProverError):
-    """The process did not become ready (compile failed, Node crashed, timeout)."""
-
-
-class ProverCrashed(ProverError):
-    """The process died while working on a request; retrying on a fresh one may work."""
-
-
-class ProverTimeout(ProverError):
-    """A request took longer than the per-request timeout; the process was killed."""
-
-
-class ProverRequestError(ProverError):
-    """The program refused the request; `code` says whether retrying can help."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def retryable(self) -> bool:
-        return self.code not in {"invalid_signature", "bad_request"}
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from touchgrass import db
+from touchgrass.db import Executor
 from touchgrass.queue import sql
 from touchgrass.queue.stages import Policy, Stage, channel
 
@@ -33,7 +34,6 @@ __all__ = [
     "sweep",
 ]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 
 @dataclass(frozen=True)

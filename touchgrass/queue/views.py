@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from touchgrass.queue.engine import Executor, statement
+from touchgrass.db import Executor
+from touchgrass.queue.engine import statement
 from touchgrass.queue.stages import Stage
 
 __all__ = ["Failure", "LeaseOwner", "StageCounts", "failures", "finished_since", "hour_ago", "lease_owners",

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from touchgrass import db, logs
-from touchgrass.chain.client import Block, ChainClient, ChainError
+from touchgrass.chain.client import Block, ChainClient
+from touchgrass.errors import ChainError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
 from touchgrass.store import challenges, submissions

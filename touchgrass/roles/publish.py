@@ -10,9 +10,8 @@ import asyncpg
 
 from touchgrass import db
 from touchgrass.chain import DeployRequest, Publisher, PublishRequest
-from touchgrass.errors import ConfigError
+from touchgrass.errors import ConfigError, ProverRequestError
 from touchgrass.proof.pool import Progress
-from touchgrass.proof.process import ProverRequestError
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
 from touchgrass.queue.stages import DEPLOY, PUBLISH

@@ -7,12 +7,12 @@ from uuid import UUID
 
 import asyncpg
 
+from touchgrass.db import Executor
 from touchgrass.errors import NotFound
 from touchgrass.store import keyset
 
 __all__ = ["get", "page", "take_next_position"]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 _COLUMNS = "id, name, challenge_id, length, created_at, last_activity_at, updated_at"
 

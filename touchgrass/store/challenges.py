@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from touchgrass import db
+from touchgrass.db import Executor
 from touchgrass.errors import NotFound
 from touchgrass.queue.stages import DEPLOY
 from touchgrass.store import images, keyset
@@ -19,7 +20,6 @@ from touchgrass.store import images, keyset
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
            "deploy_watch", "deployment_totals", "get", "page"]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 _COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
               zkapp_address, zkapp_token_id, deployment_status, transaction_id, failure_reason,

@@ -14,6 +14,8 @@ from uuid import UUID
 
 import asyncpg
 
+from touchgrass.db import Executor
+
 __all__ = ["PENDING_FROM_DELETE", "PENDING_RESULT", "STATEMENTS", "PendingImage", "add",
            "deleted_and_pending", "lock", "pending_of", "remove", "stale"]
 
@@ -41,7 +43,6 @@ SELECT (SELECT count(*) FROM {deleted}) AS deleted, pending.id, pending.storage_
 FROM (SELECT 1) AS one LEFT JOIN pending ON true
 """
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 # The advisory-lock space of image keys: the first half of the two-key form, so these locks
 # cannot collide with any other advisory lock the database's users take.

@@ -7,12 +7,12 @@ from uuid import UUID
 
 import asyncpg
 
+from touchgrass.db import Executor
 from touchgrass.errors import Conflict, NotFound
 from touchgrass.store import keyset
 
 __all__ = ["count", "create", "delete", "page"]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 # -- name: like_create
 # The unique (submission_id, wallet_address) index turns a second like into a conflict.

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from touchgrass import db
+from touchgrass.db import Executor
 from touchgrass.errors import (
     Conflict,
     InvalidInput,
@@ -28,7 +29,6 @@ __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", 
            "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
            "get", "image_referenced", "page", "page_end", "resubmit", "review", "status_totals"]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 # What the API shows of a submission, as the row's JSON text (http-api.md "Submission").
 # Built here rather than in Python because a list can be long: Postgres writes this at
@@ -408,7 +408,7 @@ async def image_referenced(executor: Executor, storage_key: str) -> bool:
     return bool(await executor.fetchval(SUBMISSION_IMAGE_REFERENCED, sha256_hex, storage_key))
 
 
-async def find_by_sha256(executor: asyncpg.Pool | asyncpg.Connection, sha256_hex: str
+async def find_by_sha256(executor: Executor, sha256_hex: str
                          ) -> dict[str, Any]:
     row = await executor.fetchrow(SUBMISSION_BY_SHA256, sha256_hex.lower())
     if row is None:
@@ -416,11 +416,11 @@ async def find_by_sha256(executor: asyncpg.Pool | asyncpg.Connection, sha256_hex
     return dict(row)
 
 
-async def status_totals(executor: asyncpg.Pool | asyncpg.Connection) -> dict[str, int]:
+async def status_totals(executor: Executor) -> dict[str, int]:
     return {row["status"]: row["total"] for row in await executor.fetch(SUBMISSION_STATUS_TOTALS)}
 
 
-async def chain_totals(executor: asyncpg.Pool | asyncpg.Connection) -> dict[str, int]:
+async def chain_totals(executor: Executor) -> dict[str, int]:
     return {row["chain_status"]: row["total"] for row in await executor.fetch(SUBMISSION_CHAIN_TOTALS)}
 
 

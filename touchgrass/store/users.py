@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
+from touchgrass.db import Executor
 from touchgrass.errors import NotFound
 from touchgrass.store import images
 
 __all__ = ["delete", "find_or_create", "get"]
 
-Executor = asyncpg.Pool | asyncpg.Connection
 
 # -- name: user_get
 USER_GET = "SELECT wallet_address, created_at, updated_at FROM users WHERE wallet_address = $1"
