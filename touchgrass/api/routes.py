@@ -18,6 +18,7 @@ from touchgrass.api.handlers.challenges import MAX_TITLE
 from touchgrass.api.handlers.submissions import MAX_TAGLINE
 from touchgrass.api.http import require_admin
 from touchgrass.api.upload import IMAGE_TYPES
+from touchgrass.statuses import ChainStatus, DeploymentStatus, SubmissionStatus
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
 
@@ -126,7 +127,7 @@ _UUID = {"type": "string", "format": "uuid"}
 _WALLET = {"type": "string", "description": "Mina public key, B62q... (55 characters)",
            "pattern": "^B62[1-9A-HJ-NP-Za-km-z]{52}$", "minLength": 55, "maxLength": 55}
 _HEX64 = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
-_STATUSES = ["awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"]
+_STATUSES = [str(status) for status in SubmissionStatus]
 # What each path and query parameter is; anything else is a plain string.
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "id": _UUID, "walletAddress": _WALLET, "chainId": _UUID, "challengeId": _UUID,
@@ -149,8 +150,7 @@ _SCHEMAS: dict[str, Any] = {
         "description": {"type": "string"},
         "startTime": _DATE, "endTime": _DATE, "participantCount": {"type": "integer"},
         "chainCount": {"type": "integer"}, "zkAppAddress": _WALLET,
-        "deploymentStatus": {"type": "string", "enum": ["pending_deployment", "deploying",
-                                                        "active", "deployment_failed"]},
+        "deploymentStatus": {"type": "string", "enum": [str(s) for s in DeploymentStatus]},
         "transactionId": {"type": "string"}, "failureReason": {"type": "string"},
         "createdAt": _DATE, "updatedAt": _DATE,
     }, ["id", "title", "description", "startTime", "endTime", "participantCount", "chainCount",
@@ -172,7 +172,7 @@ _SCHEMAS: dict[str, Any] = {
         "transactionSubmittedBlockHeight": {"type": "integer"},
         "failureReason": {"type": "string"}, "retryCount": {"type": "integer"},
         "challengeVerified": {"type": "boolean"}, "tokenOwnerAddress": _WALLET,
-        "chainStatus": {"type": "string", "enum": ["pending", "included", "final", "abandoned"]},
+        "chainStatus": {"type": "string", "enum": [str(status) for status in ChainStatus]},
         "createdAt": _DATE, "updatedAt": _DATE,
     }, ["id", "sha256Hash", "walletAddress", "signature", "challengeId", "chainId",
         "storageKey", "chainPosition", "likeCount", "status", "retryCount", "challengeVerified",

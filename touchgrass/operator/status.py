@@ -17,15 +17,15 @@ from rich.text import Text
 
 from touchgrass.queue import views
 from touchgrass.queue.stages import DEPLOY, GENERATE, PUBLISH
+from touchgrass.statuses import ChainStatus, DeploymentStatus, SubmissionStatus
 from touchgrass.store import challenges, submissions
 
 __all__ = ["StatusReport", "gather", "render_report", "render_timeline", "report_json",
            "timeline_json"]
 
 QUEUED_STAGES = (GENERATE, PUBLISH, DEPLOY)
-SUBMISSION_STATUSES = ("awaiting_review", "proof_generation", "proof_publishing", "complete",
-                       "rejected")
-DEPLOYMENT_STATUSES = ("pending_deployment", "deploying", "active", "deployment_failed")
+SUBMISSION_STATUSES = tuple(SubmissionStatus)
+DEPLOYMENT_STATUSES = tuple(DeploymentStatus)
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,10 @@ def render_report(report: StatusReport) -> Group:
     if not report.lease_owners:
         owners.add_row("(no live leases)", "", "", "")
     chain = Table(title="On chain (monitor)", title_justify="left")
-    for name in ("pending", "included", "final", "abandoned"):
+    for name in ChainStatus:
         chain.add_column(name, justify="right")
     chain.add_row(*(str(report.chain_totals.get(name, 0))
-                    for name in ("pending", "included", "final", "abandoned")))
+                    for name in ChainStatus))
     parts = [queue, throughput, chain, failures, owners]
     if report.fee_payer is not None:
         payer = report.fee_payer
@@ -161,9 +161,9 @@ _TIMELINE = (
     ("proof_generated_at", "proof stored; queued for publishing"),
     ("published_at", "transaction accepted by the node"),
     ("chain_included_at", "included in a block"),
-    ("chain_final_at", "final"),
+    ("chain_final_at", ChainStatus.FINAL),
     ("failed_at", "last failure"),
-    ("rejected_at", "rejected"),
+    ("rejected_at", SubmissionStatus.REJECTED),
 )
 
 
@@ -192,7 +192,8 @@ def render_timeline(row: dict[str, Any]) -> Group:
         ("status", row["status"] + (f" (chain: {row['chain_status']})" if row["chain_status"] else "")),
         ("attempts", str(row["attempts"])),
         ("next run", row["run_at"].isoformat() if row["status"] in
-            ("proof_generation", "proof_publishing") and not leased else ""),
+            (SubmissionStatus.PROOF_GENERATION, SubmissionStatus.PROOF_PUBLISHING)
+            and not leased else ""),
         ("worked on by", f"{row['lease_owner']} (lease until {row['lease_expires_at']:%H:%M:%S})"
             if leased else ""),
         ("failure", f"[{row['failed_stage']}] {row['failure_reason']}" if row["failure_reason"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from touchgrass.settings import QueueSettings
+from touchgrass.statuses import DeploymentStatus, SubmissionStatus
 
 __all__ = ["DEPLOY", "GENERATE", "PUBLISH", "STAGES", "Policy", "Stage", "channel", "policy_for"]
 
@@ -47,9 +48,9 @@ GENERATE = Stage(
     name="generate",
     table="submissions",
     status_column="status",
-    ready_status="proof_generation",
-    done_status="proof_publishing",
-    rejected_status="rejected",
+    ready_status=SubmissionStatus.PROOF_GENERATION,
+    done_status=SubmissionStatus.PROOF_PUBLISHING,
+    rejected_status=SubmissionStatus.REJECTED,
     payload_columns=("sha256_hash", "signature", "storage_key", "correlation_id"),
     result_columns=frozenset({"proof_json"}),
     done_timestamp="proof_generated_at",
@@ -62,9 +63,9 @@ PUBLISH = Stage(
     name="publish",
     table="submissions",
     status_column="status",
-    ready_status="proof_publishing",
-    done_status="complete",
-    rejected_status="rejected",
+    ready_status=SubmissionStatus.PROOF_PUBLISHING,
+    done_status=SubmissionStatus.COMPLETE,
+    rejected_status=SubmissionStatus.REJECTED,
     payload_columns=(
         "sha256_hash", "proof_json", "chain_id", "challenge_id", "wallet_address",
         "correlation_id", "transaction_id", "transaction_hash", "transaction_nonce",
@@ -86,9 +87,9 @@ DEPLOY = Stage(
     name="deploy",
     table="challenges",
     status_column="deployment_status",
-    ready_status="pending_deployment",
-    done_status="deploying",
-    rejected_status="deployment_failed",
+    ready_status=DeploymentStatus.PENDING_DEPLOYMENT,
+    done_status=DeploymentStatus.DEPLOYING,
+    rejected_status=DeploymentStatus.DEPLOYMENT_FAILED,
     payload_columns=("title", "zkapp_address", "zkapp_token_id", "transaction_hash",
                      "transaction_nonce", "correlation_id"),
     result_columns=frozenset({"zkapp_address", "zkapp_token_id", "transaction_id",

@@ -37,6 +37,7 @@ from touchgrass.proof.process import _die_with_parent
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DatabaseSettings, ProverSettings, load
 from touchgrass.signing import generate_private_key
+from touchgrass.statuses import DeploymentStatus
 
 __all__ = ["DevOptions", "run_dev"]
 
@@ -225,7 +226,7 @@ async def _announce_when_active(dev: Dev, api_url: str, stop: asyncio.Event) -> 
         while not stop.is_set():
             with contextlib.suppress(aiohttp.ClientError, ValueError):
                 async with http.get(f"{api_url}/api/challenges/{dev.state['challenge_id']}") as r:
-                    if (await r.json()).get("deploymentStatus") == "active":
+                    if (await r.json()).get("deploymentStatus") == DeploymentStatus.ACTIVE:
                         dev.say("the demo challenge's zkApp is deployed: uploads are accepted")
                         return
             with contextlib.suppress(asyncio.TimeoutError):

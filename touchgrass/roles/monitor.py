@@ -21,6 +21,7 @@ from touchgrass.chain.client import Block, ChainClient
 from touchgrass.errors import ChainError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
+from touchgrass.statuses import ChainStatus
 from touchgrass.store import challenges, submissions
 
 __all__ = ["Counts", "Monitor", "run"]
@@ -80,7 +81,7 @@ class Monitor:
                     log.warning("abandoned", "%s", reason)
                 return
             if block is not None:
-                if row["chain_status"] == "pending" and await submissions.chain_included(
+                if row["chain_status"] == ChainStatus.PENDING and await submissions.chain_included(
                         self.pool, row["id"], tx_hash, block.height):
                     counts.included += 1
                     log.info("included", "included at height %d", block.height)
@@ -89,7 +90,7 @@ class Monitor:
                     counts.final += 1
                     log.info("final", "final (%d blocks deep)", tip - block.height)
                 return
-            if row["chain_status"] == "included":
+            if row["chain_status"] == ChainStatus.INCLUDED:
                 # Included earlier and now out of the window: deep enough to be final.
                 if await submissions.chain_final(self.pool, row["id"], tx_hash, None):
                     counts.final += 1

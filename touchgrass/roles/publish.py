@@ -18,6 +18,7 @@ from touchgrass.queue.stages import DEPLOY, PUBLISH
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane, run_lanes
 from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings, QueueSettings
+from touchgrass.statuses import ChainStatus, DeploymentStatus
 from touchgrass.store import challenges
 
 __all__ = ["make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
@@ -31,7 +32,8 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
         if payload["proof_json"] is None:
             return Reject("no stored proof to publish")
         challenge = await challenges.get(pool, payload["challenge_id"])
-        if challenge["deployment_status"] != "active" or not challenge["zkapp_address"]:
+        if (challenge["deployment_status"] != DeploymentStatus.ACTIVE
+                or not challenge["zkapp_address"]):
             # not the row's fault: wait for the deploy lane without using an attempt
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
         receipt = await publisher.publish_proof(PublishRequest(
@@ -54,7 +56,7 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
             "transaction_nonce": receipt.nonce,
             "token_owner_address": receipt.token_owner_address,
             # a receipt found on chain with no transaction of ours to follow is simply final
-            "chain_status": "pending" if receipt.transaction_hash else "final",
+            "chain_status": ChainStatus.PENDING if receipt.transaction_hash else ChainStatus.FINAL,
         })
 
     return publish

@@ -22,6 +22,7 @@ from touchgrass.errors import (
     UnknownSubmission,
 )
 from touchgrass.queue.stages import GENERATE, PUBLISH
+from touchgrass.statuses import SubmissionStatus
 from touchgrass.store import chains, challenges, images, keyset, users
 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
@@ -356,7 +357,7 @@ async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str
 
     Conflict when the image was submitted meanwhile (the unique sha256 index decides).
     """
-    status = GENERATE.ready_status if new.queued else "awaiting_review"
+    status = GENERATE.ready_status if new.queued else SubmissionStatus.AWAITING_REVIEW
     try:
         async with connection.transaction():  # a savepoint in the caller's transaction
             await users.find_or_create(connection, new.wallet_address)
@@ -383,7 +384,7 @@ async def review(pool: asyncpg.Pool, submission_id: UUID, *, approve: bool,
         row = await connection.fetchrow(SUBMISSION_LOCK, submission_id)
         if row is None:
             raise NotFound("Submission not found")
-        if row["status"] != "awaiting_review":
+        if row["status"] != SubmissionStatus.AWAITING_REVIEW:
             raise InvalidInput(f"Submission cannot be reviewed in status: {row['status']}",
                                "status")
         await connection.execute(SUBMISSION_REVIEW, submission_id, approve,
@@ -451,18 +452,18 @@ async def resubmit(pool: asyncpg.Pool, sha256_hex: str, *, force: bool = False) 
         if row is None:
             raise UnknownSubmission(f"no submission has sha256 {sha256_hex}")
         status = row["status"]
-        if status == "awaiting_review":
+        if status == SubmissionStatus.AWAITING_REVIEW:
             raise OperatorError(
                 f"{sha256_hex} is awaiting an admin's review; approve or reject it with "
                 "PATCH /api/submissions/<id> instead"
             )
-        if status == "complete" and not force:
+        if status == SubmissionStatus.COMPLETE and not force:
             raise NeedsForce(
                 f"{sha256_hex} is complete (already published); resubmitting would publish it "
                 "again. Add --force if that is what you want"
             )
         new_stage = PUBLISH if row["has_proof"] else GENERATE
-        forget_transaction = status == "complete"
+        forget_transaction = status == SubmissionStatus.COMPLETE
         await connection.execute(
             SUBMISSION_RESUBMIT, row["id"], new_stage.ready_status, forget_transaction
         )

@@ -15,12 +15,13 @@ from touchgrass.api.http import json_body, path_uuid, respond_json
 from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
+from touchgrass.statuses import DeploymentStatus, SubmissionStatus
 from touchgrass.storage import image_key
 from touchgrass.store import chains, challenges, keyset, submissions
 
 NOT_FOUND = "Submission not found"
 IMAGE_CSP = "default-src 'none'; sandbox"
-STATUSES = {"awaiting_review", "proof_generation", "proof_publishing", "complete", "rejected"}
+STATUSES = frozenset(SubmissionStatus)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 MAX_TAGLINE = 500
 
@@ -65,7 +66,7 @@ async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict,
     now = datetime.now(UTC)
     if not challenge["start_time"] <= now < challenge["end_time"]:
         raise InvalidInput("Challenge is not currently active")
-    if challenge["deployment_status"] != "active" or not challenge["zkapp_address"]:
+    if challenge["deployment_status"] != DeploymentStatus.ACTIVE or not challenge["zkapp_address"]:
         raise InvalidInput("Challenge zkapp is not yet deployed. Please try again shortly.",
                            "challenge")
     assert form.sha256_hex is not None

@@ -1,0 +1,38 @@
+"""Every status a row can have, by the column that holds it: the one vocabulary of the queue,
+the API and the operator commands. StrEnums, so they compare equal to the text the database
+and the JSON hold (SQL statements spell them as literals, next to the comments that say why).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ChainStatus", "DeploymentStatus", "SubmissionStatus"]
+
+
+class SubmissionStatus(StrEnum):
+    """`submissions.status`: where a photo is in the pipeline (pipeline.md)."""
+
+    AWAITING_REVIEW = "awaiting_review"
+    PROOF_GENERATION = "proof_generation"
+    PROOF_PUBLISHING = "proof_publishing"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+
+
+class ChainStatus(StrEnum):
+    """`submissions.chain_status`: what the chain says of a published photo's transaction."""
+
+    PENDING = "pending"
+    INCLUDED = "included"
+    FINAL = "final"
+    ABANDONED = "abandoned"
+
+
+class DeploymentStatus(StrEnum):
+    """`challenges.deployment_status`: the state of a challenge's zkApp."""
+
+    PENDING_DEPLOYMENT = "pending_deployment"
+    DEPLOYING = "deploying"
+    ACTIVE = "active"
+    DEPLOYMENT_FAILED = "deployment_failed"
