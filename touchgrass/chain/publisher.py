@@ -22,6 +22,7 @@ from touchgrass.chain import (
     transactions,
 )
 from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, SentCommand
+from touchgrass.chain.constants import ACCOUNT_CREATION_FEE_NANOMINA, BEST_CHAIN_WINDOW
 from touchgrass.errors import JobError, LeaseLost, PermanentJobError
 from touchgrass.proof.pool import ProverPool
 
@@ -29,7 +30,6 @@ __all__ = ["MinaPublisher"]
 
 log = logs.get_logger(__name__)
 
-ACCOUNT_CREATION_FEE = 1_000_000_000  # nanomina: each receipt or zkApp is a new account
 NONCE_REBUILDS = 3
 # Test hook (acceptance test of pipeline.md's idempotency): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
@@ -57,7 +57,7 @@ class MinaPublisher:
         if command_hash in await self.chain.pooled_hashes(self.fee_payer):
             return True
         return any(command_hash in block.zkapp_command_hashes
-                   for block in await self.chain.best_chain(290))
+                   for block in await self.chain.best_chain(BEST_CHAIN_WINDOW))
 
     async def _receipt_exists(self, token_owner: str, token_id: str | None) -> bool:
         return bool(token_id) and await self.chain.account(token_owner, token_id) is not None
@@ -75,7 +75,7 @@ class MinaPublisher:
 
     async def _check_balance(self) -> None:
         account = await self.chain.account(self.fee_payer)
-        needed = self.fee + ACCOUNT_CREATION_FEE
+        needed = self.fee + ACCOUNT_CREATION_FEE_NANOMINA
         if account is None or account.balance_nanomina < needed:
             have = 0 if account is None else account.balance_nanomina
             raise JobError(f"fee payer {self.fee_payer} balance too low: {have / 1e9:g} MINA, "

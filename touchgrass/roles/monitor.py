@@ -18,6 +18,7 @@ import asyncpg
 
 from touchgrass import db, logs
 from touchgrass.chain.client import Block, ChainClient
+from touchgrass.chain.constants import BEST_CHAIN_WINDOW
 from touchgrass.errors import ChainError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
@@ -27,7 +28,6 @@ from touchgrass.store import challenges, submissions
 __all__ = ["Counts", "Monitor", "run"]
 
 log = logs.get_logger(__name__)
-WINDOW = 290  # blocks asked for at each look: a real node keeps about this many
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Monitor:
     async def run_once(self) -> Counts:
         """One look at the chain; returns what changed."""
         counts = Counts()
-        blocks = await self.chain.best_chain(WINDOW)
+        blocks = await self.chain.best_chain(BEST_CHAIN_WINDOW)
         tip = blocks[-1].height if blocks else 0
         where: dict[str, Block] = {h: b for b in blocks for h in b.zkapp_command_hashes}
         for row in await submissions.chain_watch(self.pool):
