@@ -95,3 +95,21 @@ def test_a_malformed_database_url(tmp_path: Path) -> None:
                                   str(free_port()),
                                   DATABASE_URL="postgresql://u:secret@db:port/touchgrass"))
     assert "DATABASE_URL is invalid" in line and "secret" not in line
+
+
+def test_a_port_with_only_closed_connections_of_an_earlier_run_is_free(tmp_path: Path) -> None:
+    """A restart right after a stop: the server closed its connections first, so they sit in
+    TIME_WAIT on its port; the servers bind with SO_REUSEADDR, and so must the check."""
+    from touchgrass.roles.dev import DevOptions, _check_ports
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: TIME_WAIT on `port`
+    client.close()
+    server.close()
+    _check_ports(DevOptions(tmp_path, api_port=port, devnet_port=port), devnet=True)

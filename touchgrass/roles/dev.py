@@ -88,6 +88,9 @@ def _check_ports(options: DevOptions, *, devnet: bool) -> None:
         wanted.append((options.devnet_port, "127.0.0.1", "--devnet-port", "the local devnet"))
     for port, host, option, what in wanted:
         with socket.socket() as probe:
+            # As the servers themselves bind: connections of an earlier run in TIME_WAIT do
+            # not count, only a program listening there now.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:
