@@ -4,6 +4,7 @@ nothing outside the engine and the table modules writes SQL for a table."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -73,25 +74,89 @@ def test_ruff_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-def source_without(path: Path) -> str:
-    return "\n".join(p.read_text() for p in PACKAGE.rglob("*.py") if p != path)
+_LOG_METHODS = {"debug", "info", "warning", "error", "exception"}
+
+
+def _is_log_call(node: ast.Call) -> bool:
+    return (isinstance(node.func, ast.Attribute) and node.func.attr in _LOG_METHODS
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "log")
+
+
+def _listing(tree: ast.AST) -> set[int]:
+    """The nodes of a `STATEMENTS = {...}` table: being listed there is not a use."""
+    listing: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "STATEMENTS"
+                for target in node.targets):
+            listing.update(id(child) for child in ast.walk(node.value))
+    return listing
+
+
+def used_strings(source: str) -> set[str]:
+    """Whole string constants of a module, except log actions (`log.info("claim", ...)`
+    names an event, not a statement), the text of log messages and a STATEMENTS table."""
+    tree = ast.parse(source)
+    skipped = _listing(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _is_log_call(node):
+            skipped.update(id(argument) for argument in node.args[:2])
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in skipped}
+
+
+def used_names(source: str) -> set[str]:
+    """Names a module reads, outside a STATEMENTS table. Whole names only: SUBMISSION_GET is
+    not used by SUBMISSION_GET_ALL, nor by a comment or a string that mentions it."""
+    tree = ast.parse(source)
+    listing = _listing(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in listing:
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+    return found
+
+
+def _sources(*, without: Path) -> list[str]:
+    paths = [p for p in PACKAGE.rglob("*.py") if p != without]
+    paths += list((REPO / "bench").glob("*.py"))
+    return [path.read_text() for path in paths]
 
 
 def test_every_queue_statement_is_used() -> None:
-    others = source_without(Path(queue_sql.__file__))
-    bench = (PACKAGE.parent / "bench" / "queue_claims.py")
-    others += bench.read_text() if bench.exists() else ""
-    for name in queue_sql.STATEMENTS:
-        assert f'"{name}"' in others, f"queue statement {name} is never used"
+    used = set().union(*map(used_strings, _sources(without=Path(queue_sql.__file__))))
+    unused = set(queue_sql.STATEMENTS) - used
+    assert not unused, f"queue statements never used: {sorted(unused)}"
 
 
 @pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images])
 def test_every_table_statement_is_used(module) -> None:
-    text = Path(module.__file__).read_text()
-    for name in module.STATEMENTS:
-        constant = name.upper()
-        # defined once, listed in STATEMENTS once, used at least once
-        assert text.count(constant) >= 3, f"{module.__name__}.{constant} is never used"
+    used = set().union(*map(used_names, _sources(without=Path("-"))))
+    unused = {name.upper() for name in module.STATEMENTS} - used
+    assert not unused, f"{module.__name__}: never used: {sorted(unused)}"
+
+
+def test_the_usage_checks_see_through_log_actions_and_longer_names() -> None:
+    """Planted defects the old substring checks passed: a statement whose name is only a log
+    action, and a constant that only occurs inside a longer name, in a comment or in text."""
+    planted = '''
+STATEMENTS = {"claim": CLAIM, "user_get": USER_GET}
+# USER_GET is documented here
+USER_GET_ALL = "SELECT 1"
+async def run(log, executor):
+    log.info("claim", "claimed %d rows", 3)
+    log.info("fetch", "USER_GET ran")
+    return await executor.fetch(USER_GET_ALL)
+'''
+    assert "claim" not in used_strings(planted)
+    assert "USER_GET" not in used_names(planted)
+    assert "USER_GET_ALL" in used_names(planted)
+    assert "claim" in used_strings(planted.replace('log.info("claim"', 'statement("claim"'))
 
 
 def test_only_table_modules_and_the_engine_write_sql() -> None:
