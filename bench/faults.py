@@ -34,7 +34,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.api import WALLET  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
+from tests.support.api_process import ApiProcess  # noqa: E402
 from tests.support.private_postgres import PrivatePostgres  # noqa: E402
 from touchgrass import migrations  # noqa: E402
 from touchgrass.signing import generate_private_key, sign  # noqa: E402
@@ -44,38 +44,15 @@ DEFAULT_BASELINE = "797daff"  # main before the hardening issue
 PRIVATE_KEY, PUBLIC_KEY = generate_private_key("secp256k1")
 
 
-class Api:
+def start_api(source: Path, database: str) -> tuple[ApiProcess, Path]:
     """`touchgrass api` from `source` on the private database, images in a fresh folder."""
-
-    def __init__(self, source: Path, database: str) -> None:
-        self.port = free_port()
-        self.storage = Path(tempfile.mkdtemp(prefix="touchgrass-bench-images-"))
-        env = {**os.environ, "DATABASE_URL": database, "ADMIN_PASSWORD": "bench-admin-password",
-               "SIGNER_PUBLIC_KEY": f"{PUBLIC_KEY.x:064x},{PUBLIC_KEY.y:064x}",
-               "STORAGE_DIR": str(self.storage), "LOG_FORMAT": "json", "PYTHONPATH": str(source),
-               "IMAGE_SWEEP_INTERVAL_S": "1", "IMAGE_SWEEP_GRACE_S": "2"}
-        env.pop("MINIO_ENDPOINT", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1", "--port",
-             str(self.port)], cwd=source, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(self.base + "/api/version") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the API did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
+    storage = Path(tempfile.mkdtemp(prefix="touchgrass-bench-images-"))
+    api = ApiProcess({"DATABASE_URL": database, "ADMIN_PASSWORD": "bench-admin-password",
+                      "SIGNER_PUBLIC_KEY": f"{PUBLIC_KEY.x:064x},{PUBLIC_KEY.y:064x}",
+                      "STORAGE_DIR": str(storage), "LOG_FORMAT": "json",
+                      "IMAGE_SWEEP_INTERVAL_S": "1", "IMAGE_SWEEP_GRACE_S": "2"},
+                     source=source)
+    return api, storage
 
 
 async def _database() -> tuple[PrivatePostgres, str]:
@@ -107,7 +84,7 @@ def _form(chain_id: str) -> aiohttp.FormData:
 
 async def killed(source: Path) -> str:
     server, chain_id = await _database()
-    api = Api(source, server.url())
+    api, storage = start_api(source, server.url())
     try:
         await api.ready()
         answers: list[int] = []
@@ -135,7 +112,7 @@ async def killed(source: Path) -> str:
         keys = {row["storage_key"] for row in await connection.fetch(
             "SELECT storage_key FROM submissions")}
         await connection.close()
-        objects = {str(path.relative_to(api.storage)) for path in api.storage.rglob("*")
+        objects = {str(path.relative_to(storage)) for path in storage.rglob("*")
                    if path.is_file() and not path.name.endswith(".type")
                    and not path.name.startswith(".tmp")}
         counts = ", ".join(f"{status or 'no answer'}: {count}"
@@ -149,7 +126,7 @@ async def killed(source: Path) -> str:
 
 async def hung(source: Path) -> str:
     server, _ = await _database()
-    api = Api(source, server.url())
+    api, _ = start_api(source, server.url())
     try:
         await api.ready()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:

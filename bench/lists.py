@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import databases  # noqa: E402
 from tests.support.api import WALLET  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
+from tests.support.api_process import ApiProcess  # noqa: E402
 from touchgrass.api import pages  # noqa: E402
 from touchgrass.signing import generate_private_key  # noqa: E402
 from touchgrass.store.keyset import Key  # noqa: E402
@@ -73,38 +73,15 @@ async def seed(url: str, up_to: int, have: int, chain_id: str | None) -> str:
         await connection.close()
 
 
-class Api:
+def start_api(source: Path, url: str, signer: str) -> ApiProcess:
     """One `touchgrass api` process from `source` (a checkout) on database `url`."""
-
-    def __init__(self, source: Path, url: str, signer: str) -> None:
-        self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "ADMIN_PASSWORD": "bench-password-1234",
-               "SIGNER_PUBLIC_KEY": signer, "LOG_LEVEL": "WARNING",
-               "STORAGE_DIR": tempfile.mkdtemp(prefix="touchgrass-bench-"),
-               "PYTHONPATH": str(source)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1", "--port",
-             str(self.port)], cwd=source, env=env)
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self) -> None:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(self.base + "/api/version") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the API did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+    return ApiProcess({"DATABASE_URL": url, "ADMIN_PASSWORD": "bench-password-1234",
+                       "SIGNER_PUBLIC_KEY": signer, "LOG_LEVEL": "WARNING",
+                       "STORAGE_DIR": tempfile.mkdtemp(prefix="touchgrass-bench-")},
+                      source=source)
 
 
-async def full_list(api: Api, chain_id: str) -> dict[str, float]:
+async def full_list(api: ApiProcess, chain_id: str) -> dict[str, float]:
     process = psutil.Process(api.process.pid)
     idle = peak = process.memory_info().rss
     sampling = True
@@ -134,7 +111,7 @@ async def full_list(api: Api, chain_id: str) -> dict[str, float]:
             "mb": size / 1e6, "rss_growth_mib": (peak - idle) / 2**20}
 
 
-async def page_times(api: Api, url: str, chain_id: str, depths: list[int]) -> dict[int, float]:
+async def page_times(api: ApiProcess, url: str, chain_id: str, depths: list[int]) -> dict[int, float]:
     """Median ms of `?limit=100&after=<key of row depth-1>` (20 requests each)."""
     connection = await asyncpg.connect(url)
     results = {}
@@ -205,7 +182,7 @@ def main() -> None:
                                env={**os.environ, "DATABASE_URL": urls[name],
                                     "PYTHONPATH": str(source)}, check=True,
                                capture_output=True)
-            apis = {name: Api(source, urls[name], str(public)) for name, source in sides.items()}
+            apis = {name: start_api(source, urls[name], str(public)) for name, source in sides.items()}
             try:
                 for api in apis.values():
                     asyncio.run(api.ready())

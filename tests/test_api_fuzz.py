@@ -4,20 +4,16 @@ body), whatever it sends. Bounded so that it stays a minute or two in CI."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.support.api import ADMIN_PASSWORD, WALLET
-from tests.support.net import free_port
+from tests.support.api_process import ApiProcess
 from touchgrass.signing import generate_private_key
 
 pytestmark = pytest.mark.slow
@@ -39,14 +35,6 @@ async def _with_a_challenge(database_url: str) -> None:
     await connection.close()
 
 
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/health", timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
-
-
 @pytest.mark.anyio
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         database_url: str, tmp_path: Path) -> None:
@@ -54,21 +42,14 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert Path(st).exists(), "schemathesis is missing: pip install -e '.[dev]'"
     await _with_a_challenge(database_url)
     _, public = generate_private_key("secp256k1")
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD,
-           "SIGNER_PUBLIC_KEY": f"{public.x:064x},{public.y:064x}",
-           "STORAGE_DIR": str(tmp_path / "images"), "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
-    env.pop("MINIO_ENDPOINT", None)
     log = open(tmp_path / "api.log", "w")
-    api = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1",
-                            "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=log,
-                           stderr=subprocess.STDOUT)
+    api = ApiProcess({"DATABASE_URL": database_url, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+                      "SIGNER_PUBLIC_KEY": f"{public.x:064x},{public.y:064x}",
+                      "STORAGE_DIR": str(tmp_path / "images"), "LOG_FORMAT": "json",
+                      "LOG_LEVEL": "WARNING"}, output=log)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while not _healthy(base):
-            assert api.poll() is None and time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+        await api.ready("/health")
+        base = api.base
         result = subprocess.run(
             [st, "run", f"{base}/api/openapi.json", "--url", base, "--checks", CHECKS,
              "--max-examples", str(EXAMPLES_PER_OPERATION), "--generation-deterministic",
@@ -77,6 +58,5 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         assert "passed" in result.stdout
     finally:
-        api.terminate()
-        api.wait(30)
+        api.stop()
         log.close()

@@ -8,7 +8,7 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def listening() -> Iterator[callable]:
+def listening() -> Iterator[Callable[[str], int]]:
     sockets: list[socket.socket] = []
 
     def listen(host: str) -> int:

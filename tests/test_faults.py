@@ -9,8 +9,6 @@ import asyncio
 import collections
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,9 +18,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import REPO_ROOT
 from tests.support.api import ADMIN, ADMIN_PASSWORD, WALLET, Api, stored_keys
-from tests.support.net import free_port
+from tests.support.api_process import ApiProcess
 from tests.support.private_postgres import PrivatePostgres
 from touchgrass import migrations
 from touchgrass.signing import generate_private_key, sign
@@ -42,13 +39,16 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 @dataclass
 class RunningApi:
-    url: str
+    process: ApiProcess
     database: str
     storage: FilesystemStorage
     private_key: str
     curve: str
     chain_id: str
-    process: subprocess.Popen[str]
+
+    @property
+    def url(self) -> str:
+        return self.process.base
 
     def form(self, image: bytes) -> aiohttp.FormData:
         signature = sign(self.private_key, hashlib.sha256(image).digest(), self.curve)  # type: ignore[arg-type]
@@ -79,38 +79,18 @@ async def running_api(private_postgres: PrivatePostgres, tmp_path: Path
         challenge_id)
     await connection.close()
     private_key, public = generate_private_key("secp256k1")
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": database, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+    env = {"DATABASE_URL": database, "ADMIN_PASSWORD": ADMIN_PASSWORD,
            "SIGNER_PUBLIC_KEY": f"{public.x:064x},{public.y:064x}",
            "STORAGE_DIR": str(tmp_path / "images"), "LOG_FORMAT": "json",
            "IMAGE_SWEEP_INTERVAL_S": "1", "IMAGE_SWEEP_GRACE_S": "2", "DATABASE_POOL_SIZE": "4"}
-    env.pop("MINIO_ENDPOINT", None)
     log = open(tmp_path / "api.log", "w")  # a file: a full pipe would block the API's logging
-    process = subprocess.Popen(
-        [sys.executable, "-m", "touchgrass.cli", "api", "--host", "127.0.0.1", "--port",
-         str(port)], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    api = RunningApi(f"http://127.0.0.1:{port}", database, FilesystemStorage(tmp_path / "images"),
-                     private_key, "secp256k1", str(chain_id), process)
-    await wait_healthy(api)
+    process = ApiProcess(env, output=log)
+    api = RunningApi(process, database, FilesystemStorage(tmp_path / "images"), private_key,
+                     "secp256k1", str(chain_id))
+    await process.ready("/health")
     yield api
-    process.terminate()
-    process.wait(timeout=30)
+    process.stop()
     log.close()
-
-
-async def wait_healthy(api: RunningApi, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(api.url + "/health") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            assert api.process.poll() is None, "the API process exited"
-            await asyncio.sleep(0.2)
-    raise AssertionError("the API did not become healthy")
 
 
 async def assert_rows_and_images_agree(api: RunningApi, *, settle_s: float = 30) -> None:
@@ -157,7 +137,7 @@ async def test_a_database_killed_during_uploads_leaves_nothing_orphaned(
     assert 201 in statuses and 503 in statuses, sorted(collections.Counter(statuses).items())
     assert 500 not in statuses and 0 not in statuses
     private_postgres.start()
-    await wait_healthy(running_api)
+    await running_api.process.ready("/health")
     await assert_rows_and_images_agree(running_api)
 
 
@@ -189,7 +169,7 @@ async def test_a_hung_database_gives_503s_in_bounded_time(
                 assert body["error"]["message"] == "The database is unavailable, try again shortly"
         finally:
             private_postgres.thaw()
-    await wait_healthy(running_api)
+    await running_api.process.ready("/health")
     await assert_rows_and_images_agree(running_api)
 
 

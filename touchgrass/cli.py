@@ -66,9 +66,6 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-_where = migrations.where
-
-
 def _run(role: str, work: Callable[[], Awaitable[T]], *, dsn: str | None = None) -> T:
     """Run async work and turn the errors an operator can act on into one clear line."""
     try:
@@ -85,7 +82,7 @@ def _run(role: str, work: Callable[[], Awaitable[T]], *, dsn: str | None = None)
         _fail(f"prover: {error}", 1)
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError,
             asyncpg.InvalidAuthorizationSpecificationError) as error:
-        where = f" at {_where(dsn)}" if dsn else ""
+        where = f" at {migrations.where(dsn)}" if dsn else ""
         _fail(f"cannot reach the database{where}: {error}", 1)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -550,7 +547,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         _fail(str(error), 2)
     except MigrationError as error:
         _fail(str(error), 1)
-    err.print(f"database at {_where(settings.database_url)} is at revision "
+    err.print(f"database at {migrations.where(settings.database_url)} is at revision "
               f"{migrations.head_revision()} (head)")
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -34,6 +36,7 @@ MAX_FIELDS_BYTES = 256 * 1024  # all text parts together
 # Boundaries and part headers, on top of the parts' own bytes.
 _FORM_OVERHEAD_BYTES = 64 * 1024
 _MALFORMED = "Malformed multipart body"
+T = TypeVar("T")
 
 
 def form_limit(max_image_bytes: int) -> int:
@@ -91,19 +94,19 @@ async def read_upload(request: web.Request, max_image_bytes: int) -> UploadForm:
 async def _next_part(reader: object) -> object:
     """The next part; a malformed one (a control character in its headers, a body that ends
     without its boundary) is the client's error, not ours."""
-    try:
-        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
-            return await reader.next()  # type: ignore[attr-defined]
-    except (ValueError, AssertionError, HttpProcessingError):
-        raise ApiError(400, _MALFORMED) from None
-    except TimeoutError:
-        raise ApiError(408, "Request body not received in time", close=True) from None
+    return await _body(reader.next())  # type: ignore[attr-defined]
 
 
 async def _chunk(part: BodyPartReader, size: int) -> bytes:
+    return await _body(part.read_chunk(size))
+
+
+async def _body(read: Awaitable[T]) -> T:
+    """One read of the request body: a malformed body is a 400, one that stops arriving for
+    BODY_READ_TIMEOUT_S a 408 (and the connection closes)."""
     try:
         async with asyncio.timeout(BODY_READ_TIMEOUT_S):
-            return await part.read_chunk(size)
+            return await read
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, _MALFORMED) from None
     except TimeoutError:
