@@ -7,8 +7,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, classify
-from touchgrass.errors import ChainError
+from touchgrass.chain.client import ChainClient, classify
+from touchgrass.errors import ChainError, SendErrorKind, SendRejected
 
 pytestmark = pytest.mark.anyio
 

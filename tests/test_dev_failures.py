@@ -100,7 +100,7 @@ def test_a_malformed_database_url(tmp_path: Path) -> None:
 def test_a_port_with_only_closed_connections_of_an_earlier_run_is_free(tmp_path: Path) -> None:
     """A restart right after a stop: the server closed its connections first, so they sit in
     TIME_WAIT on its port; the servers bind with SO_REUSEADDR, and so must the check."""
-    from touchgrass.roles.dev import DevOptions, _check_ports
+    from touchgrass.devtools.dev import DevOptions, _check_ports
 
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -24,11 +24,11 @@ from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
 from touchgrass.chain import transactions
 from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected
-from touchgrass.chain.devnet import start_devnet
+from touchgrass.devtools.devnet import start_devnet
+from touchgrass.node.install import install
+from touchgrass.node.pool import PoolConfig, ProverPool
 from touchgrass.proof import ProofRequest
-from touchgrass.proof.install import install
 from touchgrass.proof.o1js import O1jsProver
-from touchgrass.proof.pool import PoolConfig, ProverPool
 from touchgrass.settings import ProverSettings
 from touchgrass.signing import generate_private_key, sign
 

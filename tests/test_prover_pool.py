@@ -16,8 +16,8 @@ from touchgrass.errors import (
     ProverStartError,
     ProverTimeout,
 )
-from touchgrass.proof.install import Installation, find_node
-from touchgrass.proof.pool import PoolConfig, ProverPool
+from touchgrass.node.install import Installation, find_node
+from touchgrass.node.pool import PoolConfig, ProverPool
 
 pytestmark = pytest.mark.anyio
 

@@ -24,7 +24,7 @@ from tests.support import databases
 from tests.support.api import ADMIN, WALLET
 from tests.support.net import free_port
 from touchgrass import db
-from touchgrass.chain.devnet import start_devnet
+from touchgrass.devtools.devnet import start_devnet
 from touchgrass.signing import generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(2400)]

@@ -218,7 +218,7 @@ def setup(
     `touchgrass generate` does this by itself when they are missing; run it ahead of time
     (in a container build, say) to keep first starts short.
     """
-    from touchgrass.proof.install import install
+    from touchgrass.node.install import install
     from touchgrass.settings import CurveSettings, ProverSettings
 
     _setup("setup")
@@ -233,7 +233,7 @@ def setup(
         return
 
     async def work() -> float:
-        from touchgrass.proof.pool import PoolConfig, ProverPool
+        from touchgrass.node.pool import PoolConfig, ProverPool
 
         settings.circuit_cache_path.mkdir(parents=True, exist_ok=True)
         pool = ProverPool(PoolConfig(size=1, curve=curve.signer_curve, zkapp=True,
@@ -477,7 +477,7 @@ def devnet(
     """
     import platformdirs
 
-    from touchgrass.chain.devnet import start_devnet
+    from touchgrass.devtools.devnet import start_devnet
 
     _setup("devnet")
     directory = state_dir or Path(platformdirs.user_data_dir("touchgrass")) / "devnet"
@@ -518,7 +518,7 @@ def dev(
     """
     import platformdirs
 
-    from touchgrass.roles.dev import DevOptions, run_dev
+    from touchgrass.devtools.dev import DevOptions, run_dev
 
     _setup("dev")
     directory = data_dir or Path(platformdirs.user_data_dir("touchgrass")) / "dev"

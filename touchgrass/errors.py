@@ -15,6 +15,7 @@
      │    ├── ProverTimeout         a request took too long; it was killed
      │    └── ProverRequestError    the program refused the request (`code` says why)
      ├── ChainError               the Mina node could not be reached or answered nonsense
+     │    └── SendRejected          it refused a command (`kind`, a SendErrorKind, says why)
      ├── JobError                 raised by a stage handler while working on one row
      │    ├── PermanentJobError     retrying cannot help (bad bytes, bad signature): reject now
      │    └── LeaseLost             the row's lease was lost before sending: nothing was sent
@@ -23,13 +24,16 @@
           └── NeedsForce            the row is in a state that needs `--force`
 
 Any other exception from a stage handler is treated as retryable: the queue records it as the
-failure reason and tries again after the stage's backoff. (The chain client's SendRejected
-stays beside the classification of the node's refusals it carries.)
+failure reason and tries again after the stage's backoff.
 """
 
 from __future__ import annotations
 
+import enum
+
 __all__ = [
+    "SendErrorKind",
+    "SendRejected",
     "ProverTimeout",
     "ProverStartError",
     "ProverRequestError",
@@ -159,3 +163,24 @@ class ProverRequestError(ProverError):
 
 class ChainError(TouchgrassError):
     """The node could not be reached, or answered something we cannot use."""
+
+
+class SendErrorKind(enum.Enum):
+    """What a refusal of the node means for the publisher (chain/client.classify reads it
+    from the node's message)."""
+
+    NONCE = "nonce"  # the nonce is stale or ahead: rebuild with a fresh one
+    REPLACE_FEE = "replace_fee"  # the nonce is taken by a pending command
+    DUPLICATE = "duplicate"  # this very command is already known
+    BALANCE = "balance"  # the fee payer cannot pay
+    INVALID_PROOF = "invalid_proof"  # a proof or signature does not verify
+    OTHER = "other"
+
+
+class SendRejected(ChainError):
+    """The node refused a command; `kind` says what to do about it."""
+
+    def __init__(self, message: str, kind: SendErrorKind) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind

@@ -35,6 +35,7 @@ __all__ = [
     "CurveSettings",
     "ProverSettings",
     "DatabaseSettings",
+    "DevSettings",
     "LogSettings",
     "MonitorSettings",
     "QueueSettings",
@@ -355,6 +356,34 @@ class MonitorSettings(BaseSettings):
         description="A sent transaction the node no longer knows, in no block this many blocks "
                     "after it was first seen, is abandoned and its row re-queued.",
     )
+
+
+class DevSettings(BaseSettings):
+    """What `touchgrass dev` takes from the environment: each piece that is set replaces its
+    embedded default (PostgreSQL, the image folder, the local devnet); the rest are the
+    defaults it gives the roles it starts, shorter than production's so a photo is final in
+    seconds."""
+
+    model_config = _COMMON
+
+    database_url: str | None = Field(default=None, description="Else an embedded PostgreSQL.")
+    minio_endpoint: str | None = Field(default=None, description="Else images in a folder.")
+    mina_node_endpoint: str | None = Field(
+        default=None, description="With FEE_PAYER_PRIVATE_KEY: a real network instead of the devnet.")
+    fee_payer_private_key: SecretStr | None = Field(default=None)
+    mina_network: Literal["mainnet", "devnet", "testnet"] = Field(default="devnet")
+    finality_depth: int = Field(default=3, ge=1)
+    monitor_interval_s: float = Field(default=2.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        return None if value is None else DatabaseSettings._postgres_url(value)
+
+    @property
+    def external_chain(self) -> bool:
+        """A node and a key to pay with are both given: no local devnet."""
+        return bool(self.mina_node_endpoint and self.fee_payer_private_key)
 
 
 class LogSettings(BaseSettings):

@@ -8,17 +8,15 @@ KeyError deep inside a role. Refusals of `sendZkapp` come back as HTTP 200 with 
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from touchgrass.errors import ChainError
+from touchgrass.errors import ChainError, SendErrorKind, SendRejected
 
-__all__ = ["Account", "Block", "ChainClient", "SendErrorKind", "SendRejected",
-           "SentCommand", "classify"]
+__all__ = ["Account", "Block", "ChainClient", "SentCommand", "classify"]
 
 ACCOUNT_QUERY = """
 query Account($publicKey: PublicKey!, $token: TokenId) {
@@ -48,15 +46,6 @@ query BestChain($maxLength: Int) {
 }"""
 
 
-class SendErrorKind(enum.Enum):
-    NONCE = "nonce"  # the nonce is stale or ahead: rebuild with a fresh one
-    REPLACE_FEE = "replace_fee"  # the nonce is taken by a pending command
-    DUPLICATE = "duplicate"  # this very command is already known
-    BALANCE = "balance"  # the fee payer cannot pay
-    INVALID_PROOF = "invalid_proof"  # a proof or signature does not verify
-    OTHER = "other"
-
-
 _KINDS = [
     (re.compile(r"Insufficient_replace_fee", re.I), SendErrorKind.REPLACE_FEE),
     (re.compile(r"Duplicate", re.I), SendErrorKind.DUPLICATE),
@@ -73,15 +62,6 @@ def classify(message: str) -> SendErrorKind:
         if pattern.search(message):
             return kind
     return SendErrorKind.OTHER
-
-
-class SendRejected(Exception):
-    """The node refused a command; `kind` says what to do about it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.kind = classify(message)
 
 
 @dataclass(frozen=True)
@@ -186,7 +166,7 @@ class ChainClient:
         """Submit a signed zkApp command (o1js `tx.toJSON()` form)."""
         data, errors = await self._call(SEND_ZKAPP, {"input": {"zkappCommand": command}})
         if errors:
-            raise SendRejected(errors[0])
+            raise SendRejected(errors[0], classify(errors[0]))
         try:
             zkapp = data["sendZkapp"]["zkapp"]
             return SentCommand(id=str(zkapp["id"]), hash=str(zkapp["hash"]))

@@ -21,10 +21,10 @@ from touchgrass.chain import (
     PublishRequest,
     transactions,
 )
-from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected, SentCommand
+from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import ACCOUNT_CREATION_FEE_NANOMINA, BEST_CHAIN_WINDOW
-from touchgrass.errors import JobError, LeaseLost, PermanentJobError
-from touchgrass.proof.pool import ProverPool
+from touchgrass.errors import JobError, LeaseLost, PermanentJobError, SendErrorKind, SendRejected
+from touchgrass.node.ops import Runner
 
 __all__ = ["MinaPublisher"]
 
@@ -36,7 +36,7 @@ CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
 
 
 class MinaPublisher:
-    def __init__(self, *, pool: ProverPool, chain: ChainClient, endpoint: str, network_id: str,
+    def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
                  fee_payer_key: str, fee_payer_address: str, fee_nanomina: int) -> None:
         self.pool = pool
         self.chain = chain
@@ -115,8 +115,7 @@ class MinaPublisher:
         if not request.zkapp_address:
             raise JobError("the challenge's zkApp is not deployed yet")
         async with self._lane:
-            owner = (await self.pool.run("derive_public_key", {
-                "seed": transactions.token_owner_seed(self._key, digest)}))["publicKey"]
+            owner = await transactions.receipt_owner(self.pool, self._key, digest)
             # Never twice: a receipt for this photo (same derived owner) means it is done.
             if await self._receipt_exists(owner, request.zkapp_token_id) or \
                     await self._known(request.previous_transaction_hash):

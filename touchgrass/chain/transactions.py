@@ -1,36 +1,22 @@
-"""Building the zkApp transactions through the prover service (proof/js/src/chain.js).
+"""The zkApp transactions the publisher sends, built by the Node side (node/ops.py).
 
 The Node process builds, proves and signs; Python keeps the nonce and sends. Each builder
-returns the signed command and its hash, which the publisher stores before sending.
+returns the signed command and its hash, which the publisher stores before sending. What
+is decided here, not in JS: where a photo's receipt lives and how a chain id is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from touchgrass.proof.pool import ProverPool
+from touchgrass.node import ops
+from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
 
 __all__ = ["DeployTransaction", "ReceiptTransaction", "build_deploy", "build_verify_and_store",
-           "chain_id_field", "token_id", "token_owner_seed"]
-
-
-@dataclass(frozen=True)
-class DeployTransaction:
-    command: dict[str, Any]
-    hash: str
-    zkapp_address: str
-    token_id: str
-
-
-@dataclass(frozen=True)
-class ReceiptTransaction:
-    command: dict[str, Any]
-    hash: str
-    token_owner: str
+           "chain_id_field", "receipt_owner", "token_owner_seed"]
 
 
 def chain_id_field(chain_id: UUID) -> str:
@@ -45,30 +31,25 @@ def token_owner_seed(fee_payer_key: str, digest: bytes) -> str:
                     hashlib.sha256).hexdigest()
 
 
-async def build_deploy(pool: ProverPool, *, endpoint: str, network_id: str, fee_payer_key: str,
+async def receipt_owner(runner: Runner, fee_payer_key: str, digest: bytes) -> str:
+    """The address of the photo's receipt account (whether or not it exists yet)."""
+    return await ops.derive_public_key(runner, token_owner_seed(fee_payer_key, digest))
+
+
+async def build_deploy(runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str,
                        nonce: int, fee_nanomina: int) -> DeployTransaction:
-    result = await pool.run("deploy_transaction", {
-        "endpoint": endpoint, "networkId": network_id, "feePayerKey": fee_payer_key,
-        "nonce": nonce, "fee": fee_nanomina,
-    })
-    return DeployTransaction(result["command"], result["hash"], result["zkappAddress"],
-                             result["tokenId"])
+    return await ops.deploy_transaction(runner, endpoint=endpoint, network_id=network_id,
+                                        fee_payer_key=fee_payer_key, nonce=nonce,
+                                        fee_nanomina=fee_nanomina)
 
 
 async def build_verify_and_store(
-    pool: ProverPool, *, endpoint: str, network_id: str, fee_payer_key: str, nonce: int,
+    runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str, nonce: int,
     fee_nanomina: int, zkapp_address: str, chain_id: UUID, digest: bytes,
     proof: dict[str, Any],
 ) -> ReceiptTransaction:
-    result = await pool.run("verify_and_store_transaction", {
-        "endpoint": endpoint, "networkId": network_id, "feePayerKey": fee_payer_key,
-        "nonce": nonce, "fee": fee_nanomina, "zkappAddress": zkapp_address,
-        "tokenOwnerSeed": token_owner_seed(fee_payer_key, digest),
-        "chainId": chain_id_field(chain_id), "proof": proof,
-    })
-    return ReceiptTransaction(result["command"], result["hash"], result["tokenOwner"])
-
-
-async def token_id(pool: ProverPool, zkapp_address: str) -> str:
-    """The token id of a zkApp's receipts (where their token accounts live)."""
-    return str((await pool.run("token_id", {"zkappAddress": zkapp_address}))["tokenId"])
+    return await ops.verify_and_store_transaction(
+        runner, endpoint=endpoint, network_id=network_id, fee_payer_key=fee_payer_key,
+        nonce=nonce, fee_nanomina=fee_nanomina, zkapp_address=zkapp_address,
+        token_owner_seed=token_owner_seed(fee_payer_key, digest),
+        chain_id_field=chain_id_field(chain_id), proof=proof)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 from touchgrass.errors import ObjectNotFound, PermanentJobError
+from touchgrass.node.pool import Progress
 from touchgrass.proof import ProofRequest, Prover
-from touchgrass.proof.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject
 from touchgrass.queue.stages import GENERATE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +10,7 @@ import asyncpg
 from touchgrass import db
 from touchgrass.chain import DeployRequest, Publisher, PublishRequest
 from touchgrass.errors import ConfigError, ProverRequestError
-from touchgrass.proof.pool import Progress
+from touchgrass.node.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
 from touchgrass.queue.stages import DEPLOY, PUBLISH
@@ -103,27 +102,18 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
     both stages (proofs and challenge deployments)."""
     from touchgrass.chain.client import ChainClient
     from touchgrass.chain.publisher import MinaPublisher
-    from touchgrass.proof.install import install
-    from touchgrass.proof.pool import PoolConfig, ProverPool
+    from touchgrass.node import open_pool, ops
 
     if chain.fee_payer_private_key is None:
         raise ConfigError("FEE_PAYER_PRIVATE_KEY is required but not set")
     fee_payer_key = chain.fee_payer_private_key.get_secret_value()
-    installation = await asyncio.to_thread(install, prover.prover_js_dir, prover.node_binary)
-    prover.circuit_cache_path.mkdir(parents=True, exist_ok=True)
-    builder = ProverPool(PoolConfig(
-        size=1, curve=curve, cache_dir=str(prover.circuit_cache_path),
-        node_binary=prover.node_binary, threads=prover.prover_threads,
-        request_timeout_s=prover.prover_timeout_s, start_timeout_s=prover.prover_start_timeout_s,
-        max_proofs=prover.prover_max_proofs, max_rss_mb=prover.prover_max_rss_mb, zkapp=True,
-    ), installation)
-    await builder.start(progress)
+    builder = await open_pool(prover, curve=curve, size=1, zkapp=True, progress=progress)
     client = ChainClient(chain.mina_node_endpoint)
     dbpool = await db.create_pool(database.asyncpg_dsn, size=2,
                                   application_name="touchgrass-publish-lookups")
     try:
         try:
-            address = (await builder.run("public_key_of", {"privateKey": fee_payer_key}))["publicKey"]
+            address = await ops.public_key_of(builder, fee_payer_key)
         except ProverRequestError:
             raise ConfigError("FEE_PAYER_PRIVATE_KEY is invalid: not a Mina private key") from None
         publisher = MinaPublisher(pool=builder, chain=client, endpoint=chain.mina_node_endpoint,

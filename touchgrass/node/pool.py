@@ -17,10 +17,11 @@ from typing import Any
 
 from touchgrass import logs
 from touchgrass.errors import ProverCrashed, ProverRequestError, ProverStartError, ProverTimeout
-from touchgrass.proof.install import Installation, find_node
-from touchgrass.proof.process import ProverProcess, command_for, environment
+from touchgrass.node.install import Installation, find_node, install
+from touchgrass.node.process import ProverProcess, command_for, environment
+from touchgrass.settings import ProverSettings
 
-__all__ = ["PoolConfig", "ProverPool"]
+__all__ = ["PoolConfig", "Progress", "ProverPool", "open_pool"]
 
 log = logs.get_logger(__name__)
 
@@ -165,3 +166,23 @@ class ProverPool:
                 await task
         await asyncio.gather(*(p.stop() for p in list(self._all)), return_exceptions=True)
         self._all.clear()
+
+
+async def open_pool(settings: ProverSettings, *, curve: str, size: int = 1, zkapp: bool = False,
+                    progress: Progress | None = None) -> ProverPool:
+    """Install the JS dependencies when missing, start `size` processes, wait until ready.
+
+    The one place a pool is configured from settings: `zkapp` processes also compile the
+    contract (the publisher's builders, `touchgrass setup --compile`).
+    """
+    installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
+    await asyncio.to_thread(settings.circuit_cache_path.mkdir, parents=True, exist_ok=True)
+    pool = ProverPool(PoolConfig(
+        size=size, curve=curve, cache_dir=str(settings.circuit_cache_path), zkapp=zkapp,
+        node_binary=settings.node_binary, threads=settings.prover_threads,
+        request_timeout_s=settings.prover_timeout_s,
+        start_timeout_s=settings.prover_start_timeout_s, max_proofs=settings.prover_max_proofs,
+        max_rss_mb=settings.prover_max_rss_mb,
+    ), installation)
+    await pool.start(progress)
+    return pool

@@ -48,11 +48,6 @@ async function signed(tx, keys) {
 export function makeChainOps({ zkapp, log }) {
   const { AuthenticityZkApp, AuthenticityProof } = zkapp;
   return {
-    async mina_keypair() {
-      const key = PrivateKey.random();
-      return { privateKey: key.toBase58(), publicKey: key.toPublicKey().toBase58() };
-    },
-
     async public_key_of({ privateKey: key }) {
       return { publicKey: privateKey(key, 'privateKey').toPublicKey().toBase58() };
     },
@@ -65,10 +60,10 @@ export function makeChainOps({ zkapp, log }) {
       return { publicKey: deriveKey(seed).toPublicKey().toBase58() };
     },
 
-    async deploy_transaction({ endpoint, networkId, feePayerKey, nonce, fee, zkappKey }) {
+    async deploy_transaction({ endpoint, networkId, feePayerKey, nonce, fee }) {
       network(endpoint, networkId);
       const payer = privateKey(feePayerKey, 'feePayerKey');
-      const zkappPrivate = zkappKey ? privateKey(zkappKey, 'zkappKey') : PrivateKey.random();
+      const zkappPrivate = PrivateKey.random();
       const sender = payer.toPublicKey();
       await fetched(sender);
       const started = Date.now();

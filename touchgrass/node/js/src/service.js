@@ -47,10 +47,6 @@ function signerPoint(circuit, signer) {
 
 export function makeOps({ circuit, verificationKey, curveName, log }) {
   return {
-    async ping() {
-      return { pong: true };
-    },
-
     async info() {
       return {
         curve: curveName,

@@ -1,8 +1,9 @@
-"""`touchgrass devnet`: start the local DEVELOPMENT Mina network (proof/js/src/devnet.js).
+"""`touchgrass devnet`: start the local DEVELOPMENT Mina network (devtools/js/devnet.js).
 
 It is not a Mina node: an o1js LocalBlockchain (proofs verified) behind the part of the
 daemon's GraphQL API that touchgrass uses, for `touchgrass dev` and the tests. Production
-points MINA_NODE_ENDPOINT at a real node.
+points MINA_NODE_ENDPOINT at a real node. The JS file ships here, apart from the production
+program, and runs from the prover's installation (whose node_modules it imports).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from touchgrass import logs
-from touchgrass.proof.install import find_node, install
-from touchgrass.proof.process import _die_with_parent
-from touchgrass.settings import ProverSettings
+from touchgrass.errors import ConfigError
+from touchgrass.node.install import find_node, install, sync_extra_source
+from touchgrass.node.process import die_with_parent
+from touchgrass.settings import ProverSettings, load
 
-__all__ = ["Devnet", "start_devnet"]
+__all__ = ["DEVNET_JS", "Devnet", "start_devnet"]
 
 log = logs.get_logger(__name__)
+
+DEVNET_JS = Path(__file__).resolve().parent / "js" / "devnet.js"
+START_TIMEOUT_S = 300
 
 
 @dataclass
@@ -49,19 +54,20 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
                        host: str = "127.0.0.1", prover: ProverSettings | None = None,
                        accounts: int = 20) -> Devnet:
     """Install the JS program when needed, start the devnet, wait until it serves."""
-    settings = prover or ProverSettings()
+    settings = prover or load(ProverSettings)
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
+    script = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet.js")
     node = find_node(settings.node_binary)
     state_dir.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
-        node, str(installation.directory / "src" / "devnet.js"), f"--port={port}",
-        f"--host={host}", f"--state-dir={state_dir}", f"--block-interval={block_interval_s:g}",
-        f"--accounts={accounts}", stdout=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent,
+        node, str(script), f"--port={port}", f"--host={host}", f"--state-dir={state_dir}",
+        f"--block-interval={block_interval_s:g}", f"--accounts={accounts}",
+        stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent,
     )
     assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 300)
+    line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
     if not line:
         code = await process.wait()
-        raise RuntimeError(f"the devnet exited during start (code {code}); is port {port} free?")
+        raise ConfigError(f"the devnet exited during start (code {code}); is port {port} free?")
     ready = json.loads(line)
     return Devnet(process, ready["graphql"], f"http://{host}:{port}", int(ready["height"]))

@@ -32,7 +32,7 @@ LINE_LIMIT = 16 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the kernel kills the child if this process dies, even by SIGKILL."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
@@ -79,7 +79,7 @@ class ProverProcess:
         self._process = await asyncio.create_subprocess_exec(
             *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.env, limit=LINE_LIMIT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._stderr_task = asyncio.create_task(self._forward_stderr())
         started = time.monotonic()
