@@ -113,3 +113,36 @@ def test_a_port_with_only_closed_connections_of_an_earlier_run_is_free(tmp_path:
     client.close()
     server.close()
     _check_ports(DevOptions(tmp_path, api_port=port, devnet_port=port), devnet=True)
+
+
+def test_a_full_disk_for_the_circuit_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiling into a cache on a disk without room stops before any process starts."""
+    import shutil as real_shutil
+
+    from typer.testing import CliRunner
+
+    from touchgrass.cli import app
+    from touchgrass.node import pool
+
+    usage = real_shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(pool.shutil, "disk_usage",
+                        lambda path: usage._replace(free=50 * 2**20))
+    monkeypatch.setenv("CIRCUIT_CACHE_PATH", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["setup", "--compile"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "50 MiB free" in errors[0] and "CIRCUIT_CACHE_PATH" in errors[0]
+
+
+def test_only_expected_failures_become_one_line() -> None:
+    """A bug keeps its traceback: the one-line treatment is for failures an operator can fix."""
+    from touchgrass.cli.console import failure_of
+    from touchgrass.errors import ConfigError, DatabaseUnavailable
+
+    assert failure_of(ConfigError("X is required")) == ("configuration: X is required", 2)
+    assert failure_of(DatabaseUnavailable("cannot reach the database at h:1/d")) == \
+        ("cannot reach the database at h:1/d", 1)
+    assert failure_of(OSError(28, "No space left on device", "/cache/srs"))[0] == \
+        "No space left on device: /cache/srs"
+    assert failure_of(KeyError("proof")) is None and failure_of(AssertionError()) is None

@@ -1,5 +1,6 @@
 """The architecture, checked: lower layers never import upper ones (import-linter, shown to
-refuse a planted upward import), ruff finds nothing, every named SQL statement is used, and
+refuse a planted upward import), ruff and mypy find nothing (each shown to fail on a planted
+defect), every named SQL statement is used, and
 nothing outside the engine and the table modules writes SQL for a table."""
 
 from __future__ import annotations
@@ -48,9 +49,7 @@ def test_the_layer_contract_holds() -> None:
 
 def test_the_layer_contract_refuses_a_planted_upward_import(tmp_path: Path) -> None:
     """The check can fail: a copy of the package where the base layer imports the CLI."""
-    shutil.copytree(PACKAGE, tmp_path / "touchgrass",
-                    ignore=shutil.ignore_patterns("node_modules", "js", "__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    _copy_package(tmp_path)
     planted = tmp_path / "touchgrass" / "db.py"
     planted.write_text(planted.read_text() + "\nimport touchgrass.cli  # planted\n")
     result = _lint_imports(tmp_path)
@@ -65,6 +64,39 @@ def test_every_top_level_module_is_in_a_layer() -> None:
                  if (path.suffix == ".py" and path.stem != "__init__")
                  or (path.is_dir() and (path / "__init__.py").exists())}
     assert top_level - named == set(), "add these to the layers in pyproject.toml"
+
+
+def _copy_package(root: Path) -> Path:
+    shutil.copytree(PACKAGE, root / "touchgrass",
+                    ignore=shutil.ignore_patterns("node_modules", "js", "__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root / "touchgrass"
+
+
+def _mypy(root: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """mypy as configured in the pyproject under `root` (strict on queue/, store/, chain/)."""
+    return subprocess.run([_tool("mypy"), "--cache-dir", str(cache)], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_mypy_finds_nothing(tmp_path: Path) -> None:
+    result = _mypy(REPO, tmp_path / "cache")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_mypy_and_ruff_fail_on_planted_defects(tmp_path: Path) -> None:
+    """The checks can fail: an untyped function in the strict queue core (mypy), an
+    unused import (ruff)."""
+    package = _copy_package(tmp_path)
+    engine = package / "queue" / "engine.py"
+    engine.write_text(engine.read_text() + "\n\ndef planted(value):\n    return value\n")
+    result = _mypy(tmp_path, tmp_path / "cache")
+    assert result.returncode != 0
+    assert "engine.py" in result.stdout and "no-untyped-def" in result.stdout
+    (package / "db.py").write_text("import os  # planted\n" + (package / "db.py").read_text())
+    linted = subprocess.run([_tool("ruff"), "check", "--no-cache", "touchgrass/db.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert linted.returncode != 0 and "F401" in linted.stdout
 
 
 def test_ruff_finds_nothing() -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
+from touchgrass.errors import DatabaseUnavailable
+
 __all__ = ["CONNECT_TIMEOUT_S", "Executor", "connect", "create_pool", "notify",
-           "update_and_notify"]
+           "update_and_notify", "where"]
 
 # What a store function runs its statements on: the pool (one statement, its own
 # transaction) or a connection (inside the caller's transaction).
@@ -20,6 +23,19 @@ Executor = asyncpg.Pool | asyncpg.Connection
 
 # A database that does not accept a connection in this long is down (asyncpg's default is 60 s).
 CONNECT_TIMEOUT_S = 5.0
+
+
+# What opening a first connection raises when the database is down, wrong or refuses us.
+_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError,
+                asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError,
+                asyncpg.InvalidPasswordError)
+
+
+def where(database_url: str) -> str:
+    """host:port/db of a database URL, for messages (never the user or the password)."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}{parts.path or ''}"
 
 
 class _Pool(asyncpg.Pool):
@@ -67,15 +83,23 @@ async def create_pool(dsn: str, *, size: int = 10, command_timeout_s: float = 60
         server_settings={"application_name": kwargs.pop("application_name", "touchgrass")},
         **kwargs,
     )
-    return await pool
+    try:
+        return await pool
+    except _UNREACHABLE as error:
+        raise DatabaseUnavailable(f"cannot reach the database at {where(dsn)}: "
+                                  f"{error or type(error).__name__}") from None
 
 
 async def connect(dsn: str, *, application_name: str = "touchgrass") -> asyncpg.Connection:
     """One connection outside any pool (the LISTEN connection, operator commands)."""
-    connection = await asyncpg.connect(
-        dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=60,
-        server_settings={"application_name": application_name}
-    )
+    try:
+        connection = await asyncpg.connect(
+            dsn, timeout=CONNECT_TIMEOUT_S, command_timeout=60,
+            server_settings={"application_name": application_name}
+        )
+    except _UNREACHABLE as error:
+        raise DatabaseUnavailable(f"cannot reach the database at {where(dsn)}: "
+                                  f"{error or type(error).__name__}") from None
     await _init_connection(connection)
     return connection
 

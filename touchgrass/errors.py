@@ -4,6 +4,7 @@
      ├── ConfigError              a setting is missing or malformed: the process stops with one line
      │    └── PortTaken             a port touchgrass would listen on is in use
      ├── MigrationError           the database could not be migrated (unreachable, refused)
+     ├── DatabaseUnavailable      no connection to the database could be opened (at start)
      ├── InvalidInput             a request value is wrong (HTTP 400 with the field)
      ├── NotFound                 the named thing does not exist (HTTP 404, message as the API words it)
      ├── Conflict                 it exists already (HTTP 409)
@@ -32,6 +33,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "DatabaseUnavailable",
     "SendErrorKind",
     "SendRejected",
     "ProverTimeout",
@@ -73,6 +75,10 @@ class PortTaken(ConfigError):
 
 class MigrationError(TouchgrassError):
     """Migrating the database failed; the message names the database and the cause in one line."""
+
+
+class DatabaseUnavailable(TouchgrassError):
+    """Opening the first connection failed: the message names host:port/db and the cause."""
 
 
 class InvalidInput(TouchgrassError):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from touchgrass import db
 from touchgrass.errors import ConfigError, MigrationError
 
-__all__ = ["execute_script", "head_revision", "script_location", "upgrade", "where"]
+__all__ = ["execute_script", "head_revision", "script_location", "upgrade"]
 
 
 # alembic keeps its running context in module globals: one upgrade per process at a time.
@@ -53,14 +53,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
         except Exception as error:  # alembic and SQLAlchemy wrap driver errors in many types
             cause = error.__cause__ or error
             text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-            raise MigrationError(f"migration failed on {where(database_url)}: {text}") from None
-
-
-def where(database_url: str) -> str:
-    """host:port/db of a database URL, for messages (never the user or the password)."""
-    parts = urlsplit(database_url)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}{parts.path or ''}"
+            raise MigrationError(f"migration failed on {db.where(database_url)}: {text}") from None
 
 
 def head_revision() -> str:
@@ -80,9 +73,10 @@ def execute_script(sql: str) -> None:
     from alembic import op
 
     try:  # SQLAlchemy 2.1 renamed await_only to await_
-        from sqlalchemy.util import await_ as await_driver  # type: ignore[attr-defined]
+        from sqlalchemy.util import await_ as await_driver  # type: ignore[attr-defined, unused-ignore]
     except ImportError:  # pragma: no cover - SQLAlchemy 2.0
         from sqlalchemy.util import await_only as await_driver
 
     driver_connection = op.get_bind().connection.driver_connection
+    assert driver_connection is not None, "migrations run on an open asyncpg connection"
     await_driver(driver_connection.execute(sql))

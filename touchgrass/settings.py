@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -408,7 +408,7 @@ def load(settings_class: type[S], **overrides: object) -> S:
 
     `overrides` come from CLI options and win over the environment; None means "not given".
     """
-    given = {key: value for key, value in overrides.items() if value is not None}
+    given: dict[str, Any] = {key: value for key, value in overrides.items() if value is not None}
     try:
         return settings_class(**given)
     except ValidationError as error:

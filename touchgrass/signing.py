@@ -81,11 +81,13 @@ class SignerKey:
         if self.curve == "secp256k1":
             canonical = low_s(signature, self.curve)
             der = encode_dss_signature(canonical.r, canonical.s)
-            return bool(self._backend().verify(der, digest, hasher=None))  # type: ignore[union-attr]
+            secp256k1 = self._backend()
+            assert isinstance(secp256k1, coincurve.PublicKey)
+            return bool(secp256k1.verify(der, digest, hasher=None))
         try:
-            self._backend().verify(  # type: ignore[union-attr]
-                encode_dss_signature(signature.r, signature.s), digest, _PREHASHED
-            )
+            p256 = self._backend()
+            assert isinstance(p256, ec.EllipticCurvePublicKey)
+            p256.verify(encode_dss_signature(signature.r, signature.s), digest, _PREHASHED)
         except InvalidSignature:
             return False
         return True

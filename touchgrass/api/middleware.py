@@ -7,6 +7,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
@@ -19,6 +20,8 @@ from touchgrass.errors import Conflict, InvalidInput, NotFound, StorageError
 __all__ = ["decorate_response", "edge", "errors"]
 
 log = logs.get_logger("touchgrass.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -47,7 +50,7 @@ _DATABASE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
 
 
 @web.middleware
-async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Correlation id in, preflight answered, one access-log line out."""
     supplied = request.headers.get("X-Correlation-Id", "")
     correlation_id = supplied if _CORRELATION.match(supplied) else str(uuid.uuid4())
@@ -78,7 +81,7 @@ async def edge(request: web.Request, handler) -> web.StreamResponse:  # type: ig
 
 
 @web.middleware
-async def errors(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes `{"error": {...}}`; nothing internal ever reaches the client."""
     try:
         _check_url_text(request)

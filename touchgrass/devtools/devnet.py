@@ -12,8 +12,11 @@ import asyncio
 import contextlib
 import json
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
 
 from touchgrass import logs
 from touchgrass.errors import ConfigError
@@ -21,7 +24,7 @@ from touchgrass.node.install import find_node, install, sync_extra_source
 from touchgrass.node.process import die_with_parent
 from touchgrass.settings import ProverSettings, load
 
-__all__ = ["DEVNET_JS", "Devnet", "start_devnet"]
+__all__ = ["DEVNET_JS", "Devnet", "default_state_dir", "serve_devnet", "start_devnet"]
 
 log = logs.get_logger(__name__)
 
@@ -71,3 +74,21 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
         raise ConfigError(f"the devnet exited during start (code {code}); is port {port} free?")
     ready = json.loads(line)
     return Devnet(process, ready["graphql"], f"http://{host}:{port}", int(ready["height"]))
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("touchgrass")) / "devnet"
+
+
+async def serve_devnet(*, port: int, host: str, state_dir: Path, block_interval_s: float,
+                       stop: asyncio.Event, say: Callable[[str], None]) -> int:
+    """`touchgrass devnet`: run until `stop` is set or the devnet exits; its exit code."""
+    network = await start_devnet(port=port, host=host, state_dir=state_dir,
+                                 block_interval_s=block_interval_s)
+    say(f"devnet: GraphQL {network.graphql} (height {network.height}); funded keys at "
+        f"{network.base_url}/acquire-account; state in {state_dir}")
+    waiting = asyncio.create_task(stop.wait())
+    exited = asyncio.create_task(network.process.wait())
+    await asyncio.wait({waiting, exited}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    return await network.stop()

@@ -9,7 +9,7 @@ and nothing above it. `open_pool` is the only place a pool of processes is confi
 from __future__ import annotations
 
 from touchgrass.node.install import O1JS_VERSION, Installation, find_node, install
-from touchgrass.node.pool import PoolConfig, Progress, ProverPool, open_pool
+from touchgrass.node.pool import PoolConfig, Progress, ProverPool, compile_circuits, open_pool
 
-__all__ = ["O1JS_VERSION", "Installation", "PoolConfig", "Progress", "ProverPool", "find_node",
-           "install", "open_pool"]
+__all__ = ["O1JS_VERSION", "Installation", "PoolConfig", "Progress", "ProverPool",
+           "compile_circuits", "find_node", "install", "open_pool"]

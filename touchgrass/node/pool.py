@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from touchgrass import logs
-from touchgrass.errors import ProverCrashed, ProverRequestError, ProverStartError, ProverTimeout
+from touchgrass.errors import ConfigError, ProverCrashed, ProverRequestError, ProverStartError, ProverTimeout
+from touchgrass.node import ops
 from touchgrass.node.install import Installation, find_node, install
 from touchgrass.node.process import ProverProcess, command_for, environment
 from touchgrass.settings import ProverSettings
 
-__all__ = ["PoolConfig", "Progress", "ProverPool", "open_pool"]
+__all__ = ["CACHE_BYTES", "PoolConfig", "Progress", "ProverPool", "check_cache_space",
+           "compile_circuits", "open_pool"]
 
 log = logs.get_logger(__name__)
 
@@ -176,7 +180,7 @@ async def open_pool(settings: ProverSettings, *, curve: str, size: int = 1, zkap
     contract (the publisher's builders, `touchgrass setup --compile`).
     """
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
-    await asyncio.to_thread(settings.circuit_cache_path.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(check_cache_space, settings.circuit_cache_path, curve)
     pool = ProverPool(PoolConfig(
         size=size, curve=curve, cache_dir=str(settings.circuit_cache_path), zkapp=zkapp,
         node_binary=settings.node_binary, threads=settings.prover_threads,
@@ -186,3 +190,32 @@ async def open_pool(settings: ProverSettings, *, curve: str, size: int = 1, zkap
     ), installation)
     await pool.start(progress)
     return pool
+
+
+# What a cold compile writes into CIRCUIT_CACHE_PATH with the zkApp (measured with
+# `touchgrass setup --compile`: secp256k1 635 MiB; P-256 is the larger circuit).
+CACHE_BYTES = {"secp256k1": 640 * 2**20, "secp256r1": 1024 * 2**20}
+
+
+def check_cache_space(path: Path, curve: str) -> None:
+    """Refuse to start a compile that would fill the disk halfway (one line, before any
+    process starts), counting what the cache already holds."""
+    path.mkdir(parents=True, exist_ok=True)
+    held = sum(entry.stat().st_size for entry in path.iterdir() if entry.is_file())
+    needed = CACHE_BYTES.get(curve, max(CACHE_BYTES.values())) - held
+    free = shutil.disk_usage(path).free
+    if needed > free:
+        raise ConfigError(f"CIRCUIT_CACHE_PATH {path} has {free // 2**20} MiB free and compiling "
+                          f"the {curve} circuit writes about {needed // 2**20} MiB there; free "
+                          "space or point CIRCUIT_CACHE_PATH at a larger disk")
+
+
+async def compile_circuits(settings: ProverSettings, *, curve: str,
+                           progress: Progress | None = None) -> str:
+    """`touchgrass setup --compile`: fill the cache for `curve` (circuit and zkApp); returns
+    the verification key hash the cache holds."""
+    pool = await open_pool(settings, curve=curve, zkapp=True, progress=progress)
+    try:
+        return (await ops.info(pool)).verification_key_hash
+    finally:
+        await pool.close()

@@ -6,22 +6,29 @@ use the same data people see.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import asyncio
+import json
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from rich.console import Group
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from touchgrass import db
+from touchgrass.chain.client import ChainClient
+from touchgrass.errors import ChainError
 from touchgrass.queue import views
 from touchgrass.queue.stages import DEPLOY, GENERATE, PUBLISH
+from touchgrass.settings import ChainSettings, DatabaseSettings
 from touchgrass.statuses import ChainStatus, DeploymentStatus, SubmissionStatus
 from touchgrass.store import challenges, submissions
 
-__all__ = ["StatusReport", "gather", "render_report", "render_timeline", "report_json",
-           "timeline_json"]
+__all__ = ["StatusReport", "fee_payer_balance", "gather", "render_report", "render_timeline",
+           "report_json", "show", "timeline_json"]
 
 QUEUED_STAGES = (GENERATE, PUBLISH, DEPLOY)
 SUBMISSION_STATUSES = tuple(SubmissionStatus)
@@ -127,7 +134,7 @@ def render_report(report: StatusReport) -> Group:
         chain.add_column(name, justify="right")
     chain.add_row(*(str(report.chain_totals.get(name, 0))
                     for name in ChainStatus))
-    parts = [queue, throughput, chain, failures, owners]
+    parts: list[Table | Text] = [queue, throughput, chain, failures, owners]
     if report.fee_payer is not None:
         payer = report.fee_payer
         balance = payer.get("balance_mina")
@@ -212,3 +219,53 @@ def render_timeline(row: dict[str, Any]) -> Group:
     for event in timeline_json(row)["timeline"]:
         events.add_row(event["at"][:23].replace("T", " "), event["event"])
     return Group(summary, events)
+
+
+async def fee_payer_balance(address: str, endpoint: str) -> dict[str, Any]:
+    """The fee payer's balance for the report; a chain outage is shown, not fatal."""
+    client = ChainClient(endpoint, timeout_s=5)
+    try:
+        account = await client.account(address)
+        if account is None:
+            return {"address": address, "error": "no such account"}
+        return {"address": address, "balance_mina": account.balance_nanomina / 1e9}
+    except ChainError as error:
+        return {"address": address, "error": str(error)}
+    finally:
+        await client.close()
+
+
+async def show(database: DatabaseSettings, out: Console, *, sha256_hex: str | None = None,
+               as_json: bool = False, watch_every_s: float | None = None,
+               fee_payer: str | None = None, chain: ChainSettings | None = None) -> None:
+    """Print the report (refreshed in place every `watch_every_s`, until cancelled) or one
+    submission's timeline, as a table or as JSON."""
+    pool = await db.create_pool(database.asyncpg_dsn, size=2,
+                                application_name="touchgrass-status")
+
+    async def report() -> StatusReport:
+        data = await gather(pool)
+        if fee_payer and chain is not None:
+            data = replace(data, fee_payer=await fee_payer_balance(fee_payer,
+                                                                    chain.mina_node_endpoint))
+        return data
+
+    try:
+        if sha256_hex is not None:
+            row = await timeline(pool, sha256_hex)
+            if as_json:
+                out.print_json(json.dumps(timeline_json(row)))
+            else:
+                out.print(render_timeline(row))
+        elif as_json:
+            out.print_json(json.dumps(report_json(await report())))
+        elif watch_every_s is None:
+            out.print(render_report(await report()))
+        else:
+            with Live(render_report(await report()), console=out, auto_refresh=False,
+                      screen=False) as live:
+                while True:
+                    await asyncio.sleep(watch_every_s)
+                    live.update(render_report(await report()), refresh=True)
+    finally:
+        await pool.close()

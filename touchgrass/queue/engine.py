@@ -149,7 +149,7 @@ async def record_progress(
     columns = tuple(sorted(fields))
     status = await executor.execute(statement("record_progress", stage, columns), job.id, owner,
                                     job.attempt, *(fields[column] for column in columns))
-    return status == "UPDATE 1"
+    return bool(status == "UPDATE 1")
 
 
 async def fail(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import asyncpg
 
 from touchgrass import db, logs
+from touchgrass.errors import DatabaseUnavailable
 
 __all__ = ["Listener"]
 
@@ -52,9 +53,10 @@ class Listener:
         while not stop.is_set():
             try:
                 connection = await db.connect(self._dsn, application_name=self._application_name)
-            except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+            except (TimeoutError, OSError, asyncpg.PostgresError, DatabaseUnavailable) as error:
                 log.warning("listen", "cannot connect for LISTEN (%s); retrying in %.1f s",
-                            type(error).__name__, delay)
+                            error if isinstance(error, DatabaseUnavailable)
+                            else type(error).__name__, delay)
                 await _wait(stop, delay)
                 delay = min(delay * 2, self._reconnect_max_s)
                 continue

@@ -124,7 +124,8 @@ class Monitor:
             sent_height = self._deploy_seen.setdefault(tx_hash, tip)
             if failed or tip - sent_height >= self.settings.abandon_after_blocks:
                 reason = (f"deploy transaction {tx_hash} "
-                          + (f"failed: {block.failed[tx_hash]}" if failed else "was dropped"))
+                          + (f"failed: {block.failed[tx_hash]}" if block is not None
+                             else "was dropped"))
                 if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
                     counts.abandoned += 1
                     log.warning("abandoned", "%s; deploying again", reason)

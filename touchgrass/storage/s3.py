@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import aiohttp
-from miniopy_async import Minio
+from miniopy_async import Minio  # type: ignore[attr-defined]  # re-exported, untyped
 from miniopy_async.error import S3Error
 
 from touchgrass.errors import ObjectNotFound, StorageError

@@ -162,7 +162,7 @@ async def deploy_watch(executor: Executor, limit: int = 100) -> list[dict[str, A
 
 
 async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) -> bool:
-    return await executor.execute(CHALLENGE_DEPLOY_ACTIVE, challenge_id, tx_hash) == "UPDATE 1"
+    return bool(await executor.execute(CHALLENGE_DEPLOY_ACTIVE, challenge_id, tx_hash) == "UPDATE 1")
 
 
 async def deploy_abandoned(pool: asyncpg.Pool, challenge_id: UUID, tx_hash: str,

@@ -94,7 +94,8 @@ async def lock(connection: asyncpg.Connection, storage_key: str) -> None:
 
 
 async def add(executor: Executor, storage_key: str) -> UUID:
-    return await executor.fetchval(IMAGE_PENDING_ADD, storage_key)
+    pending_id: UUID = await executor.fetchval(IMAGE_PENDING_ADD, storage_key)
+    return pending_id
 
 
 async def remove(executor: Executor, pending_id: UUID) -> None:

@@ -180,6 +180,11 @@ SELECT chain_status, count(*) AS total FROM submissions
 WHERE chain_status IS NOT NULL GROUP BY chain_status
 """
 
+# -- name: submission_evidence
+# What `touchgrass verify` checks besides the chain: the signature as received and the proof
+# while it is still stored (it is cleared once published).
+SUBMISSION_EVIDENCE = "SELECT signature, proof_json FROM submissions WHERE id = $1"
+
 # -- name: submission_lock_for_resubmit
 # FOR NO KEY UPDATE waits for a claim in progress (claims hold the same lock for an instant)
 # so the decision below sees the row as it is.
@@ -287,6 +292,7 @@ STATEMENTS = {
     "submission_status_totals": SUBMISSION_STATUS_TOTALS,
     "submission_chain_totals": SUBMISSION_CHAIN_TOTALS,
     "submission_lock_for_resubmit": SUBMISSION_LOCK_FOR_RESUBMIT,
+    "submission_evidence": SUBMISSION_EVIDENCE,
     "submission_resubmit": SUBMISSION_RESUBMIT,
 }
 
@@ -417,6 +423,14 @@ async def find_by_sha256(executor: Executor, sha256_hex: str
     return dict(row)
 
 
+async def evidence(executor: Executor, submission_id: UUID) -> tuple[str, dict[str, Any] | None]:
+    """(the stored signature JSON, the stored proof or None)."""
+    row = await executor.fetchrow(SUBMISSION_EVIDENCE, submission_id)
+    if row is None:
+        raise NotFound("Submission not found")
+    return row["signature"], row["proof_json"]
+
+
 async def status_totals(executor: Executor) -> dict[str, int]:
     return {row["status"]: row["total"] for row in await executor.fetch(SUBMISSION_STATUS_TOTALS)}
 
@@ -484,11 +498,11 @@ async def chain_seen(executor: Executor, row_id: UUID, tx_hash: str, height: int
 
 
 async def chain_included(executor: Executor, row_id: UUID, tx_hash: str, height: int) -> bool:
-    return await executor.execute(SUBMISSION_CHAIN_INCLUDED, row_id, tx_hash, height) == "UPDATE 1"
+    return bool(await executor.execute(SUBMISSION_CHAIN_INCLUDED, row_id, tx_hash, height) == "UPDATE 1")
 
 
 async def chain_final(executor: Executor, row_id: UUID, tx_hash: str, height: int | None) -> bool:
-    return await executor.execute(SUBMISSION_CHAIN_FINAL, row_id, tx_hash, height) == "UPDATE 1"
+    return bool(await executor.execute(SUBMISSION_CHAIN_FINAL, row_id, tx_hash, height) == "UPDATE 1")
 
 
 async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason: str) -> bool:

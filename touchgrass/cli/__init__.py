@@ -1,0 +1,216 @@
+"""The `touchgrass` command: one subcommand per role (here), plus the operator commands
+(operators.py), the clients of a deployment (clients.py) and the development tools
+(development.py).
+
+The package only wires: each command loads its settings and calls the module that owns the
+work. Commands are plain functions (typer skips `async def`); `console` runs the async work
+and turns expected failures into one line. Exit codes: 0 ok, 1 the operation failed or was
+refused, 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from touchgrass import __version__, db, migrations
+from touchgrass.cli import console
+from touchgrass.cli.console import err, out, run
+from touchgrass.settings import DatabaseSettings, load
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="touchgrass",
+    help="Prove photos are authentic and record the proofs on Mina. One command per role; "
+    "each role is a loop over the submissions table (Postgres is the queue).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="PostgreSQL URL; default: $DATABASE_URL.",
+                 show_default=False),
+]
+Concurrency = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, max=256, help="Rows worked on at once.")
+]
+
+
+def _database(database_url: str | None) -> DatabaseSettings:
+    return load(DatabaseSettings, database_url=database_url)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"touchgrass {__version__}")
+        raise typer.Exit(0)
+
+
+# ---------------------------------------------------------------- roles
+
+
+@app.command()
+@console.command("api")
+def api(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
+    port: Annotated[int | None, typer.Option(help="Port; default: $PORT or 3000.",
+                                             show_default=False)] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Serve the HTTP API (a drop-in replacement for the TouchGrass backend).
+
+    Needs DATABASE_URL, ADMIN_PASSWORD and SIGNER_PUBLIC_KEY; images go to S3 when
+    MINIO_ENDPOINT is set, else to STORAGE_DIR. Stops gracefully on SIGTERM/SIGINT.
+    """
+    from touchgrass.api.app import open_context, serve
+    from touchgrass.settings import ApiSettings, SignerSettings, StorageSettings
+
+    database = _database(database_url)
+    settings = load(ApiSettings, port=port)
+    signer, storage = load(SignerSettings), load(StorageSettings)
+
+    async def work() -> None:
+        control = console.signal_control()
+        ctx = await open_context(database, settings, storage, signer)
+        await serve(ctx, host, settings.port, control.stop)
+
+    run(work)
+
+
+@app.command()
+@console.command("generate")
+def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
+    """Claim `proof_generation` rows, prove them with o1js, store the proof for publishing.
+
+    --concurrency N runs N prover processes (each ~2-2.5 GB while proving). Needs
+    DATABASE_URL, SIGNER_PUBLIC_KEY (and SIGNER_CURVE), the image storage settings and
+    Node.js 20; installs the prover's JS dependencies first when they are missing. Stops
+    gracefully on SIGTERM/SIGINT (a second signal releases in-flight rows at once).
+    """
+    from touchgrass.roles import generate as role
+    from touchgrass.settings import ProverSettings, QueueSettings, SignerSettings, StorageSettings
+
+    database = _database(database_url)
+    queue, storage = load(QueueSettings), load(StorageSettings)
+    signer, prover = load(SignerSettings), load(ProverSettings)
+
+    async def work() -> None:
+        with console.compile_progress() as progress:
+            await role.run(database=database, queue=queue, storage=storage, signer=signer,
+                           prover=prover, concurrency=concurrency, progress=progress)
+
+    run(work)
+
+
+@app.command()
+@console.command("setup")
+def setup(
+    force: Annotated[bool, typer.Option("--force", help="Reinstall even when present.")] = False,
+    compile_circuits: Annotated[bool, typer.Option(
+        "--compile", help="Also compile the circuit and the zkApp for SIGNER_CURVE into "
+                          "CIRCUIT_CACHE_PATH (what a container build does).")] = False,
+) -> None:
+    """Install the prover's JS dependencies (o1js, from the committed lockfile).
+
+    `touchgrass generate` does this by itself when they are missing; run it ahead of time
+    (in a container build, say) to keep first starts short.
+    """
+    from touchgrass import node
+    from touchgrass.settings import CurveSettings, ProverSettings
+
+    settings, curve = load(ProverSettings), load(CurveSettings)
+    with console.working("installing the prover's JS dependencies (npm ci)"):
+        target = node.install(settings.prover_js_dir, settings.node_binary, force=force)
+    err.print(f"prover JS dependencies installed in {target.directory}")
+    if not compile_circuits:
+        return
+
+    async def work() -> str:
+        with console.compile_progress() as progress:
+            return await node.compile_circuits(settings, curve=curve.signer_curve,
+                                               progress=progress)
+
+    started = datetime.now(UTC)
+    key_hash = run(work)
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    err.print(f"circuits for {curve.signer_curve} compiled into {settings.circuit_cache_path} "
+              f"({seconds:.0f} s; verification key hash {key_hash})")
+
+
+@app.command()
+@console.command("publish")
+def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
+    """Claim `proof_publishing` rows and pending zkApp deployments; send them to Mina.
+
+    Runs one lane for the fee payer (FEE_PAYER_PRIVATE_KEY): every transaction of that key
+    is built, recorded and sent in turn with explicitly tracked nonces; production runs
+    `--concurrency 1`. Needs DATABASE_URL, MINA_NODE_ENDPOINT, SIGNER_CURVE and Node.js 20.
+    """
+    from touchgrass.roles import publish as role
+    from touchgrass.settings import ChainSettings, CurveSettings, ProverSettings, QueueSettings
+
+    database = _database(database_url)
+    queue, chain = load(QueueSettings), load(ChainSettings)
+    prover, curve = load(ProverSettings), load(CurveSettings)
+
+    async def work() -> None:
+        with console.compile_progress() as progress:
+            await role.run(database=database, queue=queue, chain=chain, prover=prover,
+                           curve=curve.signer_curve, concurrency=concurrency, progress=progress)
+
+    run(work)
+
+
+@app.command()
+@console.command("monitor")
+def monitor(database_url: DatabaseUrl = None) -> None:
+    """Follow sent transactions to inclusion and finality; re-queue abandoned ones.
+
+    Marks submissions `included` (with the block height), then `final` at FINALITY_DEPTH
+    blocks; a transaction the node has forgotten is `abandoned` and its submission goes
+    back to proof generation; a challenge becomes `active` once its zkApp is included.
+    """
+    from touchgrass.roles import monitor as role
+    from touchgrass.settings import ChainSettings, MonitorSettings
+
+    database = _database(database_url)
+    chain, settings = load(ChainSettings), load(MonitorSettings)
+
+    async def work() -> None:
+        await role.run(database=database, chain=chain, settings=settings,
+                       control=console.signal_control())
+
+    run(work)
+
+
+@app.command()
+@console.command("migrate")
+def migrate(database_url: DatabaseUrl = None) -> None:
+    """Apply the database migrations (idempotent; safe to run on every start)."""
+    settings = _database(database_url)
+    migrations.upgrade(settings.database_url)
+    err.print(f"database at {db.where(settings.database_url)} is at revision "
+              f"{migrations.head_revision()} (head)")
+
+
+# The other commands register themselves on `app` (operators, clients, development tools).
+from touchgrass.cli import clients, development, operators  # noqa: E402, F401
+
+
+def main() -> Any:
+    """Console-script entry point."""
+    return app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
