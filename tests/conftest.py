@@ -161,3 +161,30 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
         await client.close()
     for store in stores:
         await store.close()
+
+# ---------------------------------------------------------------- what kind of test each file is
+
+# A newcomer's map of the suite (select with -m unit / integration / acceptance):
+#   unit         no service at all: pure functions, stand-ins on loopback, static checks
+#   integration  one part against the real thing: PostgreSQL, SeaweedFS, o1js, the devnet
+#   acceptance   the product as an operator runs it: `touchgrass ...` processes end to end
+KINDS = {
+    "unit": {"test_chain_client", "test_node_protocol", "test_prover_pool",
+             "test_settings_and_logs", "test_signatures_and_addresses", "test_structure"},
+    "integration": {"test_api_hardening", "test_api_lists", "test_api_resources", "test_api_s3",
+                    "test_api_submissions", "test_devnet", "test_migrations",
+                    "test_operator_cli", "test_prover", "test_queue_engine", "test_storage",
+                    "test_worker"},
+    "acceptance": {"test_api_fuzz", "test_api_process", "test_dev", "test_dev_failures",
+                   "test_faults", "test_generate_role", "test_processes",
+                   "test_publish_pipeline"},
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        kinds = [kind for kind, modules in KINDS.items() if module in modules]
+        if len(kinds) != 1:
+            raise pytest.UsageError(f"{module} must be in exactly one of KINDS in conftest.py")
+        item.add_marker(kinds[0])
