@@ -114,7 +114,7 @@ async def update_and_notify(pool: asyncpg.Pool, statement: str, *args: Any,
     """Run an UPDATE of one row and, only if it updated it, NOTIFY `channel` in the same
     transaction (so the listener never wakes before the change is visible)."""
     async with pool.acquire() as connection, connection.transaction():
-        updated = await connection.execute(statement, *args) == "UPDATE 1"
+        updated = bool(await connection.execute(statement, *args) == "UPDATE 1")
         if updated and channel is not None:
             await notify(connection, channel)
     return updated

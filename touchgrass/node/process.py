@@ -105,7 +105,7 @@ class ProverProcess:
             raise ProverStartError(f"{self.name} exited before it was ready: "
                                    + self._last_error())
         try:
-            message = json.loads(line)
+            message: dict[str, Any] = json.loads(line)
         except json.JSONDecodeError:
             await self.kill()
             raise ProverStartError(f"{self.name} printed something unexpected: {line[:200]!r}") from None
