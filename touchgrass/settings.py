@@ -297,7 +297,7 @@ class ProverSettings(BaseSettings):
 
     circuit_cache_path: Path = Field(
         default_factory=_default_circuit_cache,
-        description="o1js compile cache (~370 MB secp256k1, ~660 MB P-256); keep it between runs.",
+        description="o1js compile cache (~640 MiB secp256k1, ~930 MiB P-256); keep it between runs.",
     )
     prover_js_dir: Path = Field(
         default_factory=_default_js_dir,
