@@ -23,8 +23,10 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
 from touchgrass.chain import transactions
-from touchgrass.chain.client import ChainClient, SendErrorKind, SendRejected
+from touchgrass.chain.client import ChainClient
 from touchgrass.devtools.devnet import start_devnet
+from touchgrass.errors import SendErrorKind, SendRejected
+from touchgrass.node import ops
 from touchgrass.node.install import install
 from touchgrass.node.pool import PoolConfig, ProverPool
 from touchgrass.proof import ProofRequest
@@ -128,7 +130,7 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     blocks = await chain.best_chain(30)
     assert any(receipt.hash in block.zkapp_command_hashes for block in blocks)
 
-    token = await transactions.token_id(world["pool"], built.zkapp_address)
+    token = await ops.token_id(world["pool"], built.zkapp_address)
     assert token == built.token_id
     account = await chain.account(receipt.token_owner, token)
     signer = world["signer"]
