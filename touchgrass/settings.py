@@ -72,6 +72,12 @@ def _check_url(value: str, schemes: set[str], shape: str) -> str:
     return value
 
 
+def _check_postgres_url(value: str) -> str:
+    # A socket-only URL (postgresql:///db?host=/run/postgresql) has no host part.
+    return _check_url(value, {"postgres", "postgresql", "postgresql+asyncpg"},
+                      "a postgresql://user:pass@host:port/db URL")
+
+
 MIN_ADMIN_PASSWORD = 12
 
 
@@ -90,9 +96,7 @@ class DatabaseSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
-        # A socket-only URL (postgresql:///db?host=/run/postgresql) has no host part.
-        return _check_url(value, {"postgres", "postgresql", "postgresql+asyncpg"},
-                          "a postgresql://user:pass@host:port/db URL")
+        return _check_postgres_url(value)
 
     @property
     def asyncpg_dsn(self) -> str:
@@ -378,7 +382,7 @@ class DevSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        return None if value is None else DatabaseSettings._postgres_url(value)
+        return None if value is None else _check_postgres_url(value)
 
     @property
     def external_chain(self) -> bool:
