@@ -169,10 +169,11 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
 #   integration  one part against the real thing: PostgreSQL, SeaweedFS, o1js, the devnet
 #   acceptance   the product as an operator runs it: `touchgrass ...` processes end to end
 KINDS = {
-    "unit": {"test_chain_client", "test_node_protocol", "test_prover_pool",
-             "test_settings_and_logs", "test_signatures_and_addresses", "test_structure"},
+    "unit": {"test_chain_client", "test_graphql_documents", "test_node_protocol",
+             "test_prover_pool", "test_publish_standin", "test_settings_and_logs",
+             "test_signatures_and_addresses", "test_structure"},
     "integration": {"test_api_hardening", "test_api_lists", "test_api_resources", "test_api_s3",
-                    "test_api_submissions", "test_devnet", "test_migrations",
+                    "test_api_submissions", "test_devnet", "test_migrations", "test_monitor",
                     "test_operator_cli", "test_prover", "test_queue_engine", "test_storage",
                     "test_worker"},
     "acceptance": {"test_api_fuzz", "test_api_process", "test_dev", "test_dev_failures",

@@ -8,11 +8,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from touchgrass.chain.client import ChainClient, classify
-from touchgrass.errors import ChainError, SendErrorKind, SendRejected
+from touchgrass.errors import ChainError, NodeNotSynced, SendErrorKind, SendRejected
 
 pytestmark = pytest.mark.anyio
 
-ACCOUNT = {"publicKey": "B62qfeepayer", "token": "wSHV2S4qX9jFsLjQo8r1BsMLH2ZRKsZx6EJd1sbozGPieEC4Jf",
+ACCOUNT = {"publicKey": "B62qfeepayer", "tokenId": "wSHV2S4qX9jFsLjQo8r1BsMLH2ZRKsZx6EJd1sbozGPieEC4Jf",
            "nonce": "4", "inferredNonce": "6", "balance": {"total": "1000000000"},
            "zkappState": None}
 
@@ -44,21 +44,30 @@ def test_classification_of_daemon_errors(message: str, kind: SendErrorKind) -> N
     assert classify(message) is kind
 
 
+SYNCED = {"data": {"daemonStatus": {"syncStatus": "SYNCED"}}}
+
+
 async def test_account_found_missing_and_malformed() -> None:
     server, client = await fake_node([
         {"data": {"account": ACCOUNT}},
-        {"data": {"account": None}},
+        {"data": {"account": None}}, SYNCED,
         {"data": {"account": {**ACCOUNT, "nonce": "many"}}},
         {"data": {"account": {**ACCOUNT, "zkappState": ["1", "2", "0"]}}},
+        {"data": {"account": {**ACCOUNT, "nonce": None, "inferredNonce": None}}},
+        {"data": {"account": {**ACCOUNT, "inferredNonce": None}}},
     ])
     try:
         account = await client.account("B62qfeepayer")
         assert (account.nonce, account.inferred_nonce, account.balance_nanomina) == (4, 6, 10**9)
+        assert account.next_nonce == 6 and account.token_id == ACCOUNT["tokenId"]
         assert account.zkapp_state is None
         assert await client.account("B62qnobody") is None
         with pytest.raises(ChainError, match="malformed nonce"):
             await client.account("B62qfeepayer")
         assert (await client.account("B62qfeepayer", "token")).zkapp_state == [1, 2, 0]
+        # nonce and inferredNonce are nullable in the daemon's schema
+        assert (await client.account("B62qfeepayer")).next_nonce is None
+        assert (await client.account("B62qfeepayer")).next_nonce == 4
     finally:
         await client.close()
         await server.close()
@@ -66,42 +75,66 @@ async def test_account_found_missing_and_malformed() -> None:
 
 async def test_send_accepted_and_refused() -> None:
     server, client = await fake_node([
-        {"data": {"sendZkapp": {"zkapp": {"id": "abc=", "hash": "5Jx"}}}},
+        {"data": {"sendZkapp": {"zkapp": {"hash": "5Jx"}}}},
         {"data": None, "errors": [{"message": "Couldn't send zkApp command: Insufficient_replace_fee",
                                    "path": ["sendZkapp"]}]},
         {"data": {"sendZkapp": None}},
     ])
     try:
         sent = await client.send_zkapp({"feePayer": {}})
-        assert (sent.id, sent.hash) == ("abc=", "5Jx")
+        assert sent.hash == "5Jx"
         with pytest.raises(SendRejected) as refused:
             await client.send_zkapp({"feePayer": {}})
         assert refused.value.kind is SendErrorKind.REPLACE_FEE
         assert refused.value.message == "Couldn't send zkApp command: Insufficient_replace_fee"
-        with pytest.raises(ChainError, match="no id/hash"):
+        with pytest.raises(ChainError, match="no hash"):
             await client.send_zkapp({})
     finally:
         await client.close()
         await server.close()
 
 
-async def test_status_and_best_chain() -> None:
+async def test_a_node_that_is_not_synced_is_not_a_missing_account() -> None:
+    """A bootstrapping daemon answers `account: null` with no error (mina-daemon.md)."""
+    server, client = await fake_node([
+        {"data": {"account": None}}, {"data": {"daemonStatus": {"syncStatus": "BOOTSTRAP"}}},
+        {"data": {"account": None}}, {"data": None, "errors": [{"message": "boom"}]},
+    ])
+    try:
+        with pytest.raises(NodeNotSynced, match="not synced .*BOOTSTRAP"):
+            await client.account("B62qfeepayer")
+        with pytest.raises(ChainError, match="daemonStatus failed: boom"):
+            await client.account("B62qfeepayer")
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_pool_best_chain_and_node_info() -> None:
     block = {"stateHash": "3Nabc", "protocolState": {"consensusState": {"blockHeight": "12"}},
              "transactions": {"zkappCommands": [{"hash": "5Ja"}, {"hash": "5Jb"}]}}
     server, client = await fake_node([
-        {"data": {"transactionStatus": "PENDING"}},
-        {"data": {"transactionStatus": "MAYBE"}},
+        {"data": {"pooledZkappCommands": [{"hash": "5Ja"}]}},
+        {"data": {"pooledZkappCommands": None}, "errors": [{"message": "bad key"}]},
         {"data": {"bestChain": [block]}},
         {"data": {"bestChain": [{"stateHash": "3N"}]}},
+        {"data": {"version": "4.0.0-mainnet-mesa-6850301",
+                  "daemonStatus": {"syncStatus": "SYNCED", "chainId": "a7351abc"}}},
+        {"data": {"version": None, "daemonStatus": None}},
     ])
     try:
-        assert await client.transaction_status("abc=") == "PENDING"
-        with pytest.raises(ChainError):
-            await client.transaction_status("abc=")
+        assert await client.pooled_hashes(hashes=["5Ja", "5Jz"]) == {"5Ja"}
+        with pytest.raises(ChainError, match="bad key"):
+            await client.pooled_hashes(public_key="B62q")
         [parsed] = await client.best_chain(5)
         assert (parsed.height, parsed.zkapp_command_hashes) == (12, ("5Ja", "5Jb"))
         with pytest.raises(ChainError, match="lacks"):
             await client.best_chain(5)
+        info = await client.node_info()
+        assert (info.version, info.sync_status, info.chain_id) == \
+            ("4.0.0-mainnet-mesa-6850301", "SYNCED", "a7351abc")
+        with pytest.raises(ChainError, match="version query failed"):
+            await client.node_info()
     finally:
         await client.close()
         await server.close()

@@ -125,3 +125,22 @@ def test_duplicate_chain_positions_stop_the_upgrade_with_a_clear_reason(empty_da
     # nothing was half-applied: the old status is still there
     assert fetch(empty_database, "SELECT count(*) FROM submissions WHERE status = 'processing'"
                  )[0][0] == 1
+
+
+def test_transaction_ids_become_hashes_and_any_length_fits(empty_database: str) -> None:
+    """0006: rows written with the daemon's long `zkapp.id` get their hash as the public id;
+    the column takes any length (a real id is tens of KB); deploy timers live on the row."""
+    migrations.upgrade(empty_database, "0005")
+    fetch(empty_database, "INSERT INTO users (wallet_address) VALUES ('B62qw')")
+    challenge = fetch(empty_database, "INSERT INTO challenges (title, description, start_time, "
+                      "end_time) VALUES ('t', 'd', now(), now() + interval '1 day') RETURNING id")[0][0]
+    chain = fetch(empty_database, "INSERT INTO chains (name, challenge_id) VALUES ('c', $1) "
+                  "RETURNING id", challenge)[0][0]
+    fetch(empty_database, "INSERT INTO submissions (sha256_hash, wallet_address, signature, "
+          "challenge_id, chain_id, storage_key, chain_position, status, transaction_id, "
+          "transaction_hash) VALUES (repeat('e', 64), 'B62qw', '{}', $1, $2, 'k', 1, 'complete',"
+          " 'NUp2aGFzaA==', '5Jhash')", challenge, chain)
+    migrations.upgrade(empty_database)
+    assert fetch(empty_database, "SELECT transaction_id FROM submissions")[0][0] == "5Jhash"
+    fetch(empty_database, "UPDATE submissions SET transaction_id = repeat('A', 40000)")
+    assert "transaction_submitted_block_height" in columns(empty_database, "challenges")

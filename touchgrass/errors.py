@@ -2,7 +2,8 @@
 
     TouchgrassError
      ├── ConfigError              a setting is missing or malformed: the process stops with one line
-     │    └── PortTaken             a port touchgrass would listen on is in use
+     │    ├── PortTaken             a port touchgrass would listen on is in use
+     │    └── UnsupportedNetwork    the node runs a protocol our o1js cannot make transactions for
      ├── MigrationError           the database could not be migrated (unreachable, refused)
      ├── DatabaseUnavailable      no connection to the database could be opened (at start)
      ├── InvalidInput             a request value is wrong (HTTP 400 with the field)
@@ -16,7 +17,8 @@
      │    ├── ProverTimeout         a request took too long; it was killed
      │    └── ProverRequestError    the program refused the request (`code` says why)
      ├── ChainError               the Mina node could not be reached or answered nonsense
-     │    └── SendRejected          it refused a command (`kind`, a SendErrorKind, says why)
+     │    ├── SendRejected          it refused a command (`kind`, a SendErrorKind, says why)
+     │    └── NodeNotSynced         it is bootstrapping or catching up: ask again later, no attempt used
      ├── JobError                 raised by a stage handler while working on one row
      │    ├── PermanentJobError     retrying cannot help (bad bytes, bad signature): reject now
      │    └── LeaseLost             the row's lease was lost before sending: nothing was sent
@@ -34,6 +36,8 @@ import enum
 
 __all__ = [
     "DatabaseUnavailable",
+    "NodeNotSynced",
+    "UnsupportedNetwork",
     "SendErrorKind",
     "SendRejected",
     "ProverTimeout",
@@ -71,6 +75,11 @@ class ConfigError(TouchgrassError):
 class PortTaken(ConfigError):
     """Another program listens on a port touchgrass was told to use; the message names the
     option that picks another."""
+
+
+class UnsupportedNetwork(ConfigError):
+    """The node's network runs a transaction protocol this build's o1js cannot produce (a Mesa
+    network for o1js 2.x); publishing would only burn attempts on rejections."""
 
 
 class MigrationError(TouchgrassError):
@@ -190,3 +199,8 @@ class SendRejected(ChainError):
         super().__init__(message)
         self.message = message
         self.kind = kind
+
+
+class NodeNotSynced(ChainError):
+    """The node answers but is not synced (`daemonStatus.syncStatus` is not SYNCED): its ledger
+    answers (`account: null`) mean nothing yet. Not the row's fault: retry without an attempt."""

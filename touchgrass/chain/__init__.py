@@ -38,7 +38,7 @@ class PublishRequest:
 
 @dataclass(frozen=True)
 class PublishReceipt:
-    transaction_id: str
+    transaction_id: str  # the public id: the command's hash, as explorers show it
     transaction_hash: str
     nonce: int
     token_owner_address: str

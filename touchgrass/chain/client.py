@@ -14,27 +14,38 @@ from typing import Any
 
 import aiohttp
 
-from touchgrass.errors import ChainError, SendErrorKind, SendRejected
+from touchgrass.errors import ChainError, NodeNotSynced, SendErrorKind, SendRejected
 
-__all__ = ["Account", "Block", "ChainClient", "SentCommand", "classify"]
+__all__ = ["DOCUMENTS", "Account", "Block", "ChainClient", "NodeInfo", "SentCommand", "classify"]
+
+# Every document here is validated against the daemon's schema (devtools/daemon.graphql, a
+# transcript of the types we use) by tests/test_graphql_documents.py.
 
 ACCOUNT_QUERY = """
 query Account($publicKey: PublicKey!, $token: TokenId) {
   account(publicKey: $publicKey, token: $token) {
-    publicKey token nonce inferredNonce balance { total } zkappState
+    publicKey tokenId nonce inferredNonce balance { total } zkappState
   }
 }"""
 
+# Asked only when `account` is null: a node that is not synced answers null with no error,
+# which must not be read as "no such account" (mina-daemon.md).
+SYNC_STATUS = """
+query SyncStatus { daemonStatus { syncStatus } }"""
+
+NODE_VERSION = """
+query NodeVersion { version daemonStatus { syncStatus chainId } }"""
+
 SEND_ZKAPP = """
 mutation SendZkapp($input: SendZkappInput!) {
-  sendZkapp(input: $input) { zkapp { id hash } }
+  sendZkapp(input: $input) { zkapp { hash } }
 }"""
 
-TRANSACTION_STATUS = """
-query TransactionStatus($id: ID!) { transactionStatus(zkappTransaction: $id) }"""
-
+# Asked with the hashes we follow, so the answer is bounded by our own commands.
 POOLED_ZKAPP_COMMANDS = """
-query Pooled($publicKey: PublicKey) { pooledZkappCommands(publicKey: $publicKey) { hash } }"""
+query Pooled($publicKey: PublicKey, $hashes: [String!]) {
+  pooledZkappCommands(publicKey: $publicKey, hashes: $hashes) { hash }
+}"""
 
 BEST_CHAIN = """
 query BestChain($maxLength: Int) {
@@ -44,6 +55,10 @@ query BestChain($maxLength: Int) {
     transactions { zkappCommands { hash failureReason { index failures } } }
   }
 }"""
+
+DOCUMENTS = {"account": ACCOUNT_QUERY, "sync_status": SYNC_STATUS, "node_version": NODE_VERSION,
+             "send_zkapp": SEND_ZKAPP, "pooled_zkapp_commands": POOLED_ZKAPP_COMMANDS,
+             "best_chain": BEST_CHAIN}
 
 
 _KINDS = [
@@ -67,17 +82,31 @@ def classify(message: str) -> SendErrorKind:
 @dataclass(frozen=True)
 class Account:
     public_key: str
-    token: str
-    nonce: int
-    inferred_nonce: int  # counts the fee payer's pending commands too
+    token_id: str
+    nonce: int | None  # nullable in the daemon's schema
+    inferred_nonce: int | None  # counts the fee payer's pending commands too; nullable
     balance_nanomina: int
     zkapp_state: list[int] | None
+
+    @property
+    def next_nonce(self) -> int | None:
+        """The nonce a new command of this account takes: pooled commands counted."""
+        return self.inferred_nonce if self.inferred_nonce is not None else self.nonce
 
 
 @dataclass(frozen=True)
 class SentCommand:
-    id: str
+    """A command the node accepted. Only its hash identifies it publicly (the daemon's
+    `zkapp.id` is the whole serialized command, tens of KB: never asked for, never stored)."""
+
     hash: str
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    version: str  # the daemon's release, e.g. 4.0.0-mainnet-mesa-6850301 (era: node/era.py)
+    sync_status: str
+    chain_id: str
 
 
 @dataclass(frozen=True)
@@ -98,10 +127,20 @@ def _failures(reason: Any) -> str:
 
 
 def _int(value: Any, what: str) -> int:
+    """The daemon sends UInt32/UInt64/Balance/... as strings; anything else is malformed."""
     try:
         return int(value)
     except (TypeError, ValueError):
         raise ChainError(f"the node answered a malformed {what}: {value!r}") from None
+
+
+def _why(errors: list[str], data: Any) -> str:
+    """The reason an answer is unusable: the node's first error, else what it sent."""
+    return errors[0] if errors else repr(data)
+
+
+def _optional_int(value: Any, what: str) -> int | None:
+    return None if value is None else _int(value, what)
 
 
 class ChainClient:
@@ -138,7 +177,10 @@ class ChainClient:
         return body.get("data"), errors
 
     async def account(self, public_key: str, token: str | None = None) -> Account | None:
-        """The account, or None when it does not exist (yet)."""
+        """The account as of the best tip, or None when it does not exist (yet).
+
+        A null answer from a node that is not synced raises NodeNotSynced instead: it says
+        nothing about the account."""
         variables: dict[str, Any] = {"publicKey": public_key}
         if token is not None:
             variables["token"] = token
@@ -148,19 +190,41 @@ class ChainClient:
             if errors and not any("not found" in e.lower() or "no account" in e.lower()
                                   for e in errors):
                 raise ChainError(f"account query failed: {errors[0]}")
+            await self._require_synced()
             return None
         try:
             state = raw.get("zkappState")
             return Account(
                 public_key=str(raw["publicKey"]),
-                token=str(raw.get("token") or token or ""),
-                nonce=_int(raw["nonce"], "nonce"),
-                inferred_nonce=_int(raw.get("inferredNonce", raw["nonce"]), "inferredNonce"),
+                token_id=str(raw["tokenId"]),
+                nonce=_optional_int(raw.get("nonce"), "nonce"),
+                inferred_nonce=_optional_int(raw.get("inferredNonce"), "inferredNonce"),
                 balance_nanomina=_int(raw["balance"]["total"], "balance"),
                 zkapp_state=[_int(v, "zkappState") for v in state] if state is not None else None,
             )
         except (KeyError, TypeError) as error:
             raise ChainError(f"the node's account answer lacks {error}") from None
+
+    async def _require_synced(self) -> None:
+        data, errors = await self._call(SYNC_STATUS, {})
+        try:
+            status = str(data["daemonStatus"]["syncStatus"])
+        except (KeyError, TypeError):
+            raise ChainError(f"daemonStatus failed: {_why(errors, data)}") from None
+        if status != "SYNCED":
+            raise NodeNotSynced(f"the Mina node at {self.endpoint} is not synced "
+                                f"(syncStatus {status}); its ledger answers mean nothing yet")
+
+    async def node_info(self) -> NodeInfo:
+        """The daemon's release and sync status (the publish role's era check reads it)."""
+        data, errors = await self._call(NODE_VERSION, {})
+        try:
+            status = data["daemonStatus"]
+            return NodeInfo(version=str(data.get("version") or ""),
+                            sync_status=str(status["syncStatus"]), chain_id=str(status["chainId"]))
+        except (KeyError, TypeError, AttributeError):
+            raise ChainError(f"the node's version query failed: "
+                             f"{_why(errors, data)}") from None
 
     async def send_zkapp(self, command: dict[str, Any]) -> SentCommand:
         """Submit a signed zkApp command (o1js `tx.toJSON()` form)."""
@@ -168,33 +232,28 @@ class ChainClient:
         if errors:
             raise SendRejected(errors[0], classify(errors[0]))
         try:
-            zkapp = data["sendZkapp"]["zkapp"]
-            return SentCommand(id=str(zkapp["id"]), hash=str(zkapp["hash"]))
+            return SentCommand(hash=str(data["sendZkapp"]["zkapp"]["hash"]))
         except (KeyError, TypeError):
-            raise ChainError("the node accepted the command but returned no id/hash") from None
+            raise ChainError("the node accepted the command but returned no hash") from None
 
-    async def transaction_status(self, command_id: str) -> str:
-        """PENDING, INCLUDED or UNKNOWN (UNKNOWN alone cannot tell dropped from long final)."""
-        data, errors = await self._call(TRANSACTION_STATUS, {"id": command_id})
-        status = (data or {}).get("transactionStatus") if isinstance(data, dict) else None
-        if status not in {"PENDING", "INCLUDED", "UNKNOWN"}:
-            raise ChainError(f"transactionStatus failed: {errors[0] if errors else status!r}")
-        return str(status)
-
-    async def pooled_hashes(self, public_key: str) -> set[str]:
-        """Hashes of the fee payer's commands waiting in the node's mempool."""
-        data, errors = await self._call(POOLED_ZKAPP_COMMANDS, {"publicKey": public_key})
+    async def pooled_hashes(self, *, public_key: str | None = None,
+                            hashes: list[str] | None = None) -> set[str]:
+        """Hashes of commands waiting in the node's mempool: a fee payer's, or those of
+        `hashes` that are there."""
+        variables: dict[str, Any] = {"publicKey": public_key, "hashes": hashes}
+        data, errors = await self._call(POOLED_ZKAPP_COMMANDS, variables)
         raw = (data or {}).get("pooledZkappCommands") if isinstance(data, dict) else None
         if not isinstance(raw, list):
-            raise ChainError(f"pooledZkappCommands failed: {errors[0] if errors else raw!r}")
+            raise ChainError(f"pooledZkappCommands failed: {_why(errors, raw)}")
         return {str(item["hash"]) for item in raw if isinstance(item, dict) and "hash" in item}
 
-    async def best_chain(self, max_length: int = 20) -> list[Block]:
-        """The newest blocks, oldest first, with the zkApp commands each included."""
+    async def best_chain(self, max_length: int | None = None) -> list[Block]:
+        """The newest blocks, oldest first, with the zkApp commands each included (the whole
+        frontier when max_length is None)."""
         data, errors = await self._call(BEST_CHAIN, {"maxLength": max_length})
         raw = (data or {}).get("bestChain") if isinstance(data, dict) else None
         if not isinstance(raw, list):
-            raise ChainError(f"bestChain failed: {errors[0] if errors else raw!r}")
+            raise ChainError(f"bestChain failed: {_why(errors, raw)}")
         blocks = []
         try:
             for block in raw:

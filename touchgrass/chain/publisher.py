@@ -26,6 +26,7 @@ from touchgrass.chain import (
 from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import ACCOUNT_CREATION_FEE_NANOMINA, BEST_CHAIN_WINDOW
 from touchgrass.errors import JobError, LeaseLost, PermanentJobError, SendErrorKind, SendRejected
+from touchgrass.node.era import require_supported
 from touchgrass.node.ops import Runner
 
 __all__ = ["MinaPublisher"]
@@ -50,6 +51,14 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
+        self._era_checked = False
+
+    async def _check_era(self) -> None:
+        """Once per process, before the first transaction (the start-up check may have found
+        the node unreachable): a Mesa node refuses every command our o1js makes."""
+        if not self._era_checked:
+            require_supported((await self.chain.node_info()).version)
+            self._era_checked = True
 
     # -- what the chain already knows ------------------------------------------------------
 
@@ -57,7 +66,7 @@ class MinaPublisher:
         """Has the node seen this command (in its mempool or in a recent block)?"""
         if not command_hash:
             return False
-        if command_hash in await self.chain.pooled_hashes(self.fee_payer):
+        if command_hash in await self.chain.pooled_hashes(hashes=[command_hash]):
             return True
         return any(command_hash in block.zkapp_command_hashes
                    for block in await self.chain.best_chain(BEST_CHAIN_WINDOW))
@@ -73,10 +82,13 @@ class MinaPublisher:
             if account is None:
                 raise PermanentJobError(f"the fee payer {self.fee_payer} has no account on the "
                                         "network; fund it first")
-            self._next_nonce = account.inferred_nonce
+            if account.next_nonce is None:
+                raise JobError(f"the node did not say the fee payer {self.fee_payer}'s nonce")
+            self._next_nonce = account.next_nonce
         return self._next_nonce
 
     async def _check_balance(self) -> None:
+        await self._check_era()
         account = await self.chain.account(self.fee_payer)
         needed = self.fee + ACCOUNT_CREATION_FEE_NANOMINA
         if account is None or account.balance_nanomina < needed:
@@ -100,7 +112,7 @@ class MinaPublisher:
                     self._next_nonce = None  # rebuild only the transaction, never the proof
                     continue
                 if refused.kind is SendErrorKind.DUPLICATE:
-                    sent = SentCommand(id=built.hash, hash=built.hash)
+                    sent = SentCommand(hash=built.hash)
                 elif refused.kind is SendErrorKind.BALANCE:
                     raise JobError(f"the node refused the fee payer's balance: {refused.message}"
                                    ) from None
@@ -143,7 +155,7 @@ class MinaPublisher:
                     "token_owner_address": built.token_owner})
 
             sent, built, nonce = await self._send(build, record)
-        return PublishReceipt(transaction_id=sent.id, transaction_hash=sent.hash, nonce=nonce,
+        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
                               token_owner_address=built.token_owner)
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:
@@ -169,4 +181,4 @@ class MinaPublisher:
 
             sent, built, nonce = await self._send(build, record)
         return DeployReceipt(zkapp_address=built.zkapp_address, zkapp_token_id=built.token_id,
-                             transaction_id=sent.id, transaction_hash=sent.hash, nonce=nonce)
+                             transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce)

@@ -24,11 +24,13 @@ from touchgrass.node.install import find_node, install, sync_extra_source
 from touchgrass.node.process import die_with_parent
 from touchgrass.settings import ProverSettings, load
 
-__all__ = ["DEVNET_JS", "Devnet", "default_state_dir", "serve_devnet", "start_devnet"]
+__all__ = ["DAEMON_SCHEMA", "DEVNET_JS", "Devnet", "default_state_dir", "serve_devnet", "start_devnet"]
 
 log = logs.get_logger(__name__)
 
 DEVNET_JS = Path(__file__).resolve().parent / "js" / "devnet.js"
+# The daemon's types the devnet serves (and the client's documents are checked against).
+DAEMON_SCHEMA = Path(__file__).resolve().parent / "daemon.graphql"
 START_TIMEOUT_S = 300
 
 

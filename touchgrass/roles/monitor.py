@@ -1,18 +1,32 @@
-"""`touchgrass monitor`: follows sent transactions to inclusion and finality.
+"""`touchgrass monitor`: follows sent transactions to inclusion and finality, by hash.
 
-pending -> included (in a block; height recorded) -> final (`FINALITY_DEPTH` blocks deep),
-or abandoned: the node no longer knows the command and it is in no block
-`ABANDON_AFTER_BLOCKS` after it was first seen (or it was included as failed). An abandoned
-submission goes back to proof generation (its proof was cleared when it was sent); an
-abandoned deployment goes back to the deploy lane. Challenge zkApps become `active` only
-once their deploy transaction is included.
+A real daemon knows a command by hash only through its frontier (`bestChain`, ~290 blocks)
+and its mempool (`pooledZkappCommands`); `transactionStatus` wants the whole serialized
+command and says UNKNOWN both for a dropped command and for one long final (mina-daemon.md).
+So the monitor never asks it. Per sent command:
+
+- in a block: included at that height (recorded); `final` once the tip is FINALITY_DEPTH
+  blocks past that height, whatever the node says later. Included as failed: abandoned.
+- in no block but in the mempool: still pending.
+- in neither, but its result is in the ledger (the receipt account, the zkApp account): it
+  landed in a block we did not see (older than the frontier, or while the monitor was down);
+  recorded as included at the current tip, a safe upper bound, so `final` comes after depth.
+- in neither, and no result: the abandon timer (the tip when first missed, on the row) runs;
+  `ABANDON_AFTER_BLOCKS` later the command counts as dropped. An abandoned submission goes back
+  to proof generation (its proof was cleared when it was sent); an abandoned deployment goes
+  back to the deploy lane.
+
+A row whose follow-up fails (a malformed answer, a database error) is logged and skipped; the
+pass goes on with the others. Challenge zkApps become `active` once their deploy is included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -36,10 +50,22 @@ class Counts:
     final: int = 0
     abandoned: int = 0
     activated: int = 0
+    skipped: int = 0  # rows whose follow-up failed this pass (logged)
     notes: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.included or self.final or self.abandoned or self.activated)
+        return bool(self.included or self.final or self.abandoned or self.activated
+                    or self.skipped)
+
+
+@dataclass(frozen=True)
+class ChainView:
+    """What one pass knows of the chain: the frontier's blocks by command hash, the tip, and
+    which of the followed commands wait in the mempool."""
+
+    where: dict[str, Block]
+    tip: int
+    pooled: set[str]
 
 
 class Monitor:
@@ -47,32 +73,46 @@ class Monitor:
         self.pool = pool
         self.chain = chain
         self.settings = settings
-        self._deploy_seen: dict[str, int] = {}  # deploy hash -> tip when first unknown
 
     async def run_once(self) -> Counts:
         """One look at the chain; returns what changed."""
         counts = Counts()
+        rows = await submissions.chain_watch(self.pool)
+        deploys = await challenges.deploy_watch(self.pool)
+        if not rows and not deploys:
+            return counts
         blocks = await self.chain.best_chain(BEST_CHAIN_WINDOW)
-        tip = blocks[-1].height if blocks else 0
-        where: dict[str, Block] = {h: b for b in blocks for h in b.zkapp_command_hashes}
-        for row in await submissions.chain_watch(self.pool):
-            await self._follow_submission(row, where, tip, counts)
-        for row in await challenges.deploy_watch(self.pool):
-            await self._follow_deploy(row, where, tip, counts)
+        if not blocks:
+            return counts  # a node with no frontier yet (bootstrapping) tells nothing
+        hashes = [r["transaction_hash"] for r in (*rows, *deploys) if r["transaction_hash"]]
+        view = ChainView(where={h: b for b in blocks for h in b.zkapp_command_hashes},
+                         tip=blocks[-1].height,
+                         pooled=await self.chain.pooled_hashes(hashes=hashes) if hashes else set())
+        for row in rows:
+            await self._guarded(row, self._follow_submission(row, view, counts), counts)
+        for row in deploys:
+            await self._guarded(row, self._follow_deploy(row, view, counts), counts)
         return counts
 
-    async def _gone(self, command_id: str, first_seen: int | None, tip: int) -> bool:
-        """Unknown to the node and no block has it, long enough after it was sent."""
-        if await self.chain.transaction_status(command_id) != "UNKNOWN":
-            return False
-        return first_seen is not None and tip - first_seen >= self.settings.abandon_after_blocks
+    async def _guarded(self, row: dict[str, Any], follow: Awaitable[None], counts: Counts) -> None:
+        """One row's failure is that row's: logged, skipped, tried again next pass."""
+        try:
+            await follow
+        except (ChainError, asyncpg.PostgresError, OSError) as error:
+            counts.skipped += 1
+            log.warning("skipped", "row %s (transaction %s) skipped this pass: %s", row["id"],
+                        row["transaction_hash"], error)
 
-    async def _follow_submission(self, row: dict, where: dict[str, Block], tip: int,
+    def _expired(self, first_missed: int, view: ChainView) -> bool:
+        """The abandon timer: ABANDON_AFTER_BLOCKS since the command was first missed."""
+        return view.tip - first_missed >= self.settings.abandon_after_blocks
+
+    async def _follow_submission(self, row: dict[str, Any], view: ChainView,
                                  counts: Counts) -> None:
         tx_hash = row["transaction_hash"]
         if not tx_hash:
             return
-        block = where.get(tx_hash)
+        block = view.where.get(tx_hash)
         with logs.bind(sha256=row["sha256_hash"]):
             if block is not None and tx_hash in block.failed:
                 reason = f"transaction {tx_hash} was included but failed: {block.failed[tx_hash]}"
@@ -80,55 +120,70 @@ class Monitor:
                     counts.abandoned += 1
                     log.warning("abandoned", "%s", reason)
                 return
-            if block is not None:
+            height = block.height if block is not None else row["chain_included_height"]
+            if height is None and tx_hash not in view.pooled and await self._receipt_landed(row):
+                height = view.tip  # landed unseen: at or before the tip
+            if height is not None:
                 if row["chain_status"] == ChainStatus.PENDING and await submissions.chain_included(
-                        self.pool, row["id"], tx_hash, block.height):
+                        self.pool, row["id"], tx_hash, height):
                     counts.included += 1
-                    log.info("included", "included at height %d", block.height)
-                if tip - block.height >= self.settings.finality_depth and \
-                        await submissions.chain_final(self.pool, row["id"], tx_hash, block.height):
+                    log.info("included", "included at height %d", height)
+                if view.tip - height >= self.settings.finality_depth and \
+                        await submissions.chain_final(self.pool, row["id"], tx_hash, height):
                     counts.final += 1
-                    log.info("final", "final (%d blocks deep)", tip - block.height)
+                    log.info("final", "final (%d blocks deep)", view.tip - height)
                 return
-            if row["chain_status"] == ChainStatus.INCLUDED:
-                # Included earlier and now out of the window: deep enough to be final.
-                if await submissions.chain_final(self.pool, row["id"], tx_hash, None):
-                    counts.final += 1
+            if tx_hash in view.pooled:
                 return
             if row["transaction_submitted_block_height"] is None:
-                await submissions.chain_seen(self.pool, row["id"], tx_hash, tip)
-                return
-            if await self._gone(row["transaction_id"] or tx_hash,
-                                row["transaction_submitted_block_height"], tip):
-                reason = (f"transaction {tx_hash} was dropped: unknown to the node and in no "
-                          f"block {self.settings.abandon_after_blocks} blocks later")
+                await submissions.chain_seen(self.pool, row["id"], tx_hash, view.tip)
+            elif self._expired(row["transaction_submitted_block_height"], view):
+                reason = (f"transaction {tx_hash} was dropped: in no block and not in the "
+                          f"node's mempool {self.settings.abandon_after_blocks} blocks later")
                 if await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason):
                     counts.abandoned += 1
                     log.warning("abandoned", "%s; re-queued for proof generation", reason)
 
-    async def _follow_deploy(self, row: dict, where: dict[str, Block], tip: int,
-                             counts: Counts) -> None:
+    async def _receipt_landed(self, row: dict[str, Any]) -> bool:
+        owner, token = row["token_owner_address"], row["zkapp_token_id"]
+        return bool(owner and token) and await self.chain.account(owner, token) is not None
+
+    async def _follow_deploy(self, row: dict[str, Any], view: ChainView, counts: Counts) -> None:
         tx_hash = row["transaction_hash"]
         if not tx_hash:
             return
-        block = where.get(tx_hash)
-        if block is not None and tx_hash not in block.failed:
+        block = view.where.get(tx_hash)
+        if block is not None and tx_hash in block.failed:
+            reason = f"deploy transaction {tx_hash} failed: {block.failed[tx_hash]}"
+            if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
+                counts.abandoned += 1
+                log.warning("abandoned", "%s; deploying again", reason)
+            return
+        if block is None and tx_hash in view.pooled:
+            return
+        if block is not None or await self._zkapp_exists(row["zkapp_address"]):
             if await challenges.deploy_active(self.pool, row["id"], tx_hash):
                 counts.activated += 1
-                log.info("deployed", "challenge %s zkApp included at height %d", row["id"],
-                         block.height)
+                log.info("deployed", "challenge %s zkApp %s is on chain%s", row["id"],
+                         row["zkapp_address"],
+                         f" (included at height {block.height})" if block is not None else "")
             return
-        failed = block is not None
-        if failed or await self.chain.transaction_status(row["transaction_id"] or tx_hash) \
-                == "UNKNOWN":
-            sent_height = self._deploy_seen.setdefault(tx_hash, tip)
-            if failed or tip - sent_height >= self.settings.abandon_after_blocks:
-                reason = (f"deploy transaction {tx_hash} "
-                          + (f"failed: {block.failed[tx_hash]}" if block is not None
-                             else "was dropped"))
-                if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
-                    counts.abandoned += 1
-                    log.warning("abandoned", "%s; deploying again", reason)
+        # Only now, with no zkApp account at the address, may the deploy be replaced.
+        if row["transaction_submitted_block_height"] is None:
+            await challenges.deploy_seen(self.pool, row["id"], tx_hash, view.tip)
+        elif self._expired(row["transaction_submitted_block_height"], view):
+            reason = (f"deploy transaction {tx_hash} was dropped: in no block, not in the "
+                      f"node's mempool and no zkApp at {row['zkapp_address']} "
+                      f"{self.settings.abandon_after_blocks} blocks later")
+            if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
+                counts.abandoned += 1
+                log.warning("abandoned", "%s; deploying again", reason)
+
+    async def _zkapp_exists(self, address: str | None) -> bool:
+        if not address:
+            return False
+        account = await self.chain.account(address)
+        return account is not None and account.zkapp_state is not None
 
 
 async def run(*, database: DatabaseSettings, chain: ChainSettings, settings: MonitorSettings,
@@ -144,8 +199,9 @@ async def run(*, database: DatabaseSettings, chain: ChainSettings, settings: Mon
             try:
                 counts = await monitor.run_once()
                 if counts:
-                    log.info("look", "included %d, final %d, abandoned %d, deployed %d",
-                             counts.included, counts.final, counts.abandoned, counts.activated)
+                    log.info("look", "included %d, final %d, abandoned %d, deployed %d, "
+                             "skipped %d", counts.included, counts.final, counts.abandoned,
+                             counts.activated, counts.skipped)
             except ChainError as error:
                 log.warning("chain", "%s", error)
             with contextlib.suppress(asyncio.TimeoutError):

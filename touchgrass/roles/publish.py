@@ -7,9 +7,17 @@ from typing import Any
 
 import asyncpg
 
-from touchgrass import db
+from touchgrass import db, logs
 from touchgrass.chain import DeployRequest, Publisher, PublishRequest
-from touchgrass.errors import ConfigError, ProverRequestError
+from touchgrass.chain.client import ChainClient
+from touchgrass.errors import (
+    ChainError,
+    ConfigError,
+    NodeNotSynced,
+    ProverRequestError,
+    UnsupportedNetwork,
+)
+from touchgrass.node.era import require_supported
 from touchgrass.node.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
@@ -20,7 +28,9 @@ from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings,
 from touchgrass.statuses import ChainStatus, DeploymentStatus
 from touchgrass.store import challenges
 
-__all__ = ["make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
+__all__ = ["check_era", "make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
+
+log = logs.get_logger(__name__)
 
 
 def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
@@ -35,19 +45,12 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
                 or not challenge["zkapp_address"]):
             # not the row's fault: wait for the deploy lane without using an attempt
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
-        receipt = await publisher.publish_proof(PublishRequest(
-            submission_id=job.id,
-            sha256_hex=payload["sha256_hash"],
-            proof_json=payload["proof_json"],
-            chain_id=payload["chain_id"],
-            challenge_id=payload["challenge_id"],
-            wallet_address=payload["wallet_address"],
-            zkapp_address=challenge["zkapp_address"],
-            zkapp_token_id=challenge.get("zkapp_token_id"),
-            previous_transaction_hash=payload["transaction_hash"],
-            previous_nonce=payload["transaction_nonce"],
-            record_progress=job.progress or _no_progress,
-        ))
+        try:
+            receipt = await publisher.publish_proof(_publish_request(job, challenge))
+        except (NodeNotSynced, UnsupportedNetwork) as waiting:
+            # not the row's fault: no attempt used (a Mesa node found after start is refused
+            # on every try until the role is restarted, which then stops at once)
+            return Retry(str(waiting), consume_attempt=False)
         return Done({
             "proof_json": None,  # cleared on success: the chain holds the proof now
             "transaction_id": receipt.transaction_id,
@@ -61,19 +64,41 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
     return publish
 
 
+def _publish_request(job: Claimed, challenge: Mapping[str, Any]) -> PublishRequest:
+    payload = job.payload
+    return PublishRequest(
+        submission_id=job.id,
+        sha256_hex=payload["sha256_hash"],
+        proof_json=payload["proof_json"],
+        chain_id=payload["chain_id"],
+        challenge_id=payload["challenge_id"],
+        wallet_address=payload["wallet_address"],
+        zkapp_address=challenge["zkapp_address"],
+        zkapp_token_id=challenge.get("zkapp_token_id"),
+        previous_transaction_hash=payload["transaction_hash"],
+        previous_nonce=payload["transaction_nonce"],
+        record_progress=job.progress or _no_progress,
+    )
+
+
 def make_deploy_handler(publisher: Publisher) -> Handler:
     """Deploying one challenge's zkApp; the monitor marks it `active` once included."""
 
     async def deploy(job: Claimed) -> Outcome:
-        receipt = await publisher.deploy_zkapp(DeployRequest(
-            challenge_id=job.id,
-            title=job.payload["title"],
-            zkapp_address=job.payload["zkapp_address"],
-            zkapp_token_id=job.payload["zkapp_token_id"],
-            previous_transaction_hash=job.payload["transaction_hash"],
-            previous_nonce=job.payload["transaction_nonce"],
-            record_progress=job.progress or _no_progress,
-        ))
+        try:
+            receipt = await publisher.deploy_zkapp(DeployRequest(
+                challenge_id=job.id,
+                title=job.payload["title"],
+                zkapp_address=job.payload["zkapp_address"],
+                zkapp_token_id=job.payload["zkapp_token_id"],
+                previous_transaction_hash=job.payload["transaction_hash"],
+                previous_nonce=job.payload["transaction_nonce"],
+                record_progress=job.progress or _no_progress,
+            ))
+        except (NodeNotSynced, UnsupportedNetwork) as waiting:
+            # not the row's fault: no attempt used (a Mesa node found after start is refused
+            # on every try until the role is restarted, which then stops at once)
+            return Retry(str(waiting), consume_attempt=False)
         return Done({
             "zkapp_address": receipt.zkapp_address,
             "zkapp_token_id": receipt.zkapp_token_id,
@@ -95,20 +120,39 @@ async def _no_progress(fields: Mapping[str, Any]) -> bool:
     return True
 
 
+async def check_era(client: ChainClient) -> None:
+    """Refuse, before any attempt is spent, a network whose transactions our o1js cannot make.
+
+    A node that cannot be reached now is not a reason to refuse to start (a node restarting
+    with the role is normal): the publisher then checks before its first send."""
+    try:
+        info = await client.node_info()
+    except ChainError as error:
+        log.warning("node", "cannot check the node's era now (%s); checking before the first "
+                    "send", error)
+        return
+    require_supported(info.version)
+    log.info("node", "Mina node %s (%s, %s)", info.version or "?", info.chain_id, info.sync_status)
+
+
 async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
               prover: ProverSettings, curve: str, concurrency: int,
               progress: Progress | None = None) -> None:
     """`touchgrass publish`: one prover process for building transactions, one fee payer lane,
     both stages (proofs and challenge deployments)."""
-    from touchgrass.chain.client import ChainClient
     from touchgrass.chain.publisher import MinaPublisher
     from touchgrass.node import open_pool, ops
 
     if chain.fee_payer_private_key is None:
         raise ConfigError("FEE_PAYER_PRIVATE_KEY is required but not set")
     fee_payer_key = chain.fee_payer_private_key.get_secret_value()
-    builder = await open_pool(prover, curve=curve, size=1, zkapp=True, progress=progress)
     client = ChainClient(chain.mina_node_endpoint)
+    try:
+        await check_era(client)
+    except BaseException:
+        await client.close()
+        raise
+    builder = await open_pool(prover, curve=curve, size=1, zkapp=True, progress=progress)
     dbpool = await db.create_pool(database.asyncpg_dsn, size=2,
                                   application_name="touchgrass-publish-lookups")
     try:

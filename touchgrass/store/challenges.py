@@ -76,8 +76,17 @@ SELECT deployment_status, count(*) AS total FROM challenges GROUP BY deployment_
 
 # -- name: challenge_deploy_watch (the monitor; challenges_deploying)
 CHALLENGE_DEPLOY_WATCH = """
-SELECT id, transaction_id, transaction_hash, deploy_sent_at FROM challenges
+SELECT id, zkapp_address, transaction_hash, transaction_submitted_block_height, deploy_sent_at
+FROM challenges
 WHERE deployment_status = 'deploying' ORDER BY deploy_sent_at LIMIT $1
+"""
+
+# -- name: challenge_deploy_seen
+# The tip height when the monitor first found the deploy in no block: the abandon timer. On
+# the row, not in the monitor's memory, so a restart does not reset it; fenced by the hash.
+CHALLENGE_DEPLOY_SEEN = """
+UPDATE challenges SET transaction_submitted_block_height = $3
+WHERE id = $1 AND transaction_hash = $2 AND transaction_submitted_block_height IS NULL
 """
 
 # -- name: challenge_deploy_active: uploads are accepted from now on
@@ -87,17 +96,20 @@ WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
 """
 
 # -- name: challenge_deploy_abandoned: back to the deploy lane with a fresh zkApp key
+# Only once the monitor has checked that no zkApp account exists at the old address: a deploy
+# that may still land is never replaced by a second zkApp.
 CHALLENGE_DEPLOY_ABANDONED = """
 UPDATE challenges
 SET deployment_status = 'pending_deployment', attempts = 0, run_at = now(),
     failure_reason = $3, failed_stage = 'monitor', failed_at = now(), zkapp_address = NULL,
     zkapp_token_id = NULL, transaction_id = NULL, transaction_hash = NULL,
-    transaction_nonce = NULL, updated_at = now()
+    transaction_nonce = NULL, transaction_submitted_block_height = NULL, updated_at = now()
 WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
 """
 
 STATEMENTS = {
     "challenge_deploy_watch": CHALLENGE_DEPLOY_WATCH,
+    "challenge_deploy_seen": CHALLENGE_DEPLOY_SEEN,
     "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
     "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
     "challenge_get": CHALLENGE_GET,
@@ -159,6 +171,10 @@ async def deployment_totals(executor: Executor) -> dict[str, int]:
 
 async def deploy_watch(executor: Executor, limit: int = 100) -> list[dict[str, Any]]:
     return [dict(row) for row in await executor.fetch(CHALLENGE_DEPLOY_WATCH, limit)]
+
+
+async def deploy_seen(executor: Executor, challenge_id: UUID, tx_hash: str, height: int) -> None:
+    await executor.execute(CHALLENGE_DEPLOY_SEEN, challenge_id, tx_hash, height)
 
 
 async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) -> bool:

@@ -226,13 +226,16 @@ WHERE id = $1
 
 # -- name: submission_chain_watch
 # The monitor's work list: sent and not final (the partial index submissions_chain_pending).
+# The challenge's token id comes along: a receipt account under it is proof that the command
+# landed, even once its block has left the node's frontier.
 SUBMISSION_CHAIN_WATCH = """
-SELECT id, sha256_hash, transaction_id, transaction_hash, chain_status, published_at,
-       transaction_submitted_block_height, chain_included_height, token_owner_address,
-       challenge_id
-FROM submissions
-WHERE chain_status IN ('pending', 'included') AND status = 'complete'
-ORDER BY published_at
+SELECT s.id, s.sha256_hash, s.transaction_hash, s.chain_status, s.published_at,
+       s.transaction_submitted_block_height, s.chain_included_height, s.token_owner_address,
+       s.challenge_id, c.zkapp_token_id
+FROM submissions s
+JOIN challenges c ON c.id = s.challenge_id
+WHERE s.chain_status IN ('pending', 'included') AND s.status = 'complete'
+ORDER BY s.published_at
 LIMIT $1
 """
 

@@ -1,0 +1,45 @@
+"""Every GraphQL document the chain client sends is valid against the daemon's schema (the
+devnet's SDL, a transcript of the daemon's types), so a document asking for a field a real
+node lacks fails the build instead of the first deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from graphql import GraphQLSchema, build_schema, parse, validate
+
+from touchgrass.chain.client import DOCUMENTS
+from touchgrass.devtools.devnet import DAEMON_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def schema() -> GraphQLSchema:
+    return build_schema(Path(DAEMON_SCHEMA).read_text())
+
+
+def problems(schema: GraphQLSchema, document: str) -> list[str]:
+    return [error.message for error in validate(schema, parse(document))]
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_each_document_is_valid_against_the_daemon_schema(schema: GraphQLSchema,
+                                                          name: str) -> None:
+    assert problems(schema, DOCUMENTS[name]) == []
+
+
+@pytest.mark.parametrize("document, complaint", [
+    # a field the daemon lacks...
+    ("query { account(publicKey: \"B62q\") { publicKey nonceOfFeePayer } }",
+     "Cannot query field 'nonceOfFeePayer'"),
+    # ...an object without a selection...
+    ("query { account(publicKey: \"B62q\") { balance } }", "must have a selection"),
+    # ...a wrong argument name...
+    ("query { pooledZkappCommands(feePayer: \"B62q\") { hash } }", "Unknown argument 'feePayer'"),
+    # ...and a required argument left out are all refused.
+    ("query { account { publicKey } }", "argument 'publicKey' of type 'PublicKey!' is required"),
+])
+def test_a_document_the_daemon_would_refuse_fails(schema: GraphQLSchema, document: str,
+                                                  complaint: str) -> None:
+    found = problems(schema, document)
+    assert any(complaint in message for message in found), found
