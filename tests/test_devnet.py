@@ -79,7 +79,7 @@ async def until(predicate, timeout: float = 600) -> None:
 
 
 async def next_nonce(world) -> int:
-    return (await world["chain"].account(world["payer"]["pk"])).inferred_nonce
+    return (await world["chain"].account(world["payer"]["pk"])).next_nonce
 
 
 async def deploy(world, nonce: int) -> transactions.DeployTransaction:
@@ -88,8 +88,20 @@ async def deploy(world, nonce: int) -> transactions.DeployTransaction:
         fee_payer_key=world["payer"]["sk"], nonce=nonce, fee_nanomina=FEE)
 
 
-async def included(world, sent_id: str) -> bool:
-    return await world["chain"].transaction_status(sent_id) == "INCLUDED"
+async def included(world, tx_hash: str) -> bool:
+    """Followed by hash through bestChain, as the monitor does on a real node."""
+    return any(tx_hash in block.zkapp_command_hashes
+               for block in await world["chain"].best_chain())
+
+
+async def graphql(world, query: str, variables: dict | None = None) -> dict:
+    async with aiohttp.ClientSession() as http:
+        answer = await http.post(world["network"].graphql,
+                                 json={"query": query, "variables": variables or {}})
+        return await answer.json()
+
+
+STATUS = "query S($id: ID!) { transactionStatus(zkappTransaction: $id) }"
 
 
 async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
@@ -111,13 +123,27 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     built = await deploy(world, await next_nonce(world))
     await pause_blocks(world, True)  # hold blocks to see the command in the mempool
     try:
-        sent = await chain.send_zkapp(built.command)
-        assert sent.hash == built.hash
-        assert await chain.transaction_status(sent.id) == "PENDING"
-        assert built.hash in await chain.pooled_hashes(world["payer"]["pk"])
+        # Asked the way o1js's tx.send() asks: the command inline, `id` and `hash` selected.
+        answer = await graphql(world, "mutation($input: SendZkappInput!) { sendZkapp(input: "
+                               "$input) { zkapp { id hash } } }",
+                               {"input": {"zkappCommand": built.command}})
+        sent = answer["data"]["sendZkapp"]["zkapp"]
+        assert sent["hash"] == built.hash
+        # As on a daemon: `id` is the whole serialized command (long), and transactionStatus
+        # takes only that; a hash is a GraphQL error, not UNKNOWN.
+        assert len(sent["id"]) > 5_000  # a deploy carries the verification key; far over 255
+        assert (await graphql(world, STATUS, {"id": sent["id"]}))["data"] == \
+            {"transactionStatus": "PENDING"}
+        refused = await graphql(world, STATUS, {"id": built.hash})
+        assert refused["data"] is None and "Invalid transaction" in refused["errors"][0]["message"]
+        assert built.hash in await chain.pooled_hashes(public_key=world["payer"]["pk"])
+        # A pending command changes no account until a block includes it.
+        assert await chain.account(built.zkapp_address) is None
     finally:
         await pause_blocks(world, False)
-    await until(lambda: included(world, sent.id))
+    await until(lambda: included(world, built.hash))
+    assert (await graphql(world, STATUS, {"id": sent["id"]}))["data"] == \
+        {"transactionStatus": "INCLUDED"}
     zkapp_account = await chain.account(built.zkapp_address)
     assert zkapp_account is not None and zkapp_account.zkapp_state is not None
 
@@ -125,8 +151,7 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     chain_id = uuid.uuid4()
     receipt = await receipt_for(world, built.zkapp_address, digest, chain_id)
     sent = await chain.send_zkapp(receipt.command)
-    assert await chain.transaction_status(sent.id) in {"PENDING", "INCLUDED"}
-    await until(lambda: included(world, sent.id))
+    await until(lambda: included(world, sent.hash))
     blocks = await chain.best_chain(30)
     assert any(receipt.hash in block.zkapp_command_hashes for block in blocks)
 
@@ -145,7 +170,7 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     again = await receipt_for(world, built.zkapp_address, digest, chain_id)
     assert again.token_owner == receipt.token_owner
     second = await chain.send_zkapp(again.command)
-    await until(lambda: included(world, second.id))
+    await until(lambda: included(world, second.hash))
     failures = {h: r for block in await chain.best_chain(30) for h, r in block.failed.items()}
     assert again.hash in failures and receipt.hash not in failures
     assert (await chain.account(receipt.token_owner, token)).balance_nanomina == 1
@@ -156,22 +181,34 @@ async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world)
     nonce = await next_nonce(world)
     first, clash, second = await deploy(world, nonce), await deploy(world, nonce), \
         await deploy(world, nonce + 1)
-    accepted = await chain.send_zkapp(first.command)
-    with pytest.raises(SendRejected) as refused:
-        await chain.send_zkapp(clash.command)
-    assert refused.value.message == "Couldn't send zkApp command: Insufficient_replace_fee"
-    assert refused.value.kind is SendErrorKind.REPLACE_FEE
-    later = await chain.send_zkapp(second.command)
-    account = await chain.account(world["payer"]["pk"])
-    assert account.inferred_nonce == nonce + 2
-    await until(lambda: included(world, later.id))
-    assert await included(world, accepted.id)
+    # Blocks are held while the clash is sent: with `first` still in the pool the node must
+    # answer a replace-fee refusal (once a block includes it, the answer is Invalid_nonce,
+    # checked at the end). CI once saw a block land between the two sends.
+    await pause_blocks(world, True)
+    try:
+        accepted = await chain.send_zkapp(first.command)
+        with pytest.raises(SendRejected) as refused:
+            await chain.send_zkapp(clash.command)
+        assert refused.value.message == 'Couldn\'t send zkApp command: ["Insufficient_replace_fee"]'
+        assert refused.value.kind is SendErrorKind.REPLACE_FEE
+        later = await chain.send_zkapp(second.command)
+        account = await chain.account(world["payer"]["pk"])
+        assert (account.nonce, account.inferred_nonce) == (nonce, nonce + 2)
+    finally:
+        await pause_blocks(world, False)
+    await until(lambda: included(world, later.hash))
+    assert await included(world, accepted.hash)
     order = [h for block in await chain.best_chain(30) for h in block.zkapp_command_hashes]
     assert order.index(first.hash) < order.index(second.hash)
     assert (await chain.account(world["payer"]["pk"])).nonce == nonce + 2
     with pytest.raises(SendRejected) as stale:
         await chain.send_zkapp((await deploy(world, nonce)).command)
     assert stale.value.kind is SendErrorKind.NONCE
+    # Re-sending a command that is already in a block fails on its nonce (Duplicate is only
+    # for one still in the pool), as on a daemon.
+    with pytest.raises(SendRejected) as again:
+        await chain.send_zkapp(first.command)
+    assert again.value.message == 'Couldn\'t send zkApp command: ["Invalid_nonce"]'
 
 
 async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:

@@ -21,13 +21,22 @@ def devnet(
     state_dir: Annotated[Path | None, typer.Option(
         "--state-dir", help="Where blocks and funded keys are kept; default: the user data "
         "dir.", show_default=False)] = None,
+    frontier: Annotated[int, typer.Option(
+        min=1, help="Blocks the node's frontier keeps (bestChain, INCLUDED); a daemon's k.")] = 290,
+    unsynced: Annotated[float, typer.Option(
+        min=0, help="Seconds after start during which the node says BOOTSTRAP and answers "
+        "`account: null`, as a daemon catching up does.")] = 0.0,
+    daemon_version: Annotated[str | None, typer.Option(
+        help="What `version` answers; e.g. 4.0.0-mainnet-mesa to see publish refuse a Mesa "
+        "network.", show_default=False)] = None,
 ) -> None:
     """Run a local DEVELOPMENT Mina network (not a Mina node) for `touchgrass dev` and tests.
 
-    An o1js LocalBlockchain with proofs verified, behind the part of the daemon's GraphQL
-    API touchgrass uses (`/graphql`), a mempool with Mina's nonce rules, a block every
-    --block-interval seconds, funded keys at `/acquire-account` (as Lightnet's account
-    manager), and a journal replayed on restart. Production uses a real Mina node.
+    An o1js LocalBlockchain with proofs verified, serving the daemon's own GraphQL types
+    (`/graphql`, validated like a node), a mempool with Mina's nonce rules, a ledger that
+    pending commands do not change, a block every --block-interval seconds, funded keys at
+    `/acquire-account` (as Lightnet's account manager), and a journal replayed on restart.
+    Production uses a real Mina node.
     """
     from touchgrass.devtools.devnet import default_state_dir, serve_devnet
 
@@ -36,7 +45,8 @@ def devnet(
         return await serve_devnet(port=port, host=host,
                                   state_dir=state_dir or default_state_dir(),
                                   block_interval_s=block_interval, stop=control.stop,
-                                  say=err.print)
+                                  say=err.print, frontier_blocks=frontier,
+                                  unsynced_s=unsynced, daemon_version=daemon_version)
 
     raise typer.Exit(run(work))
 

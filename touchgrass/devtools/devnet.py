@@ -57,17 +57,28 @@ class Devnet:
 
 async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 5.0,
                        host: str = "127.0.0.1", prover: ProverSettings | None = None,
-                       accounts: int = 20) -> Devnet:
-    """Install the JS program when needed, start the devnet, wait until it serves."""
+                       accounts: int = 20, frontier_blocks: int = 290, unsynced_s: float = 0,
+                       daemon_version: str | None = None) -> Devnet:
+    """Install the JS program when needed, start the devnet, wait until it serves.
+
+    `frontier_blocks` is how many blocks `bestChain` knows (a daemon's k), `unsynced_s` a
+    start-up period in which the node says BOOTSTRAP, `daemon_version` what `version` answers
+    (a Mesa release such as 4.0.0-mainnet-mesa, to see the publish role refuse it)."""
     settings = prover or load(ProverSettings)
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
     script = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet.js")
+    schema = await asyncio.to_thread(sync_extra_source, installation, DAEMON_SCHEMA,
+                                     "daemon.graphql")
     node = find_node(settings.node_binary)
     state_dir.mkdir(parents=True, exist_ok=True)
+    options = [f"--port={port}", f"--host={host}", f"--state-dir={state_dir}",
+               f"--schema={schema}", f"--block-interval={block_interval_s:g}",
+               f"--accounts={accounts}", f"--frontier={frontier_blocks}",
+               f"--unsynced-s={unsynced_s:g}"]
+    if daemon_version is not None:
+        options.append(f"--daemon-version={daemon_version}")
     process = await asyncio.create_subprocess_exec(
-        node, str(script), f"--port={port}", f"--host={host}", f"--state-dir={state_dir}",
-        f"--block-interval={block_interval_s:g}", f"--accounts={accounts}",
-        stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent,
+        node, str(script), *options, stdout=asyncio.subprocess.PIPE, preexec_fn=die_with_parent,
     )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
@@ -83,10 +94,14 @@ def default_state_dir() -> Path:
 
 
 async def serve_devnet(*, port: int, host: str, state_dir: Path, block_interval_s: float,
-                       stop: asyncio.Event, say: Callable[[str], None]) -> int:
+                       stop: asyncio.Event, say: Callable[[str], None],
+                       frontier_blocks: int = 290, unsynced_s: float = 0,
+                       daemon_version: str | None = None) -> int:
     """`touchgrass devnet`: run until `stop` is set or the devnet exits; its exit code."""
     network = await start_devnet(port=port, host=host, state_dir=state_dir,
-                                 block_interval_s=block_interval_s)
+                                 block_interval_s=block_interval_s,
+                                 frontier_blocks=frontier_blocks, unsynced_s=unsynced_s,
+                                 daemon_version=daemon_version)
     say(f"devnet: GraphQL {network.graphql} (height {network.height}); funded keys at "
         f"{network.base_url}/acquire-account; state in {state_dir}")
     waiting = asyncio.create_task(stop.wait())
