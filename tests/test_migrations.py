@@ -4,6 +4,7 @@ database upgrades with its rows intact; running again, or concurrently, is harml
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from tests.support import databases
 from touchgrass import migrations
 from touchgrass.queue.stages import STAGES
+from touchgrass.signing import generate_private_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -144,3 +146,20 @@ def test_transaction_ids_become_hashes_and_any_length_fits(empty_database: str) 
     assert fetch(empty_database, "SELECT transaction_id FROM submissions")[0][0] == "5Jhash"
     fetch(empty_database, "UPDATE submissions SET transaction_id = repeat('A', 40000)")
     assert "transaction_submitted_block_height" in columns(empty_database, "challenges")
+
+
+@pytest.mark.parametrize("role", ["monitor", "api"])
+def test_a_role_started_before_migrate_stops_with_one_line(empty_database: str,
+                                                           role: str) -> None:
+    """Code newer than the schema (roles deployed before `touchgrass migrate` ran) is refused
+    at start by name, instead of a traceback on the first statement using a new column."""
+    migrations.upgrade(empty_database, "0005")
+    env = {**os.environ, "DATABASE_URL": empty_database, "STORAGE_DIR": "/tmp/touchgrass-x",
+           "ADMIN_PASSWORD": "not-used-here-123", "SIGNER_CURVE": "secp256k1",
+           "SIGNER_PUBLIC_KEY": str(generate_private_key("secp256k1")[1])}
+    done = subprocess.run([sys.executable, "-m", "touchgrass.cli", role], env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
+    assert any(f"at migration 0005 and this touchgrass needs {migrations.head_revision()}"
+               in line and "touchgrass migrate" in line for line in lines), done.stderr

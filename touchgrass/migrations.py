@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -12,7 +13,7 @@ from alembic.script import ScriptDirectory
 from touchgrass import db
 from touchgrass.errors import ConfigError, MigrationError
 
-__all__ = ["execute_script", "head_revision", "script_location", "upgrade"]
+__all__ = ["execute_script", "head_revision", "require_current", "script_location", "upgrade"]
 
 
 # alembic keeps its running context in module globals: one upgrade per process at a time.
@@ -61,6 +62,24 @@ def head_revision() -> str:
     head = ScriptDirectory(str(script_location())).get_current_head()
     assert head is not None
     return head
+
+
+async def require_current(pool: asyncpg.Pool, database_url: str) -> None:
+    """Stop a process whose code is newer than the database's schema with one line, instead
+    of failing on the first statement that uses a new column (a deploy that started the
+    roles before `touchgrass migrate`). An older code against a newer schema is fine:
+    migrations only add."""
+    try:
+        current = await pool.fetchval("SELECT version_num FROM alembic_version")
+    except asyncpg.UndefinedTableError:
+        current = None
+    known = {script.revision for script in ScriptDirectory(str(script_location())).walk_revisions()}
+    head = head_revision()
+    if current == head or (current is not None and current not in known):
+        return
+    raise ConfigError(f"the database {db.where(database_url)} is at migration "
+                      f"{current or '(none)'} and this touchgrass needs {head}: run "
+                      "`touchgrass migrate` first")
 
 
 def execute_script(sql: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from touchgrass import db, images, logs
+from touchgrass import db, images, logs, migrations
 from touchgrass.api.context import CONTEXT, ApiContext
 from touchgrass.api.middleware import decorate_response, edge, errors
 from touchgrass.api.routes import add_routes
@@ -42,6 +42,11 @@ async def open_context(database: DatabaseSettings, api: ApiSettings, storage: St
                                 application_name="touchgrass-api",
                                 command_timeout_s=STATEMENT_TIMEOUT_S,
                                 acquire_timeout_s=ACQUIRE_TIMEOUT_S)
+    try:
+        await migrations.require_current(pool, database.database_url)
+    except BaseException:
+        await pool.close()
+        raise
     store = open_storage(storage)
     try:
         await store.check()

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from touchgrass import db, logs
+from touchgrass import db, logs, migrations
 from touchgrass.queue.listener import Listener
 from touchgrass.queue.stages import Stage, policy_for
 from touchgrass.queue.worker import Handler, Worker, WorkerEvent
@@ -75,6 +75,11 @@ async def run_lanes(
         database.asyncpg_dsn, size=min(database.database_pool_size, concurrency * len(lanes) + 2),
         application_name=f"touchgrass-{role}",
     )
+    try:
+        await migrations.require_current(pool, database.database_url)
+    except BaseException:
+        await pool.close()
+        raise
     listener = Listener(database.asyncpg_dsn, application_name=f"touchgrass-{role}-listen")
     workers = [
         Worker(
