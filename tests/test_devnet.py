@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -19,15 +20,16 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
+from graphql import build_schema, parse, validate
 
 from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
 from touchgrass.chain import transactions
 from touchgrass.chain.client import ChainClient
-from touchgrass.devtools.devnet import start_devnet
-from touchgrass.errors import SendErrorKind, SendRejected
+from touchgrass.devtools.devnet import DAEMON_SCHEMA, start_devnet
+from touchgrass.errors import NodeNotSynced, SendErrorKind, SendRejected
 from touchgrass.node import ops
-from touchgrass.node.install import install
+from touchgrass.node.install import find_node, install
 from touchgrass.node.pool import PoolConfig, ProverPool
 from touchgrass.proof import ProofRequest
 from touchgrass.proof.o1js import O1jsProver
@@ -104,6 +106,15 @@ async def graphql(world, query: str, variables: dict | None = None) -> dict:
 STATUS = "query S($id: ID!) { transactionStatus(zkappTransaction: $id) }"
 
 
+def graphql_literal(value) -> str:
+    """A JSON value as a GraphQL input literal (object keys unquoted), as o1js writes it."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {graphql_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(graphql_literal(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
     signature = sign(world["signer_private"], digest, "secp256k1")
     proof = await world["prover"].prove(ProofRequest(digest, signature, digest.hex()))
@@ -144,14 +155,19 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     await until(lambda: included(world, built.hash))
     assert (await graphql(world, STATUS, {"id": sent["id"]}))["data"] == \
         {"transactionStatus": "INCLUDED"}
+    world["deploy_id"] = sent["id"]
     zkapp_account = await chain.account(built.zkapp_address)
     assert zkapp_account is not None and zkapp_account.zkapp_state is not None
 
     digest = hashlib.sha256(os.urandom(4096)).digest()
     chain_id = uuid.uuid4()
     receipt = await receipt_for(world, built.zkapp_address, digest, chain_id)
-    sent = await chain.send_zkapp(receipt.command)
-    await until(lambda: included(world, sent.hash))
+    # Sent the other way a daemon accepts, and o1js's own tx.send() uses: inline in the text.
+    answer = await graphql(world, "mutation { sendZkapp(input: { zkappCommand: "
+                           f"{graphql_literal(receipt.command)} }}) {{ zkapp {{ hash }} }} }}")
+    assert answer.get("errors") is None, answer
+    assert answer["data"]["sendZkapp"]["zkapp"]["hash"] == receipt.hash
+    await until(lambda: included(world, receipt.hash))
     blocks = await chain.best_chain(30)
     assert any(receipt.hash in block.zkapp_command_hashes for block in blocks)
 
@@ -211,6 +227,39 @@ async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world)
     assert again.value.message == 'Couldn\'t send zkApp command: ["Invalid_nonce"]'
 
 
+async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(world) -> None:
+    """proof-and-chain.md, "What depends on the nonce": no proven body of `verifyAndStore`
+    mentions the fee payer's nonce, so a command whose nonce was taken needs new signatures
+    only, never a new proof. The publisher's cheap retry depends on this; it is checked here
+    on every run."""
+    zkapp, token, *_ = world["deployed"]
+    chain = world["chain"]
+    digest = hashlib.sha256(os.urandom(512)).digest()
+    nonce = await next_nonce(world)
+    receipt = await receipt_for(world, zkapp, digest, uuid.uuid4())  # proven with `nonce`
+    # another command takes that nonce first
+    taker = await deploy(world, nonce)
+    await chain.send_zkapp(taker.command)
+    with pytest.raises(SendRejected):
+        await chain.send_zkapp(receipt.command)
+    started = time.monotonic()
+    command, tx_hash = await ops.resign_transaction(
+        world["pool"], command=receipt.command, nonce=nonce + 1, network_id="devnet",
+        fee_payer_key=world["payer"]["sk"],
+        token_owner_seed=transactions.token_owner_seed(world["payer"]["sk"], digest))
+    resigned_s = time.monotonic() - started
+    assert tx_hash != receipt.hash
+    proofs = [u["authorization"].get("proof") for u in command["accountUpdates"]]
+    assert proofs == [u["authorization"].get("proof") for u in receipt.command["accountUpdates"]]
+    sent = await chain.send_zkapp(command)
+    assert sent.hash == tx_hash
+    await until(lambda: included(world, tx_hash))
+    failures = {h for block in await chain.best_chain() for h in block.failed}
+    assert tx_hash not in failures
+    assert (await chain.account(receipt.token_owner, token)).balance_nanomina == 1
+    print(f"re-signed in {resigned_s * 1000:.0f} ms (no proof)")
+
+
 async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
     zkapp, *_ = world["deployed"]
     receipt = await receipt_for(world, zkapp, hashlib.sha256(os.urandom(64)).digest(), uuid.uuid4())
@@ -232,11 +281,46 @@ async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
 async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, state_dir) -> None:
     zkapp, token, owner, state = world["deployed"]
     await world["network"].stop()
+    # Restarted as a node that is still catching up, with a short frontier.
     world["network"] = await start_devnet(port=world["port"], state_dir=state_dir,
-                                          block_interval_s=1.0)
+                                          block_interval_s=1.0, unsynced_s=3,
+                                          frontier_blocks=2)
     chain = world["chain"]
+    with pytest.raises(NodeNotSynced):
+        await chain.account(zkapp)
+    await until(lambda: synced(chain), timeout=30)
     assert (await chain.account(zkapp)).zkapp_state is not None
     assert (await chain.account(owner, token)).zkapp_state == state
+    # Older than the frontier: the daemon can no longer say INCLUDED, only UNKNOWN.
+    assert len(await chain.best_chain()) == 2
+    assert (await graphql(world, STATUS, {"id": world["deploy_id"]}))["data"] == \
+        {"transactionStatus": "UNKNOWN"}
+
+
+async def synced(chain: ChainClient) -> bool:
+    return (await chain.node_info()).sync_status == "SYNCED"
+
+
+async def test_o1js_own_documents_are_valid_and_answered(world) -> None:
+    """The queries o1js 2.15 itself sends (fetchAccount, the last-block, genesis-constants,
+    current-slot and failure-check queries), read from the installed package, are valid
+    against the daemon's SDL and answered by the devnet without errors."""
+    installation = install(ProverSettings().prover_js_dir)
+    script = (
+        "const m = await import(new URL('./lib/mina/v1/graphql.js', import.meta.resolve('o1js')));"
+        f"console.log(JSON.stringify({{account: m.accountQuery('{world['payer']['pk']}', "
+        "'wSHV2S4qX9jFsLjQo8r1BsMLH2ZRKsZx6EJd1sbozGPieEC4Jf'), lastBlock: m.lastBlockQuery, "
+        "genesis: m.genesisConstantsQuery, slot: m.currentSlotQuery, "
+        "failures: m.lastBlockQueryFailureCheck(3)}}));")
+    node = find_node(ProverSettings().node_binary)
+    printed = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True,
+                             text=True, cwd=installation.directory, timeout=60, check=True)
+    documents = json.loads(printed.stdout)
+    schema = build_schema(DAEMON_SCHEMA.read_text())
+    for name, document in documents.items():
+        assert [e.message for e in validate(schema, parse(document))] == [], name
+        answer = await graphql(world, document)
+        assert answer.get("errors") is None and answer["data"], (name, answer)
 
 
 def test_the_devnet_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

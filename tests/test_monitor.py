@@ -183,3 +183,21 @@ async def test_a_node_without_a_frontier_changes_nothing(
     with pytest.raises(ChainError, match="bestChain failed"):
         await monitor.run_once()
     assert (await chain_state(pool, row))["transaction_submitted_block_height"] is None
+
+
+async def test_a_dropped_command_goes_back_to_publishing_to_be_re_signed(
+        pool: asyncpg.Pool, node: StandinNode, monitor: Monitor) -> None:
+    """The proven command is kept until final: a dropped transaction is re-signed and sent
+    again, never proven again; one included as failed is proven again from the start."""
+    dropped, failed = await sent(pool, 2)
+    await pool.execute("UPDATE submissions SET proven_command = '{\"feePayer\": {}}'")
+    node.advance(1, including=[failed["hash"]], failed={failed["hash"]: "Account_nonce_failed"})
+    await monitor.run_once()
+    node.advance(4)
+    await monitor.run_once()
+    states = {r["id"]: dict(r) for r in await pool.fetch(
+        "SELECT id, status, proven_command IS NOT NULL AS kept FROM submissions")}
+    assert states[dropped["id"]] == {"id": dropped["id"], "status": "proof_publishing",
+                                     "kept": True}
+    assert states[failed["id"]] == {"id": failed["id"], "status": "proof_generation",
+                                    "kept": False}

@@ -33,6 +33,7 @@ ANSWERS: dict[str, Any] = {
                            "tokenId": "wTOKEN"},
     "verify_and_store_transaction": {"command": COMMAND, "hash": "5Jhash2",
                                      "tokenOwner": "B62qowner"},
+    "resign_transaction": {"command": COMMAND, "hash": "5Jhash3"},
 }
 
 
@@ -72,6 +73,9 @@ async def _run_all(pool: ProverPool) -> None:
         fee_nanomina=10, zkapp_address="B62qapp", token_owner_seed="ab" * 32,
         chain_id_field="7", proof={"publicInput": []})
     assert (receipt.hash, receipt.token_owner) == ("5Jhash2", "B62qowner")
+    assert await ops.resign_transaction(pool, command=COMMAND, nonce=6, network_id="devnet",
+                                        fee_payer_key="EKkey", token_owner_seed="ab" * 32) == \
+        (COMMAND, "5Jhash3")
 
 
 def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> ProverPool:

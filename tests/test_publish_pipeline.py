@@ -158,9 +158,14 @@ async def test_end_to_end_then_five_back_to_back(world: World) -> None:
         await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
                           expect="final")
         print(f"upload -> complete {completed:.1f} s; -> final {time.monotonic() - started:.1f} s")
-        row = await world.pool.fetchrow("SELECT proof_json, transaction_id, chain_included_height "
+        row = await world.pool.fetchrow("SELECT proof_json, transaction_id, transaction_hash, "
+                                        "chain_included_height, proven_command "
                                         "FROM submissions WHERE sha256_hash = $1", sha)
-        assert row["proof_json"] is None and row["transaction_id"] and row["chain_included_height"]
+        assert row["proof_json"] is None and row["chain_included_height"]
+        # the public transaction id is the command's hash (a daemon's zkapp.id is tens of KB)
+        assert row["transaction_id"] == row["transaction_hash"] and \
+            row["transaction_id"].startswith("5J")
+        assert row["proven_command"] is None  # kept only until final
         verified = subprocess.run([sys.executable, "-m", "touchgrass.cli", "verify", sha],
                                   cwd=REPO_ROOT, env=world.env(), capture_output=True, text=True,
                                   timeout=120)
@@ -223,11 +228,22 @@ async def test_a_dropped_transaction_is_abandoned_and_requeued(world: World) -> 
         world.ticking = True
     await world.until("SELECT failed_stage = 'monitor' AND failure_reason LIKE '%dropped%' "
                       "FROM submissions WHERE sha256_hash = $1", sha, expect=True)
-    # re-queued: proven again, published again with a new transaction, and final
+    # re-queued for publishing: the kept proven command signed again with a new nonce and
+    # sent as a new transaction, final; neither proof was made a second time
     await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
                       expect="final")
-    assert await world.pool.fetchval(
-        "SELECT transaction_hash FROM submissions WHERE sha256_hash = $1", sha) != first
+    row = await world.pool.fetchrow("SELECT transaction_hash, proven_command FROM submissions "
+                                    "WHERE sha256_hash = $1", sha)
+    assert row["transaction_hash"] != first
+    assert row["proven_command"] is None  # cleared once final
+    assert log_lines(world, "generate", '"action": "done"', sha) == 1  # authenticity proof once
+    assert log_lines(world, "publish", '"action": "proven"', sha) == 1  # transaction proof once
+    assert log_lines(world, "publish", '"action": "resign"', sha) == 1
+
+
+def log_lines(world: World, role: str, *needles: str) -> int:
+    return sum(1 for log in world.tmp.glob(f"{role}-*.log") for line in
+               log.read_text().splitlines() if all(n in line for n in needles))
 
 
 async def test_a_publish_failure_is_retried_without_proving_again_and_expiry_rejects(

@@ -24,7 +24,7 @@ class PublishRequest:
 
     submission_id: UUID
     sha256_hex: str
-    proof_json: Mapping[str, Any]
+    proof_json: Mapping[str, Any] | None  # cleared once sent; the proven command is kept
     chain_id: UUID
     challenge_id: UUID
     wallet_address: str
@@ -33,6 +33,9 @@ class PublishRequest:
     # From an earlier attempt, if it got as far as signing: ask the chain before re-sending.
     previous_transaction_hash: str | None = None
     previous_nonce: int | None = None
+    # The `verifyAndStore` command proven by an earlier attempt (any nonce): re-signed with
+    # the next nonce instead of proving again.
+    proven_command: Mapping[str, Any] | None = None
     record_progress: RecordProgress = _record_nothing
 
 

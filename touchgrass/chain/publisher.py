@@ -1,10 +1,16 @@
 """The real Publisher: zkApp transactions for one fee payer, one at a time, never twice.
 
-One lane per fee payer (pipeline.md): every transaction of the key is built, recorded and
-sent under one lock, with the nonce tracked here (from the node's `inferredNonce`, then
-incremented locally after each accepted send, resynced on a nonce error). Before sending,
-the signed command's hash, nonce and receipt key are stored on the row; a retry first asks
-the chain about them, and a receipt that exists already means the photo is published.
+One lane per fee payer (pipeline.md), held as briefly as possible. A photo's `verifyAndStore`
+transaction is built and proven **outside** the lane (seconds of o1js work) with any nonce,
+and kept on the row; inside the lane it only gets the next nonce, new signatures
+(milliseconds: nothing proven depends on the fee payer's nonce, proof-and-chain.md), its
+hash, nonce and receipt key recorded, and is sent. The nonce is tracked here (from the
+node's `inferredNonce`, incremented after each accepted send, resynced on a nonce error). A
+nonce clash, a replace-fee refusal or a dropped transaction costs a re-sign, never a proof;
+the command is proven again only when the chain state its proof was made against changed
+(the challenge's zkApp was redeployed, or the node refuses the proof). Before sending, a
+retry asks the chain about the earlier attempt, and a receipt that exists already means the
+photo is published.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from touchgrass import logs
 from touchgrass.chain import (
@@ -96,12 +103,13 @@ class MinaPublisher:
             raise JobError(f"fee payer {self.fee_payer} balance too low: {have / 1e9:g} MINA, "
                            f"a transaction needs {needed / 1e9:g} MINA (fee + new account)")
 
-    async def _send(self, build: Callable[[int], Awaitable[Built]],
+    async def _send(self, sign: Callable[[int], Awaitable[Built]],
                     record: Callable[[Built, int], Awaitable[bool]]) -> tuple[SentCommand, Built, int]:
-        """Build with the lane's nonce, record, send; rebuild on a nonce clash."""
+        """Sign with the lane's nonce, record, send; sign again on a nonce clash. Called with
+        the lane held: `sign` must be cheap (a re-sign, or a deploy without proofs)."""
         for _ in range(NONCE_REBUILDS):
             nonce = await self._nonce()
-            built = await build(nonce)
+            built = await sign(nonce)
             if not await record(built, nonce):
                 raise LeaseLost("lease lost before sending; nothing was sent")
             try:
@@ -109,7 +117,7 @@ class MinaPublisher:
             except SendRejected as refused:
                 if refused.kind in (SendErrorKind.NONCE, SendErrorKind.REPLACE_FEE):
                     log.warning("nonce", "nonce %d refused (%s); resyncing", nonce, refused.message)
-                    self._next_nonce = None  # rebuild only the transaction, never the proof
+                    self._next_nonce = None  # sign again with the next one, never prove again
                     continue
                 if refused.kind is SendErrorKind.DUPLICATE:
                     sent = SentCommand(hash=built.hash)
@@ -131,32 +139,60 @@ class MinaPublisher:
         if not request.zkapp_address:
             raise JobError("the challenge's zkApp is not deployed yet")
         zkapp_address = request.zkapp_address
+        owner = await transactions.receipt_owner(self.pool, self._key, digest)
+        # Never twice: a receipt for this photo (same derived owner) means it is done.
+        if await self._receipt_exists(owner, request.zkapp_token_id) or \
+                await self._known(request.previous_transaction_hash):
+            log.info("publish", "already on chain; not sending again")
+            return PublishReceipt(transaction_id=request.previous_transaction_hash or owner,
+                                  transaction_hash=request.previous_transaction_hash or "",
+                                  nonce=request.previous_nonce or 0, token_owner_address=owner)
+        await self._check_balance()
+        proven = await self._proven(request, digest, zkapp_address)
+
+        async def sign(nonce: int) -> transactions.ReceiptTransaction:
+            return await transactions.resign_verify_and_store(
+                self.pool, proven, nonce=nonce, network_id=self.network_id,
+                fee_payer_key=self._key, digest=digest, token_owner=owner)
+
+        async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
+            return await request.record_progress({
+                "transaction_hash": built.hash, "transaction_nonce": nonce,
+                "token_owner_address": built.token_owner})
+
         async with self._lane:
-            owner = await transactions.receipt_owner(self.pool, self._key, digest)
-            # Never twice: a receipt for this photo (same derived owner) means it is done.
-            if await self._receipt_exists(owner, request.zkapp_token_id) or \
-                    await self._known(request.previous_transaction_hash):
-                log.info("publish", "already on chain; not sending again")
-                return PublishReceipt(transaction_id=request.previous_transaction_hash or owner,
-                                      transaction_hash=request.previous_transaction_hash or "",
-                                      nonce=request.previous_nonce or 0, token_owner_address=owner)
-            await self._check_balance()
-
-            async def build(nonce: int) -> transactions.ReceiptTransaction:
-                return await transactions.build_verify_and_store(
-                    self.pool, endpoint=self.endpoint, network_id=self.network_id,
-                    fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
-                    zkapp_address=zkapp_address, chain_id=request.chain_id,
-                    digest=digest, proof=dict(request.proof_json))
-
-            async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
-                return await request.record_progress({
-                    "transaction_hash": built.hash, "transaction_nonce": nonce,
-                    "token_owner_address": built.token_owner})
-
-            sent, built, nonce = await self._send(build, record)
+            try:
+                sent, built, nonce = await self._send(sign, record)
+            except SendRejected as refused:
+                if refused.kind is SendErrorKind.INVALID_PROOF:
+                    # proven against a state the chain no longer has: prove on the next try
+                    await request.record_progress({"proven_command": None})
+                raise
         return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
                               token_owner_address=built.token_owner)
+
+    async def _proven(self, request: PublishRequest, digest: bytes,
+                      zkapp_address: str) -> Mapping[str, Any]:
+        """The kept proven command, or a new one (proven outside the lane, then kept)."""
+        kept = request.proven_command
+        if kept is not None and transactions.targets(kept, zkapp_address):
+            log.info("resign", "photo %s: re-signing the command proven earlier (no new proof)",
+                     request.sha256_hex)
+            return kept
+        if request.proof_json is None:
+            raise PermanentJobError("the kept proven command was refused and no proof is stored "
+                                    "any more; `touchgrass resubmit` proves it again")
+        started = time.monotonic()
+        built = await transactions.build_verify_and_store(
+            self.pool, endpoint=self.endpoint, network_id=self.network_id,
+            fee_payer_key=self._key, nonce=self._next_nonce or 0, fee_nanomina=self.fee,
+            zkapp_address=zkapp_address, chain_id=request.chain_id, digest=digest,
+            proof=dict(request.proof_json))
+        if not await request.record_progress({"proven_command": built.command}):
+            raise LeaseLost("lease lost after proving; nothing was sent")
+        log.info("proven", "photo %s: verifyAndStore transaction proven in %.1f s, kept for "
+                 "re-signing", request.sha256_hex, time.monotonic() - started)
+        return built.command
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:
         async with self._lane:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,8 @@ from touchgrass.node import ops
 from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
 
 __all__ = ["DeployTransaction", "ReceiptTransaction", "build_deploy", "build_verify_and_store",
-           "chain_id_field", "receipt_owner", "token_owner_seed"]
+           "chain_id_field", "receipt_owner", "resign_verify_and_store", "targets",
+           "token_owner_seed"]
 
 
 def chain_id_field(chain_id: UUID) -> str:
@@ -53,3 +55,23 @@ async def build_verify_and_store(
         nonce=nonce, fee_nanomina=fee_nanomina, zkapp_address=zkapp_address,
         token_owner_seed=token_owner_seed(fee_payer_key, digest),
         chain_id_field=chain_id_field(chain_id), proof=proof)
+
+
+async def resign_verify_and_store(runner: Runner, proven: Mapping[str, Any], *, nonce: int,
+                                  network_id: str, fee_payer_key: str, digest: bytes,
+                                  token_owner: str) -> ReceiptTransaction:
+    """A proven `verifyAndStore` command with another nonce: the fee payer's and the receipt
+    key's signatures made again, the proofs kept (nothing proven depends on the nonce)."""
+    command, tx_hash = await ops.resign_transaction(
+        runner, command=proven, nonce=nonce, network_id=network_id, fee_payer_key=fee_payer_key,
+        token_owner_seed=token_owner_seed(fee_payer_key, digest))
+    return ReceiptTransaction(command, tx_hash, token_owner)
+
+
+def targets(command: Mapping[str, Any], zkapp_address: str) -> bool:
+    """Does the command call this zkApp? A kept command for a zkApp since replaced (a
+    redeployed challenge) proves against the wrong contract and must be proven again."""
+    updates = command.get("accountUpdates")
+    return isinstance(updates, list) and any(
+        isinstance(u, dict) and u.get("body", {}).get("publicKey") == zkapp_address
+        for u in updates)

@@ -69,7 +69,7 @@ PUBLISH = Stage(
     payload_columns=(
         "sha256_hash", "proof_json", "chain_id", "challenge_id", "wallet_address",
         "correlation_id", "transaction_id", "transaction_hash", "transaction_nonce",
-        "token_owner_address",
+        "token_owner_address", "proven_command",
     ),
     result_columns=frozenset({
         "proof_json", "transaction_id", "transaction_hash", "transaction_nonce",
@@ -78,8 +78,10 @@ PUBLISH = Stage(
     done_timestamp="published_at",
     rejected_timestamp="rejected_at",
     ready_since_column="proof_generated_at",
-    cleared_on_reject=("proof_json",),
-    progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address"}),
+    cleared_on_reject=("proof_json", "proven_command"),
+    # proven_command: the command proven once, outside the lane; a retry only re-signs it
+    progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address",
+                                "proven_command"}),
     expires_after_column="proof_generated_at",
 )
 

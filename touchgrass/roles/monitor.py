@@ -12,9 +12,10 @@ So the monitor never asks it. Per sent command:
   landed in a block we did not see (older than the frontier, or while the monitor was down);
   recorded as included at the current tip, a safe upper bound, so `final` comes after depth.
 - in neither, and no result: the abandon timer (the tip when first missed, on the row) runs;
-  `ABANDON_AFTER_BLOCKS` later the command counts as dropped. An abandoned submission goes back
-  to proof generation (its proof was cleared when it was sent); an abandoned deployment goes
-  back to the deploy lane.
+  `ABANDON_AFTER_BLOCKS` later the command counts as dropped. A dropped submission goes back to
+  publishing, which re-signs its kept proven command with a new nonce (no proof made again);
+  one included as failed goes back to proof generation; a deployment goes back to the deploy
+  lane.
 
 A row whose follow-up fails (a malformed answer, a database error) is logged and skipped; the
 pass goes on with the others. Challenge zkApps become `active` once their deploy is included.
@@ -30,13 +31,13 @@ from typing import Any
 
 import asyncpg
 
-from touchgrass import db, logs
+from touchgrass import db, logs, migrations
 from touchgrass.chain.client import Block, ChainClient
 from touchgrass.chain.constants import BEST_CHAIN_WINDOW
 from touchgrass.errors import ChainError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
-from touchgrass.statuses import ChainStatus
+from touchgrass.statuses import ChainStatus, SubmissionStatus
 from touchgrass.store import challenges, submissions
 
 __all__ = ["Counts", "Monitor", "run"]
@@ -116,9 +117,10 @@ class Monitor:
         with logs.bind(sha256=row["sha256_hash"]):
             if block is not None and tx_hash in block.failed:
                 reason = f"transaction {tx_hash} was included but failed: {block.failed[tx_hash]}"
-                if await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason):
+                if await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason,
+                                                     dropped=False):
                     counts.abandoned += 1
-                    log.warning("abandoned", "%s", reason)
+                    log.warning("abandoned", "%s; re-queued for proof generation", reason)
                 return
             height = block.height if block is not None else row["chain_included_height"]
             if height is None and tx_hash not in view.pooled and await self._receipt_landed(row):
@@ -140,9 +142,14 @@ class Monitor:
             elif self._expired(row["transaction_submitted_block_height"], view):
                 reason = (f"transaction {tx_hash} was dropped: in no block and not in the "
                           f"node's mempool {self.settings.abandon_after_blocks} blocks later")
-                if await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason):
+                back_to = await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason,
+                                                            dropped=True)
+                if back_to is not None:
                     counts.abandoned += 1
-                    log.warning("abandoned", "%s; re-queued for proof generation", reason)
+                    log.warning("abandoned", "%s; re-queued for %s", reason,
+                                "publishing (the proven command is re-signed)"
+                                if back_to == SubmissionStatus.PROOF_PUBLISHING
+                                else "proof generation")
 
     async def _receipt_landed(self, row: dict[str, Any]) -> bool:
         owner, token = row["token_owner_address"], row["zkapp_token_id"]
@@ -191,6 +198,11 @@ async def run(*, database: DatabaseSettings, chain: ChainSettings, settings: Mon
     """Look every MONITOR_INTERVAL_S until stopped; a node outage is logged and waited out."""
     control = control or RoleControl.new()
     pool = await db.create_pool(database.asyncpg_dsn, size=3, application_name="touchgrass-monitor")
+    try:
+        await migrations.require_current(pool, database.database_url)
+    except BaseException:
+        await pool.close()
+        raise
     client = ChainClient(chain.mina_node_endpoint)
     monitor = Monitor(pool, client, settings)
     log.info("start", "monitor following %s", chain.mina_node_endpoint)

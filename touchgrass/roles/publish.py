@@ -34,11 +34,12 @@ log = logs.get_logger(__name__)
 
 
 def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
-    """Publishing one stored proof; never calls the prover, so a retry costs no proof."""
+    """Publishing one stored proof; never makes the authenticity proof, and a retry re-signs
+    the transaction proven by the first attempt instead of proving it again."""
 
     async def publish(job: Claimed) -> Outcome:
         payload = job.payload
-        if payload["proof_json"] is None:
+        if payload["proof_json"] is None and payload["proven_command"] is None:
             return Reject("no stored proof to publish")
         challenge = await challenges.get(pool, payload["challenge_id"])
         if (challenge["deployment_status"] != DeploymentStatus.ACTIVE
@@ -77,6 +78,7 @@ def _publish_request(job: Claimed, challenge: Mapping[str, Any]) -> PublishReque
         zkapp_token_id=challenge.get("zkapp_token_id"),
         previous_transaction_hash=payload["transaction_hash"],
         previous_nonce=payload["transaction_nonce"],
+        proven_command=payload["proven_command"],
         record_progress=job.progress or _no_progress,
     )
 

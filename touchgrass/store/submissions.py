@@ -213,6 +213,7 @@ SET status = $2::text,
     transaction_hash = CASE WHEN $3 THEN NULL ELSE transaction_hash END,
     transaction_nonce = CASE WHEN $3 THEN NULL ELSE transaction_nonce END,
     token_owner_address = CASE WHEN $3 THEN NULL ELSE token_owner_address END,
+    proven_command = CASE WHEN $3 THEN NULL ELSE proven_command END,
     transaction_submitted_block_height = CASE WHEN $3 THEN NULL
                                               ELSE transaction_submitted_block_height END,
     chain_status = CASE WHEN $3 THEN NULL ELSE chain_status END,
@@ -256,24 +257,33 @@ WHERE id = $1 AND transaction_hash = $2 AND chain_status = 'pending'
 """
 
 # -- name: submission_chain_final
+# Final: the receipt can no longer disappear, so the proven command kept for a republish is
+# not needed any more (cleared, like proof_json at `complete`).
 SUBMISSION_CHAIN_FINAL = """
 UPDATE submissions
-SET chain_status = 'final', chain_final_at = now(),
+SET chain_status = 'final', chain_final_at = now(), proven_command = NULL,
     chain_included_height = coalesce(chain_included_height, $3), updated_at = now()
 WHERE id = $1 AND transaction_hash = $2 AND chain_status IN ('pending', 'included')
 """
 
 # -- name: submission_chain_abandoned
-# The transaction is gone (dropped, or included as failed): the proof was cleared when it
-# was sent, so the row goes back to proof generation with a fresh budget and the reason.
+# The transaction is gone, with a fresh budget and the reason. Dropped ($4 true) with the
+# proven command kept: back to publishing, where it is re-signed with a new nonce and sent
+# again, no proof made twice. Included as failed ($4 false), or no command kept: its proof
+# is no use (the chain refused what it proves against), so back to proof generation.
 SUBMISSION_CHAIN_ABANDONED = """
 UPDATE submissions
-SET status = 'proof_generation', chain_status = 'abandoned', attempts = 0, run_at = now(),
-    queued_at = now(), failure_reason = $3, failed_stage = 'monitor', failed_at = now(),
+SET status = CASE WHEN $4 AND proven_command IS NOT NULL THEN 'proof_publishing'
+                  ELSE 'proof_generation' END,
+    queued_at = CASE WHEN $4 AND proven_command IS NOT NULL THEN queued_at ELSE now() END,
+    proven_command = CASE WHEN $4 THEN proven_command END,
+    chain_status = 'abandoned', attempts = 0, run_at = now(),
+    failure_reason = $3, failed_stage = 'monitor', failed_at = now(),
     transaction_id = NULL, transaction_hash = NULL, transaction_nonce = NULL,
     transaction_submitted_block_height = NULL, chain_included_height = NULL,
     published_at = NULL, updated_at = now()
 WHERE id = $1 AND transaction_hash = $2 AND status = 'complete'
+RETURNING status
 """
 
 STATEMENTS = {
@@ -508,6 +518,14 @@ async def chain_final(executor: Executor, row_id: UUID, tx_hash: str, height: in
     return bool(await executor.execute(SUBMISSION_CHAIN_FINAL, row_id, tx_hash, height) == "UPDATE 1")
 
 
-async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason: str) -> bool:
-    return await db.update_and_notify(pool, SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash, reason,
-                                      channel=GENERATE.channel)
+async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason: str, *,
+                          dropped: bool) -> str | None:
+    """Re-queue a row whose transaction is gone; the stage it went back to (a status), or None
+    when the row had moved on meanwhile. The stage's lane is woken in the same transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        status = await connection.fetchval(SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash, reason,
+                                           dropped)
+        if status is not None:
+            await db.notify(connection, PUBLISH.channel if status == PUBLISH.ready_status
+                            else GENERATE.channel)
+    return None if status is None else str(status)

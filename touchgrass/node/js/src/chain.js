@@ -8,6 +8,13 @@ import {
 } from 'o1js';
 import { RequestError } from './service.js';
 
+// o1js's own JSON signer (its bundled mina-signer), the same code o1js signs with: it signs
+// the fee payer and every signature-authorised account update of the key, on the JSON
+// command, leaving proofs as they are. The package exports no path to it, so it is imported
+// by file from the installed o1js (2.15 layout; this file is the o1js-version seam).
+const { signZkappCommand } = await import(
+  new URL('./mina-signer/src/sign-zkapp-command.js', import.meta.resolve('o1js')));
+
 function network(endpoint, networkId) {
   if (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint)) {
     throw new RequestError('bad_request', 'endpoint must be the node GraphQL URL');
@@ -58,6 +65,30 @@ export function makeChainOps({ zkapp, log }) {
 
     async derive_public_key({ seed }) {
       return { publicKey: deriveKey(seed).toPublicKey().toBase58() };
+    },
+
+    // A proven command given another nonce: new signatures, the same proofs. Valid because
+    // no proven account update of ours mentions the fee payer's nonce (proof-and-chain.md,
+    // "What depends on the nonce"; test_devnet checks it on every run).
+    async resign_transaction({ command, nonce, networkId, feePayerKey, tokenOwnerSeed }) {
+      if (!command || typeof command !== 'object' || !command.feePayer) {
+        throw new RequestError('bad_request', 'command must be a zkApp command (JSON)');
+      }
+      if (!Number.isSafeInteger(Number(nonce)) || Number(nonce) < 0) {
+        throw new RequestError('bad_request', 'nonce must be a non-negative integer');
+      }
+      const payer = privateKey(feePayerKey, 'feePayerKey');
+      const network = networkId ?? 'devnet';
+      const renonced = structuredClone(command);
+      renonced.feePayer.body.nonce = String(nonce);
+      let signed = signZkappCommand(renonced, payer.toBase58(), network);
+      if (tokenOwnerSeed) {
+        if (!/^[0-9a-f]{64}$/.test(tokenOwnerSeed)) {
+          throw new RequestError('bad_request', 'tokenOwnerSeed must be 64 hex characters');
+        }
+        signed = signZkappCommand(signed, deriveKey(tokenOwnerSeed).toBase58(), network);
+      }
+      return { command: signed, hash: await Transaction.hash(signed) };
     },
 
     async deploy_transaction({ endpoint, networkId, feePayerKey, nonce, fee }) {
