@@ -283,7 +283,7 @@ async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, sta
     await world["network"].stop()
     # Restarted as a node that is still catching up, with a short frontier.
     world["network"] = await start_devnet(port=world["port"], state_dir=state_dir,
-                                          block_interval_s=1.0, unsynced_s=3,
+                                          block_interval_s=1.0, unsynced_s=5,
                                           frontier_blocks=2)
     chain = world["chain"]
     with pytest.raises(NodeNotSynced):

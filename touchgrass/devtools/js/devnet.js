@@ -37,7 +37,8 @@ const blockIntervalMs = Number(args['block-interval'] ?? 5) * 1000;
 const stateDir = args['state-dir'];
 const fundedCount = Number(args.accounts ?? 20);
 const frontier = Number(args.frontier ?? 290); // the daemon's k: blocks bestChain knows
-const unsyncedUntil = Date.now() + Number(args['unsynced-s'] ?? 0) * 1000;
+const unsyncedFor = Number(args['unsynced-s'] ?? 0) * 1000;
+let unsyncedUntil = Infinity; // set when the server starts serving
 const daemonVersion = args['daemon-version'] ?? '3.4.0-touchgrass-devnet';
 const schemaFile = args.schema;
 const FUNDED_BALANCE = 1_000_000n * 10n ** 9n; // nanomina
@@ -438,6 +439,7 @@ const server = http.createServer(async (request, response) => {
 await rebuild();
 const ticker = setInterval(() => { if (!paused) produceBlock(); }, blockIntervalMs);
 server.listen(port, host, () => {
+  unsyncedUntil = Date.now() + unsyncedFor; // the start-up period counts from serving
   log('start', `devnet at http://${host}:${port}/graphql, height ${blocks.at(-1)?.height ?? 0}, ` +
     `${funded.length} funded keys, a block every ${blockIntervalMs / 1000} s`);
   process.stdout.write(JSON.stringify({ event: 'ready', graphql: `http://${host}:${port}/graphql`,
