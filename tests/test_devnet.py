@@ -311,7 +311,7 @@ async def test_o1js_own_documents_are_valid_and_answered(world) -> None:
         f"console.log(JSON.stringify({{account: m.accountQuery('{world['payer']['pk']}', "
         "'wSHV2S4qX9jFsLjQo8r1BsMLH2ZRKsZx6EJd1sbozGPieEC4Jf'), lastBlock: m.lastBlockQuery, "
         "genesis: m.genesisConstantsQuery, slot: m.currentSlotQuery, "
-        "failures: m.lastBlockQueryFailureCheck(3)}}));")
+        "failures: m.lastBlockQueryFailureCheck(3)}));")
     node = find_node(ProverSettings().node_binary)
     printed = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True,
                              text=True, cwd=installation.directory, timeout=60, check=True)
