@@ -37,9 +37,14 @@ def test_each_document_is_valid_against_the_daemon_schema(schema: GraphQLSchema,
     # ...a wrong argument name...
     ("query { pooledZkappCommands(feePayer: \"B62q\") { hash } }", "Unknown argument 'feePayer'"),
     # ...and a required argument left out are all refused.
-    ("query { account { publicKey } }", "argument 'publicKey' of type 'PublicKey!' is required"),
+    ("query { account { publicKey } }", "publicKey ... PublicKey! ... required"),
 ])
 def test_a_document_the_daemon_would_refuse_fails(schema: GraphQLSchema, document: str,
                                                   complaint: str) -> None:
     found = problems(schema, document)
-    assert any(complaint in message for message in found), found
+    # graphql-core releases word and quote their messages a little differently: compare the
+    # words, not the punctuation
+    def words(text: str) -> str:
+        return text.lower().replace('"', "").replace("'", "")
+    assert any(all(part in words(message) for part in words(complaint).split(" ... "))
+               for message in found), found
