@@ -48,7 +48,8 @@ CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
 
 class MinaPublisher:
     def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
-                 fee_payer_key: str, fee_payer_address: str, fee_nanomina: int) -> None:
+                 fee_payer_key: str, fee_payer_address: str, fee_nanomina: int,
+                 era_checked: bool = False) -> None:
         self.pool = pool
         self.chain = chain
         self.endpoint = endpoint
@@ -58,7 +59,7 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
-        self._era_checked = False
+        self._era_checked = era_checked  # the role's start-up check, when it reached the node
 
     async def _check_era(self) -> None:
         """Once per process, before the first transaction (the start-up check may have found

@@ -122,19 +122,21 @@ async def _no_progress(fields: Mapping[str, Any]) -> bool:
     return True
 
 
-async def check_era(client: ChainClient) -> None:
+async def check_era(client: ChainClient) -> bool:
     """Refuse, before any attempt is spent, a network whose transactions our o1js cannot make.
 
     A node that cannot be reached now is not a reason to refuse to start (a node restarting
-    with the role is normal): the publisher then checks before its first send."""
+    with the role is normal): the publisher then checks before its first send. True when the
+    check was made, so the publisher need not ask again."""
     try:
         info = await client.node_info()
     except ChainError as error:
         log.warning("node", "cannot check the node's era now (%s); checking before the first "
                     "send", error)
-        return
+        return False
     require_supported(info.version)
     log.info("node", "Mina node %s (%s, %s)", info.version or "?", info.chain_id, info.sync_status)
+    return True
 
 
 async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
@@ -150,7 +152,7 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
     fee_payer_key = chain.fee_payer_private_key.get_secret_value()
     client = ChainClient(chain.mina_node_endpoint)
     try:
-        await check_era(client)
+        era_checked = await check_era(client)
     except BaseException:
         await client.close()
         raise
@@ -164,7 +166,8 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
             raise ConfigError("FEE_PAYER_PRIVATE_KEY is invalid: not a Mina private key") from None
         publisher = MinaPublisher(pool=builder, chain=client, endpoint=chain.mina_node_endpoint,
                                   network_id=chain.mina_network, fee_payer_key=fee_payer_key,
-                                  fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee)
+                                  fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee,
+                                  era_checked=era_checked)
         await run_lanes("publish", publish_lanes(publisher, dbpool), database=database,
                         queue=queue, concurrency=concurrency)
     finally:
