@@ -13,6 +13,7 @@ from tests.support.daemon_standin import DEFAULT_TOKEN, StandinNode
 from tests.support.factories import queue_submissions
 from touchgrass.chain.client import ChainClient
 from touchgrass.errors import ChainError
+from touchgrass.operator.status import timeline, timeline_json
 from touchgrass.roles.monitor import Monitor
 from touchgrass.settings import MonitorSettings
 
@@ -76,6 +77,12 @@ async def test_an_unknown_hash_never_stops_the_others_from_finalising(
     assert dropped["chain_status"] == "abandoned" and dropped["status"] == "proof_generation"
     assert "dropped" in dropped["failure_reason"]
     assert "transactionStatus" not in node.asked  # it wants a serialized command, not a hash
+    # the dropped hash was public: it stays in the photo's timeline, with why it was replaced
+    shown = timeline_json(await timeline(pool, never_seen["sha256_hash"]))
+    assert shown["submission"]["transaction_hash"] is None
+    [earlier] = shown["submission"]["earlier_transactions"]
+    assert earlier["hash"] == never_seen["hash"] and "dropped" in earlier["why"]
+    assert [e for e in shown["timeline"] if never_seen["hash"] in e["event"]]
 
 
 async def test_a_command_seen_in_a_block_is_final_even_after_leaving_the_frontier(

@@ -43,7 +43,8 @@ def seeded(database_url: str) -> dict[str, str]:
         await engine.fail(pool, GENERATE, policy, "gen@host:1:abc", second, "bad bytes",
                           retryable=False)
         # third stays leased (running)
-        await pool.execute("UPDATE submissions SET status = 'complete', transaction_id = 'tx1', "
+        await pool.execute("UPDATE submissions SET status = 'complete', transaction_id = '5Jtx1', "
+                           "transaction_hash = '5Jtx1', transaction_nonce = 7, "
                            "chain_status = 'pending', published_at = now() WHERE id = $1",
                            rows[3]["id"])
         await pool.execute("UPDATE submissions SET status = 'proof_publishing', "
@@ -149,6 +150,11 @@ def test_resubmit_refuses_complete_without_force(database_url, seeded) -> None:
         "SELECT status, transaction_id, chain_status FROM submissions WHERE sha256_hash = $1",
         seeded["complete"]))
     assert dict(row) == {"status": "proof_generation", "transaction_id": None, "chain_status": None}
+    shown = invoke(database_url, "status", seeded["complete"], "--json")
+    # the forgotten transaction's hash was public: its timeline keeps it
+    earlier = json.loads(shown.output)["submission"]["earlier_transactions"]
+    assert [(e["hash"], e["nonce"], e["why"]) for e in earlier] == [
+        ("5Jtx1", 7, "forced resubmit")]
 
 
 def test_resubmit_leaves_review_to_the_admin_and_names_unknown_hashes(database_url, seeded):

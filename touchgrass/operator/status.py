@@ -183,8 +183,22 @@ def timeline_json(row: dict[str, Any]) -> dict[str, Any]:
         {"at": row[column].isoformat(), "event": label}
         for column, label in _TIMELINE if row.get(column) is not None
     ]
+    # a transaction replaced by a newer one (dropped by the chain, or a forced resubmit)
+    events += [
+        {"at": _utc_iso(earlier.get("at")), "event": f"transaction {earlier.get('hash')} (nonce "
+         f"{earlier.get('nonce')}) replaced: {earlier.get('why')}"}
+        for earlier in row.get("earlier_transactions") or [] if isinstance(earlier, dict)
+    ]
     events.sort(key=lambda event: event["at"])
     return {"submission": _jsonable(row), "timeline": events}
+
+
+def _utc_iso(stamp: object) -> str:
+    """A timestamp Postgres wrote into JSON (in the session's time zone), in UTC like the rest."""
+    try:
+        return datetime.fromisoformat(str(stamp)).astimezone(UTC).isoformat()
+    except ValueError:
+        return str(stamp)
 
 
 def render_timeline(row: dict[str, Any]) -> Group:

@@ -164,7 +164,8 @@ SELECT id, sha256_hash, status, attempts, run_at, lease_owner, lease_expires_at,
        chain_position, challenge_id, storage_key, proof_json IS NOT NULL AS has_proof,
        transaction_id, transaction_hash, transaction_nonce, token_owner_address,
        chain_status, chain_included_height, created_at, queued_at, proof_generated_at,
-       published_at, chain_included_at, chain_final_at, rejected_at, updated_at
+       published_at, chain_included_at, chain_final_at, rejected_at, updated_at,
+       earlier_transactions
 FROM submissions
 WHERE sha256_hash = $1
 """
@@ -198,10 +199,16 @@ FOR NO KEY UPDATE
 # Back to the stage that can make progress: publish when a proof is stored, else generate.
 # attempts = 0 starts a fresh budget and also fences out any worker still holding the old
 # lease (its finish matches on the old attempt). A forced resubmit of a complete row forgets
-# the earlier transaction, or publish would find it on chain and skip the new one.
+# the earlier transaction, or publish would find it on chain and skip the new one; its hash
+# stays in earlier_transactions (it was public).
 SUBMISSION_RESUBMIT = """
 UPDATE submissions
 SET status = $2::text,
+    earlier_transactions = CASE WHEN $3 AND transaction_hash IS NOT NULL
+        THEN earlier_transactions || jsonb_build_array(jsonb_build_object(
+            'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(),
+            'why', 'forced resubmit'))
+        ELSE earlier_transactions END,
     attempts = 0,
     run_at = now(),
     lease_owner = NULL,
@@ -270,10 +277,13 @@ WHERE id = $1 AND transaction_hash = $2 AND chain_status IN ('pending', 'include
 # The transaction is gone, with a fresh budget and the reason. Dropped ($4 true) with the
 # proven command kept: back to publishing, where it is re-signed with a new nonce and sent
 # again, no proof made twice. Included as failed ($4 false), or no command kept: its proof
-# is no use (the chain refused what it proves against), so back to proof generation.
+# is no use (the chain refused what it proves against), so back to proof generation. The
+# transaction's hash was public: it moves to earlier_transactions with the reason.
 SUBMISSION_CHAIN_ABANDONED = """
 UPDATE submissions
-SET status = CASE WHEN $4 AND proven_command IS NOT NULL THEN 'proof_publishing'
+SET earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_object(
+        'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(), 'why', $3::text)),
+    status = CASE WHEN $4 AND proven_command IS NOT NULL THEN 'proof_publishing'
                   ELSE 'proof_generation' END,
     queued_at = CASE WHEN $4 AND proven_command IS NOT NULL THEN queued_at ELSE now() END,
     proven_command = CASE WHEN $4 THEN proven_command END,
