@@ -36,6 +36,11 @@ class StandinNode:
     # Exception is raised by the resolver (a node failing on one account)
     accounts: dict[tuple[str, str], Any] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)  # root fields, in order
+    # accepted commands by hash: a command here is a stand-in's dict whose `hash` field the
+    # test's builder wrote (real hashes need o1js); nonces are checked as a daemon does
+    sent: dict[str, dict] = field(default_factory=dict)
+    sent_order: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # the reason of every refused send
     url: str = ""
     _server: TestServer | None = None
 
@@ -48,6 +53,11 @@ class StandinNode:
             height = (self.blocks[-1].height if self.blocks else 0) + 1
             hashes = list(including or []) if i == 0 else []
             self.pool.difference_update(hashes)
+            for included in hashes:  # an included command of ours moves its sender's nonce
+                if included in self.sent:
+                    payer = self.sent[included]["feePayer"]["body"]
+                    account = self.accounts[(payer["publicKey"], DEFAULT_TOKEN)]
+                    account["nonce"] = str(int(payer["nonce"]) + 1)
             self.blocks.append(StandinBlock(height, hashes, dict(failed or {}) if i == 0 else {}))
         return self.blocks[-1].height
 
@@ -66,6 +76,28 @@ class StandinNode:
                 "nonce": found.get("nonce", "0"), "inferredNonce": found.get("inferredNonce"),
                 "balance": {"total": found.get("balance", "0")},
                 "zkappState": found.get("zkappState"), "timing": {}}
+
+    def _send(self, command: dict) -> dict:
+        """The mempool's nonce rules (mina-daemon.md): the sender's next nonce counts its
+        pooled commands; a pooled nonce needs a higher fee; anything else is Invalid_nonce."""
+        body = command["feePayer"]["body"]
+        key = (body["publicKey"], DEFAULT_TOKEN)
+        committed = int(self.accounts[key].get("nonce", "0"))
+        pooled = sum(1 for h in self.pool
+                     if self.sent.get(h, {}).get("feePayer", {}).get("body", {}).get(
+                         "publicKey") == body["publicKey"])
+        nonce = int(body["nonce"])
+        reason = ("Duplicate" if command["hash"] in self.pool else
+                  "Insufficient_replace_fee" if committed <= nonce < committed + pooled else
+                  "Invalid_nonce" if nonce != committed + pooled else None)
+        if reason is not None:
+            self.refused.append(reason)
+            raise ValueError(f'Couldn\'t send zkApp command: ["{reason}"]')
+        self.sent[command["hash"]] = command
+        self.sent_order.append(command["hash"])
+        self.pool.add(command["hash"])
+        self.accounts[key]["inferredNonce"] = str(nonce + 1)
+        return {"zkapp": {"hash": command["hash"], "id": f"id-{command['hash']}"}}
 
     def _block(self, block: StandinBlock) -> dict:
         return {"stateHash": f"3NK{block.height:049d}", "commandTransactionCount": len(block.hashes),
@@ -92,6 +124,7 @@ class StandinNode:
             raise ValueError("Invalid transaction provided")  # a hash is not a serialized command
 
         return {
+            "sendZkapp": lambda info, input: self._send(input["zkappCommand"]),  # noqa: A006
             "account": lambda info, **kw: self._account(**kw),
             "daemonStatus": lambda info: {
                 "syncStatus": self.sync_status, "chainId": "standin", "commitId": "0",

@@ -11,6 +11,13 @@ the command is proven again only when the chain state its proof was made against
 (the challenge's zkApp was redeployed, or the node refuses the proof). Before sending, a
 retry asks the chain about the earlier attempt, and a receipt that exists already means the
 photo is published.
+
+With `--concurrency N` the role gives this publisher N builder processes: up to N photos are
+proven at once, each with the nonce it will most likely get (the lane's next nonce plus the
+photos proving or waiting ahead of it), and they enter the lane one at a time, in arrival
+order. A command that got the nonce it was proven with is sent as it is; any other is
+re-signed. The nonce moves on only after the node accepted a command, so a refused or failed
+one leaves no gap: the next command takes its nonce.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from touchgrass import logs
@@ -46,6 +54,16 @@ Built = TypeVar("Built", transactions.DeployTransaction, transactions.ReceiptTra
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
 
 
+@dataclass(frozen=True)
+class _Proven:
+    """A proven `verifyAndStore` command, and when it was built just now, the signed
+    transaction with the nonce it was built for (sent as it is when the lane gives that one)."""
+
+    command: Mapping[str, Any]
+    built: transactions.ReceiptTransaction | None = None
+    built_nonce: int | None = None
+
+
 class MinaPublisher:
     def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
                  fee_payer_key: str, fee_payer_address: str, fee_nanomina: int,
@@ -59,6 +77,8 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
+        self._last_send_ms = 0.0  # the node's answer to the latest send (for the lane log)
+        self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
 
     async def _check_era(self) -> None:
@@ -113,6 +133,7 @@ class MinaPublisher:
             built = await sign(nonce)
             if not await record(built, nonce):
                 raise LeaseLost("lease lost before sending; nothing was sent")
+            asked = time.monotonic()
             try:
                 sent = await self.chain.send_zkapp(built.command)
             except SendRejected as refused:
@@ -127,6 +148,8 @@ class MinaPublisher:
                                    ) from None
                 else:
                     raise
+            finally:
+                self._last_send_ms = (time.monotonic() - asked) * 1000
             if os.environ.get(CRASH_AFTER_SEND):
                 os.kill(os.getpid(), signal.SIGKILL)
             self._next_nonce = nonce + 1
@@ -149,11 +172,28 @@ class MinaPublisher:
                                   transaction_hash=request.previous_transaction_hash or "",
                                   nonce=request.previous_nonce or 0, token_owner_address=owner)
         await self._check_balance()
-        proven = await self._proven(request, digest, zkapp_address)
+        ahead = self._queued
+        self._queued += 1
+        try:
+            guess = await self._nonce() + ahead
+            proven = await self._proven(request, digest, zkapp_address, nonce=guess)
+            return await self._send_proven(request, proven, digest, owner)
+        finally:
+            self._queued -= 1
+
+    async def _send_proven(self, request: PublishRequest, proven: _Proven, digest: bytes,
+                           owner: str) -> PublishReceipt:
+        """The lane: the next nonce, the command signed for it (as built, or re-signed), its
+        hash recorded, sent. Only milliseconds of our own work happen while it is held."""
+        resigned = False
 
         async def sign(nonce: int) -> transactions.ReceiptTransaction:
+            nonlocal resigned
+            if proven.built is not None and proven.built_nonce == nonce:
+                return proven.built
+            resigned = True
             return await transactions.resign_verify_and_store(
-                self.pool, proven, nonce=nonce, network_id=self.network_id,
+                self.pool, proven.command, nonce=nonce, network_id=self.network_id,
                 fee_payer_key=self._key, digest=digest, token_owner=owner)
 
         async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
@@ -162,6 +202,7 @@ class MinaPublisher:
                 "token_owner_address": built.token_owner})
 
         async with self._lane:
+            entered = time.monotonic()
             try:
                 sent, built, nonce = await self._send(sign, record)
             except SendRejected as refused:
@@ -169,31 +210,38 @@ class MinaPublisher:
                     # proven against a state the chain no longer has: prove on the next try
                     await request.record_progress({"proven_command": None})
                 raise
+            held_ms, node_ms = (time.monotonic() - entered) * 1000, self._last_send_ms
+        log.info("sent", "photo %s: sent %s with nonce %d (%s); lane held %.0f ms, of which "
+                 "the node's answer %.0f ms", request.sha256_hex, sent.hash, nonce,
+                 "re-signed" if resigned else "as proven", held_ms, node_ms,
+                 lane_ms=round(held_ms, 1), node_ms=round(node_ms, 1),
+                 resigned=resigned, nonce=nonce)
         return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
                               token_owner_address=built.token_owner)
 
-    async def _proven(self, request: PublishRequest, digest: bytes,
-                      zkapp_address: str) -> Mapping[str, Any]:
-        """The kept proven command, or a new one (proven outside the lane, then kept)."""
+    async def _proven(self, request: PublishRequest, digest: bytes, zkapp_address: str, *,
+                      nonce: int) -> _Proven:
+        """The kept proven command, or a new one proven now for `nonce` (outside the lane,
+        then kept)."""
         kept = request.proven_command
         if kept is not None and transactions.targets(kept, zkapp_address):
             log.info("resign", "photo %s: re-signing the command proven earlier (no new proof)",
                      request.sha256_hex)
-            return kept
+            return _Proven(kept)
         if request.proof_json is None:
             raise PermanentJobError("the kept proven command was refused and no proof is stored "
                                     "any more; `touchgrass resubmit` proves it again")
         started = time.monotonic()
         built = await transactions.build_verify_and_store(
             self.pool, endpoint=self.endpoint, network_id=self.network_id,
-            fee_payer_key=self._key, nonce=self._next_nonce or 0, fee_nanomina=self.fee,
+            fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
             zkapp_address=zkapp_address, chain_id=request.chain_id, digest=digest,
             proof=dict(request.proof_json))
         if not await request.record_progress({"proven_command": built.command}):
             raise LeaseLost("lease lost after proving; nothing was sent")
         log.info("proven", "photo %s: verifyAndStore transaction proven in %.1f s, kept for "
                  "re-signing", request.sha256_hex, time.monotonic() - started)
-        return built.command
+        return _Proven(built.command, built, nonce)
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:
         async with self._lane:

@@ -152,9 +152,12 @@ def setup(
 def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
     """Claim `proof_publishing` rows and pending zkApp deployments; send them to Mina.
 
-    Runs one lane for the fee payer (FEE_PAYER_PRIVATE_KEY): every transaction of that key
-    is built, recorded and sent in turn with explicitly tracked nonces; production runs
-    `--concurrency 1`. Needs DATABASE_URL, MINA_NODE_ENDPOINT, SIGNER_CURVE and Node.js 20.
+    Each photo's transaction is proven once (seconds), outside the fee payer's lane; the
+    lane (FEE_PAYER_PRIVATE_KEY) then only gives it the next nonce, signs, records and sends
+    (milliseconds). A retry re-signs the kept transaction, never proves it again.
+    --concurrency N proves up to N transactions at once with N builder processes (each
+    ~2-2.5 GB) and sends them in nonce order; the default 1 is what production runs. Needs
+    DATABASE_URL, MINA_NODE_ENDPOINT, FEE_PAYER_PRIVATE_KEY, SIGNER_CURVE and Node.js 20.
     """
     from touchgrass.roles import publish as role
     from touchgrass.settings import ChainSettings, CurveSettings, ProverSettings, QueueSettings

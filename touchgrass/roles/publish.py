@@ -142,8 +142,10 @@ async def check_era(client: ChainClient) -> bool:
 async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
               prover: ProverSettings, curve: str, concurrency: int,
               progress: Progress | None = None) -> None:
-    """`touchgrass publish`: one prover process for building transactions, one fee payer lane,
-    both stages (proofs and challenge deployments)."""
+    """`touchgrass publish`: `concurrency` builder processes prove that many transactions at
+    once; one fee payer lane sends them in nonce order; both stages (proofs and challenge
+    deployments). Each photo uses at most one builder at a time (proving, or re-signing in
+    the lane), so with N builders for N photos the lane never waits for a process."""
     from touchgrass.chain.publisher import MinaPublisher
     from touchgrass.node import open_pool, ops
 
@@ -156,7 +158,8 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
     except BaseException:
         await client.close()
         raise
-    builder = await open_pool(prover, curve=curve, size=1, zkapp=True, progress=progress)
+    builder = await open_pool(prover, curve=curve, size=concurrency, zkapp=True,
+                              progress=progress)
     dbpool = await db.create_pool(database.asyncpg_dsn, size=2,
                                   application_name="touchgrass-publish-lookups")
     try:
