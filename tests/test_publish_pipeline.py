@@ -1,13 +1,14 @@
 """Issue 6 acceptance (marked zk): the whole pipeline on the devnet with the real roles as
 processes: API -> deploy -> active -> upload -> generate -> publish -> included -> final ->
-`touchgrass verify`; five back to back on one fee payer; a crash right after a send; a
-dropped transaction abandoned and re-queued."""
+`touchgrass verify`; ten back to back on one fee payer with `publish --concurrency 2`; a
+crash right after a send; a dropped transaction abandoned and re-queued."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -62,9 +63,10 @@ class World:
                 "MONITOR_INTERVAL_S": "1", "FINALITY_DEPTH": "3", "ABANDON_AFTER_BLOCKS": "4",
                 **extra}
 
-    def start(self, role: str, **extra: str) -> subprocess.Popen:
+    def start(self, role: str, *args: str, **extra: str) -> subprocess.Popen:
         log = open(self.tmp / f"{role}-{len(self.roles)}.log", "w")
-        process = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", role], cwd=REPO_ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", role, *args],
+                                   cwd=REPO_ROOT,
                                    env=self.env(**extra), stdout=log, stderr=subprocess.STDOUT)
         self.roles[f"{role}-{len(self.roles)}"] = process
         return process
@@ -135,7 +137,7 @@ async def world(postgres_server: str, tmp_path_factory):
     await asyncio.to_thread(databases.drop_database, w.database_url)
 
 
-async def test_end_to_end_then_five_back_to_back(world: World) -> None:
+async def test_end_to_end_then_ten_back_to_back_with_two_builders(world: World) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{world.api_url}/api/challenges", headers=ADMIN, json={
             "title": "Grass", "description": "Touch it", "startTime": "2026-01-01T00:00:00Z",
@@ -172,16 +174,30 @@ async def test_end_to_end_then_five_back_to_back(world: World) -> None:
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "VERIFIED" in verified.stdout
 
-        shas = [await world.upload(http, world.chain_id) for _ in range(5)]
+        # Ten more, published by `publish --concurrency 2`: two builders prove at once, the
+        # one lane sends them in nonce order; each photo proven once and sent once.
+        for name, process in list(world.roles.items()):
+            if name.startswith("publish"):
+                world.stop(process)
+        shas = [await world.upload(http, world.chain_id) for _ in range(10)]
         await world.until("SELECT count(*) FROM submissions WHERE sha256_hash = ANY($1) "
-                          "AND chain_status IN ('included', 'final')", shas, expect=5)
+                          "AND status = 'proof_publishing'", shas, expect=10)
+        world.start("publish", "--concurrency", "2")
+        await world.until("SELECT count(*) FROM submissions WHERE sha256_hash = ANY($1) "
+                          "AND chain_status IN ('included', 'final')", shas, expect=10)
         nonces = await world.pool.fetchval(
             "SELECT array_agg(transaction_nonce ORDER BY transaction_nonce) FROM submissions "
             "WHERE sha256_hash = ANY($1)", shas)
-        assert len(set(nonces)) == 5 and nonces == list(range(nonces[0], nonces[0] + 5))
+        assert len(set(nonces)) == 10 and nonces == list(range(nonces[0], nonces[0] + 10))
         failures = await world.pool.fetchval("SELECT count(*) FROM submissions WHERE "
                                              "failed_stage = 'publish'")
         assert failures == 0
+        for sha in shas:
+            assert log_lines(world, "publish", '"action": "proven"', sha) == 1
+            assert log_lines(world, "publish", '"action": "sent"', sha) == 1
+        lanes = [json.loads(line) for log in world.tmp.glob("publish-*.log")
+                 for line in log.read_text().splitlines() if '"action": "sent"' in line]
+        print("lane held (ms):", sorted(entry["lane_ms"] for entry in lanes))
 
 
 async def test_a_crash_right_after_sending_never_publishes_twice(world: World) -> None:

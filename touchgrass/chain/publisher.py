@@ -77,7 +77,7 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
-        self._last_send_ms = 0.0  # the node's answer to the latest send (for the lane log)
+        self._node_ms = 0.0  # waiting for the node's answers to the latest lane's sends
         self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
 
@@ -106,7 +106,9 @@ class MinaPublisher:
 
     async def _nonce(self) -> int:
         if self._next_nonce is None:
+            asked = time.monotonic()
             account = await self.chain.account(self.fee_payer)
+            self._node_ms += (time.monotonic() - asked) * 1000
             if account is None:
                 raise PermanentJobError(f"the fee payer {self.fee_payer} has no account on the "
                                         "network; fund it first")
@@ -128,6 +130,7 @@ class MinaPublisher:
                     record: Callable[[Built, int], Awaitable[bool]]) -> tuple[SentCommand, Built, int]:
         """Sign with the lane's nonce, record, send; sign again on a nonce clash. Called with
         the lane held: `sign` must be cheap (a re-sign, or a deploy without proofs)."""
+        self._node_ms = 0.0
         for _ in range(NONCE_REBUILDS):
             nonce = await self._nonce()
             built = await sign(nonce)
@@ -149,7 +152,7 @@ class MinaPublisher:
                 else:
                     raise
             finally:
-                self._last_send_ms = (time.monotonic() - asked) * 1000
+                self._node_ms += (time.monotonic() - asked) * 1000
             if os.environ.get(CRASH_AFTER_SEND):
                 os.kill(os.getpid(), signal.SIGKILL)
             self._next_nonce = nonce + 1
@@ -210,9 +213,9 @@ class MinaPublisher:
                     # proven against a state the chain no longer has: prove on the next try
                     await request.record_progress({"proven_command": None})
                 raise
-            held_ms, node_ms = (time.monotonic() - entered) * 1000, self._last_send_ms
+            held_ms, node_ms = (time.monotonic() - entered) * 1000, self._node_ms
         log.info("sent", "photo %s: sent %s with nonce %d (%s); lane held %.0f ms, of which "
-                 "the node's answer %.0f ms", request.sha256_hex, sent.hash, nonce,
+                 "waiting for the node's answers %.0f ms", request.sha256_hex, sent.hash, nonce,
                  "re-signed" if resigned else "as proven", held_ms, node_ms,
                  lane_ms=round(held_ms, 1), node_ms=round(node_ms, 1),
                  resigned=resigned, nonce=nonce)
