@@ -205,3 +205,43 @@ def test_only_table_modules_and_the_engine_write_sql() -> None:
                 continue
             if '"' in stripped or "'" in stripped:
                 raise AssertionError(f"{relative} writes SQL: {stripped}")
+
+
+# The queue's own columns, and the statuses that put a row into a stage: only the engine
+# (queue/sql.py) writes them, so every way into a stage goes through `engine.requeue`.
+_QUEUE_COLUMNS = r"(attempts|run_at|lease_owner|lease_expires_at)\s*="
+_INTO_A_STAGE = r"(status|deployment_status)\s*=\s*'(proof_generation|proof_publishing|pending_deployment)'"
+_UPDATE_SET = re.compile(r"\bUPDATE\s+\w+\s+SET\b(.*?)(\bWHERE\b|\bRETURNING\b|$)",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def queue_state_writes(statement: str) -> list[str]:
+    """The queue-state assignments in the SET clauses of `statement`'s UPDATEs, or anywhere in
+    a fragment (assignments a table module hands to `engine.requeue`)."""
+    found = []
+    statement_kinds = re.compile(r"^\s*(WITH|SELECT|UPDATE|INSERT|DELETE)\b", re.IGNORECASE)
+    clauses = ([(statement, "")] if not statement_kinds.match(statement)
+               else _UPDATE_SET.findall(statement))
+    for assignments, _end in clauses:
+        found += [m.group(0) for pattern in (_QUEUE_COLUMNS, _INTO_A_STAGE)
+                  for m in re.finditer(pattern, assignments, re.IGNORECASE)]
+    return found
+
+
+@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images])
+def test_the_store_leaves_queue_state_to_the_engine(module) -> None:
+    texts = {name: getattr(module, name.upper()) for name in module.STATEMENTS}
+    writes = {name: queue_state_writes(text) for name, text in texts.items()}
+    assert not {name: found for name, found in writes.items() if found}
+
+
+def test_the_queue_state_check_finds_a_planted_write() -> None:
+    """The statements the store had before `engine.requeue`, and what may stay."""
+    planted = """UPDATE submissions
+SET status = 'proof_publishing', attempts = 0, run_at = now(), lease_owner = NULL
+WHERE id = $1 AND lease_expires_at = now()"""
+    assert queue_state_writes(planted) == ["attempts =", "run_at =", "lease_owner =",
+                                           "status = 'proof_publishing'"]
+    assert queue_state_writes("UPDATE challenges SET deployment_status = 'active' "
+                              "WHERE deployment_status = 'pending_deployment'") == []
+    assert queue_state_writes("zkapp_address = NULL, attempts = 0") == ["attempts ="]

@@ -30,6 +30,7 @@ __all__ = [
     "heartbeat",
     "record_progress",
     "release",
+    "requeue",
     "statement",
     "sweep",
 ]
@@ -178,6 +179,26 @@ async def release(
     ids, attempts = _fences(held)
     rows = await executor.fetch(statement("release", stage), owner, ids, attempts)
     return len(rows)
+
+
+@functools.cache
+def _requeue_statement(stage: Stage, also: str, where: str) -> str:
+    return sql.render("requeue", stage, assignments=f",\n        {also.strip()}" if also.strip()
+                      else "", condition=where)
+
+
+async def requeue(
+    executor: Executor, stage: Stage, row_id: UUID, *, reason: str | None, by: str,
+    also: str = "", where: str = "TRUE", args: Sequence[Any] = (),
+) -> bool:
+    """Put a row (back) into `stage` from outside it, ready now with a fresh budget, and wake
+    the stage's workers when the transaction commits. The queue's own columns are written
+    here only; the caller's table module passes its own columns (`also`, SQL assignments)
+    and its fence on the row (`where`), both with parameters from $4 on (`args`). False:
+    the row did not match (it moved on meanwhile)."""
+    rows = await executor.fetch(_requeue_statement(stage, also, where), row_id, reason, by,
+                                *args)
+    return bool(rows)
 
 
 async def sweep(executor: Executor, stage: Stage, policy: Policy) -> SweepResult:

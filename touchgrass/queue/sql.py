@@ -9,7 +9,7 @@ would fall back to a generic plan and a scan of the whole table.
 
 from __future__ import annotations
 
-from touchgrass.queue.stages import Stage
+from touchgrass.queue.stages import Stage, channel
 
 __all__ = ["STATEMENTS", "render"]
 
@@ -139,6 +139,33 @@ WHERE t.id = held.id AND t.lease_owner = $1 AND t.attempts = held.attempts
 RETURNING t.id
 """
 
+# -- name: requeue
+# Into a stage from outside it: the monitor found a transaction gone, an operator's
+# resubmit, an admin's approval. Ready now with a fresh budget (attempts = 0 also fences out
+# a worker still holding an old lease: its writes match on the old attempt), no lease, not
+# rejected. $2 is the reason operators see (NULL: none; the last failure then stays where it
+# was recorded), $3 who sent the row back. {condition} is the caller's fence on the row as it
+# last saw it (a transaction hash, a status); {assignments} are the caller's own columns.
+# pg_notify in the same statement is delivered at commit, and only when a row moved.
+REQUEUE = """
+WITH moved AS (
+    UPDATE {table}
+    SET {status} = '{ready}',
+        attempts = 0,
+        run_at = now(),
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        failure_reason = $2::text,
+        failed_stage = CASE WHEN $2::text IS NULL THEN failed_stage ELSE $3::text END,
+        failed_at = CASE WHEN $2::text IS NULL THEN failed_at ELSE now() END,
+        {rejected_timestamp} = NULL,
+        updated_at = now(){assignments}
+    WHERE id = $1 AND ({condition})
+    RETURNING id
+)
+SELECT id, pg_notify('{channel}', '') FROM moved
+"""
+
 # -- name: reject_exhausted
 # A worker that crashed on the last attempt leaves a row the claim will not take
 # (attempts >= max); once its lease is over nobody holds it, so reject it with the reason.
@@ -224,6 +251,7 @@ STATEMENTS = {
     "record_progress": RECORD_PROGRESS,
     "fail": FAIL,
     "release": RELEASE,
+    "requeue": REQUEUE,
     "reject_exhausted": REJECT_EXHAUSTED,
     "expire": EXPIRE,
     "stage_counts": STAGE_COUNTS,
@@ -233,7 +261,7 @@ STATEMENTS = {
 }
 
 
-def render(name: str, stage: Stage, *, assignments: str = "") -> str:
+def render(name: str, stage: Stage, *, assignments: str = "", condition: str = "TRUE") -> str:
     """The statement `name` for `stage`, with the stage's identifiers and literals filled in."""
     give_up = "($6 OR ($7 AND attempts >= $4))"
     cleared = "".join(f",\n    {column} = NULL" for column in stage.cleared_on_reject)
@@ -257,4 +285,6 @@ def render(name: str, stage: Stage, *, assignments: str = "") -> str:
         cleared_if_given_up=cleared_if_given_up,
         give_up=give_up,
         assignments=assignments,
+        condition=condition,
+        channel=channel(stage.name),
     )

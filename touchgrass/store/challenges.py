@@ -14,6 +14,7 @@ import asyncpg
 from touchgrass import db
 from touchgrass.db import Executor
 from touchgrass.errors import NotFound
+from touchgrass.queue import engine
 from touchgrass.queue.stages import DEPLOY
 from touchgrass.store import images, keyset
 
@@ -96,22 +97,21 @@ WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
 """
 
 # -- name: challenge_deploy_abandoned: back to the deploy lane with a fresh zkApp key
+# The row's own columns as the queue engine's requeue sends it back, fenced by the hash.
 # Only once the monitor has checked that no zkApp account exists at the old address: a deploy
 # that may still land is never replaced by a second zkApp.
 CHALLENGE_DEPLOY_ABANDONED = """
-UPDATE challenges
-SET deployment_status = 'pending_deployment', attempts = 0, run_at = now(),
-    failure_reason = $3, failed_stage = 'monitor', failed_at = now(), zkapp_address = NULL,
-    zkapp_token_id = NULL, transaction_id = NULL, transaction_hash = NULL,
-    transaction_nonce = NULL, transaction_submitted_block_height = NULL, updated_at = now()
-WHERE id = $1 AND transaction_hash = $2 AND deployment_status = 'deploying'
+zkapp_address = NULL, zkapp_token_id = NULL, transaction_id = NULL, transaction_hash = NULL,
+transaction_nonce = NULL, transaction_submitted_block_height = NULL
 """
+CHALLENGE_DEPLOY_ABANDONED_FENCE = "transaction_hash = $4 AND deployment_status = 'deploying'"
 
 STATEMENTS = {
     "challenge_deploy_watch": CHALLENGE_DEPLOY_WATCH,
     "challenge_deploy_seen": CHALLENGE_DEPLOY_SEEN,
     "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
     "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
+    "challenge_deploy_abandoned_fence": CHALLENGE_DEPLOY_ABANDONED_FENCE,
     "challenge_get": CHALLENGE_GET,
     "challenge_page": CHALLENGE_PAGE,
     "challenge_create": CHALLENGE_CREATE,
@@ -183,5 +183,6 @@ async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) ->
 
 async def deploy_abandoned(pool: asyncpg.Pool, challenge_id: UUID, tx_hash: str,
                            reason: str) -> bool:
-    return await db.update_and_notify(pool, CHALLENGE_DEPLOY_ABANDONED, challenge_id, tx_hash,
-                                      reason, channel=DEPLOY.channel)
+    return await engine.requeue(pool, DEPLOY, challenge_id, reason=reason, by="monitor",
+                                also=CHALLENGE_DEPLOY_ABANDONED,
+                                where=CHALLENGE_DEPLOY_ABANDONED_FENCE, args=(tx_hash,))

@@ -21,6 +21,7 @@ from touchgrass.errors import (
     OperatorError,
     UnknownSubmission,
 )
+from touchgrass.queue import engine
 from touchgrass.queue.stages import GENERATE, PUBLISH
 from touchgrass.statuses import SubmissionStatus
 from touchgrass.store import chains, challenges, images, keyset, users
@@ -125,17 +126,16 @@ RETURNING {_COLUMNS}, {_JSON.replace("{like_count}", "0")} AS json
 # Review and delete decide on the current status; FOR NO KEY UPDATE waits out a claim.
 SUBMISSION_LOCK = "SELECT id, status FROM submissions WHERE id = $1 FOR NO KEY UPDATE"
 
-# -- name: submission_review
-# PATCH approve queues the proof with a fresh budget; reject records the reason.
-SUBMISSION_REVIEW = """
+# -- name: submission_approve
+# PATCH approve: the row's own columns as the queue engine's requeue puts it into proof
+# generation (a fresh budget, woken at commit).
+SUBMISSION_APPROVE = "challenge_verified = TRUE, queued_at = now()"
+
+# -- name: submission_review_reject
+# PATCH reject: the row leaves the pipeline before entering it, with the admin's reason.
+SUBMISSION_REVIEW_REJECT = """
 UPDATE submissions
-SET status = CASE WHEN $2 THEN 'proof_generation' ELSE 'rejected' END,
-    challenge_verified = $2,
-    failure_reason = CASE WHEN $2 THEN NULL ELSE $3 END,
-    queued_at = CASE WHEN $2 THEN now() ELSE queued_at END,
-    rejected_at = CASE WHEN $2 THEN NULL ELSE now() END,
-    run_at = now(),
-    attempts = 0,
+SET status = 'rejected', challenge_verified = FALSE, failure_reason = $2, rejected_at = now(),
     updated_at = now()
 WHERE id = $1
 """
@@ -196,40 +196,29 @@ FOR NO KEY UPDATE
 """
 
 # -- name: submission_resubmit
-# Back to the stage that can make progress: publish when a proof is stored, else generate.
-# attempts = 0 starts a fresh budget and also fences out any worker still holding the old
-# lease (its finish matches on the old attempt). A forced resubmit of a complete row forgets
-# the earlier transaction, or publish would find it on chain and skip the new one; its hash
-# stays in earlier_transactions (it was public).
+# The row's own columns as the queue engine's requeue gives it a fresh budget in the stage
+# that can make progress (publish when a proof is stored, else generate: $5). A forced
+# resubmit of a complete row ($4) forgets the earlier transaction, or publish would find it
+# on chain and skip the new one; its hash stays in earlier_transactions (it was public).
 SUBMISSION_RESUBMIT = """
-UPDATE submissions
-SET status = $2::text,
-    earlier_transactions = CASE WHEN $3 AND transaction_hash IS NOT NULL
-        THEN earlier_transactions || jsonb_build_array(jsonb_build_object(
-            'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(),
-            'why', 'forced resubmit'))
-        ELSE earlier_transactions END,
-    attempts = 0,
-    run_at = now(),
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    failure_reason = NULL,
-    rejected_at = NULL,
-    queued_at = CASE WHEN $2::text = 'proof_generation' THEN now() ELSE queued_at END,
-    transaction_id = CASE WHEN $3 THEN NULL ELSE transaction_id END,
-    transaction_hash = CASE WHEN $3 THEN NULL ELSE transaction_hash END,
-    transaction_nonce = CASE WHEN $3 THEN NULL ELSE transaction_nonce END,
-    token_owner_address = CASE WHEN $3 THEN NULL ELSE token_owner_address END,
-    proven_command = CASE WHEN $3 THEN NULL ELSE proven_command END,
-    transaction_submitted_block_height = CASE WHEN $3 THEN NULL
-                                              ELSE transaction_submitted_block_height END,
-    chain_status = CASE WHEN $3 THEN NULL ELSE chain_status END,
-    chain_included_height = CASE WHEN $3 THEN NULL ELSE chain_included_height END,
-    chain_included_at = CASE WHEN $3 THEN NULL ELSE chain_included_at END,
-    chain_final_at = CASE WHEN $3 THEN NULL ELSE chain_final_at END,
-    published_at = CASE WHEN $3 THEN NULL ELSE published_at END,
-    updated_at = now()
-WHERE id = $1
+queued_at = CASE WHEN $5 THEN now() ELSE queued_at END,
+earlier_transactions = CASE WHEN $4 AND transaction_hash IS NOT NULL
+    THEN earlier_transactions || jsonb_build_array(jsonb_build_object(
+        'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(),
+        'why', 'forced resubmit'))
+    ELSE earlier_transactions END,
+transaction_id = CASE WHEN $4 THEN NULL ELSE transaction_id END,
+transaction_hash = CASE WHEN $4 THEN NULL ELSE transaction_hash END,
+transaction_nonce = CASE WHEN $4 THEN NULL ELSE transaction_nonce END,
+token_owner_address = CASE WHEN $4 THEN NULL ELSE token_owner_address END,
+proven_command = CASE WHEN $4 THEN NULL ELSE proven_command END,
+transaction_submitted_block_height = CASE WHEN $4 THEN NULL
+                                          ELSE transaction_submitted_block_height END,
+chain_status = CASE WHEN $4 THEN NULL ELSE chain_status END,
+chain_included_height = CASE WHEN $4 THEN NULL ELSE chain_included_height END,
+chain_included_at = CASE WHEN $4 THEN NULL ELSE chain_included_at END,
+chain_final_at = CASE WHEN $4 THEN NULL ELSE chain_final_at END,
+published_at = CASE WHEN $4 THEN NULL ELSE published_at END
 """
 
 # -- name: submission_chain_watch
@@ -273,42 +262,48 @@ SET chain_status = 'final', chain_final_at = now(), proven_command = NULL,
 WHERE id = $1 AND transaction_hash = $2 AND chain_status IN ('pending', 'included')
 """
 
-# -- name: submission_chain_abandoned
-# The transaction is gone, with a fresh budget and the reason. Dropped ($4 true) with the
-# proven command kept: back to publishing, where it is re-signed with a new nonce and sent
-# again, no proof made twice. Included as failed ($4 false), or no command kept: its proof
-# is no use (the chain refused what it proves against), so back to proof generation. The
-# transaction's hash was public: it moves to earlier_transactions with the reason.
-SUBMISSION_CHAIN_ABANDONED = """
-UPDATE submissions
-SET earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_object(
-        'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(), 'why', $3::text)),
-    status = CASE WHEN $4 AND proven_command IS NOT NULL THEN 'proof_publishing'
-                  ELSE 'proof_generation' END,
-    queued_at = CASE WHEN $4 AND proven_command IS NOT NULL THEN queued_at ELSE now() END,
-    proven_command = CASE WHEN $4 THEN proven_command END,
-    chain_status = 'abandoned', attempts = 0, run_at = now(),
-    failure_reason = $3, failed_stage = 'monitor', failed_at = now(),
-    transaction_id = NULL, transaction_hash = NULL, transaction_nonce = NULL,
-    transaction_submitted_block_height = NULL, chain_included_height = NULL,
-    published_at = NULL, updated_at = now()
+# -- name: submission_chain_abandoned_lock
+# The row as the monitor last saw it (complete, with this hash), locked so that the stage
+# chosen from it is still right when the row is re-queued.
+SUBMISSION_CHAIN_ABANDONED_LOCK = """
+SELECT proven_command IS NOT NULL AS kept FROM submissions
 WHERE id = $1 AND transaction_hash = $2 AND status = 'complete'
-RETURNING status
+FOR NO KEY UPDATE
 """
+
+# -- name: submission_chain_abandoned
+# The row's own columns as the queue engine's requeue sends it back (reason $2), fenced by
+# the hash ($4): the transaction is gone, and its hash, which was public, moves to
+# earlier_transactions with the reason. Back to publishing ($5), the kept proven command is
+# re-signed with a new nonce, no proof made twice; back to proof generation, the kept command
+# is no use (the chain refused what it proves against) and the photo is queued again.
+SUBMISSION_CHAIN_ABANDONED = """
+earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_object(
+    'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(), 'why', $2::text)),
+queued_at = CASE WHEN $5 THEN queued_at ELSE now() END,
+proven_command = CASE WHEN $5 THEN proven_command END,
+chain_status = 'abandoned',
+transaction_id = NULL, transaction_hash = NULL, transaction_nonce = NULL,
+transaction_submitted_block_height = NULL, chain_included_height = NULL, published_at = NULL
+"""
+SUBMISSION_CHAIN_ABANDONED_FENCE = "transaction_hash = $4 AND status = 'complete'"
 
 STATEMENTS = {
     "submission_chain_watch": SUBMISSION_CHAIN_WATCH,
     "submission_chain_seen": SUBMISSION_CHAIN_SEEN,
     "submission_chain_included": SUBMISSION_CHAIN_INCLUDED,
     "submission_chain_final": SUBMISSION_CHAIN_FINAL,
+    "submission_chain_abandoned_lock": SUBMISSION_CHAIN_ABANDONED_LOCK,
     "submission_chain_abandoned": SUBMISSION_CHAIN_ABANDONED,
+    "submission_chain_abandoned_fence": SUBMISSION_CHAIN_ABANDONED_FENCE,
     "submission_get": SUBMISSION_GET,
     "submission_page": SUBMISSION_PAGE,
     "submission_page_end": SUBMISSION_PAGE_END,
     "submission_exists": SUBMISSION_EXISTS,
     "submission_insert": SUBMISSION_INSERT,
     "submission_lock": SUBMISSION_LOCK,
-    "submission_review": SUBMISSION_REVIEW,
+    "submission_approve": SUBMISSION_APPROVE,
+    "submission_review_reject": SUBMISSION_REVIEW_REJECT,
     "submission_delete": SUBMISSION_DELETE,
     "submission_image_referenced": SUBMISSION_IMAGE_REFERENCED,
     "submission_by_sha256": SUBMISSION_BY_SHA256,
@@ -416,10 +411,12 @@ async def review(pool: asyncpg.Pool, submission_id: UUID, *, approve: bool,
         if row["status"] != SubmissionStatus.AWAITING_REVIEW:
             raise InvalidInput(f"Submission cannot be reviewed in status: {row['status']}",
                                "status")
-        await connection.execute(SUBMISSION_REVIEW, submission_id, approve,
-                                 reason or "Image does not satisfy challenge criteria")
         if approve:
-            await db.notify(connection, GENERATE.channel)
+            await engine.requeue(connection, GENERATE, submission_id, reason=None, by="admin",
+                                 also=SUBMISSION_APPROVE)
+        else:
+            await connection.execute(SUBMISSION_REVIEW_REJECT, submission_id,
+                                     reason or "Image does not satisfy challenge criteria")
         return dict(await connection.fetchrow(SUBMISSION_GET, submission_id))
 
 
@@ -501,10 +498,9 @@ async def resubmit(pool: asyncpg.Pool, sha256_hex: str, *, force: bool = False) 
             )
         new_stage = PUBLISH if row["has_proof"] else GENERATE
         forget_transaction = status == SubmissionStatus.COMPLETE
-        await connection.execute(
-            SUBMISSION_RESUBMIT, row["id"], new_stage.ready_status, forget_transaction
-        )
-        await db.notify(connection, new_stage.channel)
+        await engine.requeue(connection, new_stage, row["id"], reason=None, by="operator",
+                             also=SUBMISSION_RESUBMIT,
+                             args=(forget_transaction, new_stage is GENERATE))
     return ResubmitResult(sha256_hex, status, new_stage.ready_status, row["attempts"],
                           row["has_proof"], forget_transaction)
 
@@ -533,9 +529,12 @@ async def chain_abandoned(pool: asyncpg.Pool, row_id: UUID, tx_hash: str, reason
     """Re-queue a row whose transaction is gone; the stage it went back to (a status), or None
     when the row had moved on meanwhile. The stage's lane is woken in the same transaction."""
     async with pool.acquire() as connection, connection.transaction():
-        status = await connection.fetchval(SUBMISSION_CHAIN_ABANDONED, row_id, tx_hash, reason,
-                                           dropped)
-        if status is not None:
-            await db.notify(connection, PUBLISH.channel if status == PUBLISH.ready_status
-                            else GENERATE.channel)
-    return None if status is None else str(status)
+        row = await connection.fetchrow(SUBMISSION_CHAIN_ABANDONED_LOCK, row_id, tx_hash)
+        if row is None:
+            return None
+        stage = PUBLISH if dropped and row["kept"] else GENERATE
+        moved = await engine.requeue(connection, stage, row_id, reason=reason, by="monitor",
+                                     also=SUBMISSION_CHAIN_ABANDONED,
+                                     where=SUBMISSION_CHAIN_ABANDONED_FENCE,
+                                     args=(tx_hash, stage is PUBLISH))
+    return str(stage.ready_status) if moved else None
