@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
@@ -39,6 +38,8 @@ from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
 from touchgrass.statuses import ChainStatus, SubmissionStatus
 from touchgrass.store import challenges, submissions
+from touchgrass.store.challenges import WatchedDeploy
+from touchgrass.store.submissions import WatchedSubmission
 
 __all__ = ["Counts", "Monitor", "run"]
 
@@ -85,64 +86,66 @@ class Monitor:
         blocks = await self.chain.best_chain(BEST_CHAIN_WINDOW)
         if not blocks:
             return counts  # a node with no frontier yet (bootstrapping) tells nothing
-        hashes = [r["transaction_hash"] for r in (*rows, *deploys) if r["transaction_hash"]]
+        hashes = [h for h in (*(r.transaction_hash for r in rows),
+                              *(d.transaction_hash for d in deploys)) if h]
         view = ChainView(where={h: b for b in blocks for h in b.zkapp_command_hashes},
                          tip=blocks[-1].height,
                          pooled=await self.chain.pooled_hashes(hashes=hashes) if hashes else set())
         for row in rows:
             await self._guarded(row, self._follow_submission(row, view, counts), counts)
-        for row in deploys:
-            await self._guarded(row, self._follow_deploy(row, view, counts), counts)
+        for deploy in deploys:
+            await self._guarded(deploy, self._follow_deploy(deploy, view, counts), counts)
         return counts
 
-    async def _guarded(self, row: dict[str, Any], follow: Awaitable[None], counts: Counts) -> None:
+    async def _guarded(self, row: WatchedSubmission | WatchedDeploy, follow: Awaitable[None],
+                       counts: Counts) -> None:
         """One row's failure is that row's: logged, skipped, tried again next pass."""
         try:
             await follow
         except (ChainError, asyncpg.PostgresError, OSError) as error:
             counts.skipped += 1
-            log.warning("skipped", "row %s (transaction %s) skipped this pass: %s", row["id"],
-                        row["transaction_hash"], error)
+            log.warning("skipped", "row %s (transaction %s) skipped this pass: %s", row.id,
+                        row.transaction_hash, error)
 
     def _expired(self, first_missed: int, view: ChainView) -> bool:
         """The abandon timer: ABANDON_AFTER_BLOCKS since the command was first missed."""
         return view.tip - first_missed >= self.settings.abandon_after_blocks
 
-    async def _follow_submission(self, row: dict[str, Any], view: ChainView,
+    async def _follow_submission(self, row: WatchedSubmission, view: ChainView,
                                  counts: Counts) -> None:
-        tx_hash = row["transaction_hash"]
+        tx_hash = row.transaction_hash
         if not tx_hash:
             return
         block = view.where.get(tx_hash)
-        with logs.bind(sha256=row["sha256_hash"]):
+        with logs.bind(sha256=row.sha256_hash):
             if block is not None and tx_hash in block.failed:
                 reason = f"transaction {tx_hash} was included but failed: {block.failed[tx_hash]}"
-                if await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason,
+                if await submissions.chain_abandoned(self.pool, row.id, tx_hash, reason,
                                                      dropped=False):
                     counts.abandoned += 1
                     log.warning("abandoned", "%s; re-queued for proof generation", reason)
                 return
-            height = block.height if block is not None else row["chain_included_height"]
+            height = block.height if block is not None else row.chain_included_height
             if height is None and tx_hash not in view.pooled and await self._receipt_landed(row):
                 height = view.tip  # landed unseen: at or before the tip
             if height is not None:
-                if row["chain_status"] == ChainStatus.PENDING and await submissions.chain_included(
-                        self.pool, row["id"], tx_hash, height):
+                if row.chain_status == ChainStatus.PENDING and await submissions.chain_included(
+                        self.pool, row.id, tx_hash, height):
                     counts.included += 1
                     log.info("included", "included at height %d", height)
                 if view.tip - height >= self.settings.finality_depth and \
-                        await submissions.chain_final(self.pool, row["id"], tx_hash, height):
+                        await submissions.chain_final(self.pool, row.id, tx_hash, height):
                     counts.final += 1
                     log.info("final", "final (%d blocks deep)", view.tip - height)
                 return
             if tx_hash in view.pooled:
                 return
-            if row["transaction_submitted_block_height"] is None:
-                await submissions.chain_seen(self.pool, row["id"], tx_hash, view.tip)
-            elif self._expired(row["transaction_submitted_block_height"], view):
+            if row.transaction_submitted_block_height is None:
+                await submissions.chain_seen(self.pool, row.id, tx_hash, view.tip)
+            elif self._expired(row.transaction_submitted_block_height, view):
                 reason = (f"transaction {tx_hash} was dropped: in no block and not in the "
                           f"node's mempool {self.settings.abandon_after_blocks} blocks later")
-                back_to = await submissions.chain_abandoned(self.pool, row["id"], tx_hash, reason,
+                back_to = await submissions.chain_abandoned(self.pool, row.id, tx_hash, reason,
                                                             dropped=True)
                 if back_to is not None:
                     counts.abandoned += 1
@@ -151,38 +154,40 @@ class Monitor:
                                 if back_to == SubmissionStatus.PROOF_PUBLISHING
                                 else "proof generation")
 
-    async def _receipt_landed(self, row: dict[str, Any]) -> bool:
-        owner, token = row["token_owner_address"], row["zkapp_token_id"]
-        return bool(owner and token) and await self.chain.account(owner, token) is not None
+    async def _receipt_landed(self, row: WatchedSubmission) -> bool:
+        owner, token = row.token_owner_address, row.zkapp_token_id
+        if not (owner and token):
+            return False
+        return await self.chain.account(owner, token) is not None
 
-    async def _follow_deploy(self, row: dict[str, Any], view: ChainView, counts: Counts) -> None:
-        tx_hash = row["transaction_hash"]
+    async def _follow_deploy(self, row: WatchedDeploy, view: ChainView, counts: Counts) -> None:
+        tx_hash = row.transaction_hash
         if not tx_hash:
             return
         block = view.where.get(tx_hash)
         if block is not None and tx_hash in block.failed:
             reason = f"deploy transaction {tx_hash} failed: {block.failed[tx_hash]}"
-            if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
+            if await challenges.deploy_abandoned(self.pool, row.id, tx_hash, reason):
                 counts.abandoned += 1
                 log.warning("abandoned", "%s; deploying again", reason)
             return
         if block is None and tx_hash in view.pooled:
             return
-        if block is not None or await self._zkapp_exists(row["zkapp_address"]):
-            if await challenges.deploy_active(self.pool, row["id"], tx_hash):
+        if block is not None or await self._zkapp_exists(row.zkapp_address):
+            if await challenges.deploy_active(self.pool, row.id, tx_hash):
                 counts.activated += 1
-                log.info("deployed", "challenge %s zkApp %s is on chain%s", row["id"],
-                         row["zkapp_address"],
+                log.info("deployed", "challenge %s zkApp %s is on chain%s", row.id,
+                         row.zkapp_address,
                          f" (included at height {block.height})" if block is not None else "")
             return
         # Only now, with no zkApp account at the address, may the deploy be replaced.
-        if row["transaction_submitted_block_height"] is None:
-            await challenges.deploy_seen(self.pool, row["id"], tx_hash, view.tip)
-        elif self._expired(row["transaction_submitted_block_height"], view):
+        if row.transaction_submitted_block_height is None:
+            await challenges.deploy_seen(self.pool, row.id, tx_hash, view.tip)
+        elif self._expired(row.transaction_submitted_block_height, view):
             reason = (f"deploy transaction {tx_hash} was dropped: in no block, not in the "
-                      f"node's mempool and no zkApp at {row['zkapp_address']} "
+                      f"node's mempool and no zkApp at {row.zkapp_address} "
                       f"{self.settings.abandon_after_blocks} blocks later")
-            if await challenges.deploy_abandoned(self.pool, row["id"], tx_hash, reason):
+            if await challenges.deploy_abandoned(self.pool, row.id, tx_hash, reason):
                 counts.abandoned += 1
                 log.warning("abandoned", "%s; deploying again", reason)
 

@@ -25,7 +25,7 @@ from touchgrass.queue.stages import DEPLOY, PUBLISH
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane, run_lanes
 from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings, QueueSettings
-from touchgrass.statuses import ChainStatus, DeploymentStatus
+from touchgrass.statuses import ChainStatus
 from touchgrass.store import challenges
 
 __all__ = ["check_era", "make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
@@ -41,9 +41,8 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
         payload = job.payload
         if payload["proof_json"] is None and payload["proven_command"] is None:
             return Reject("no stored proof to publish")
-        challenge = await challenges.get(pool, payload["challenge_id"])
-        if (challenge["deployment_status"] != DeploymentStatus.ACTIVE
-                or not challenge["zkapp_address"]):
+        challenge = await challenges.deployment(pool, payload["challenge_id"])
+        if not challenge.active:
             # not the row's fault: wait for the deploy lane without using an attempt
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
         try:
@@ -65,7 +64,7 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
     return publish
 
 
-def _publish_request(job: Claimed, challenge: Mapping[str, Any]) -> PublishRequest:
+def _publish_request(job: Claimed, challenge: challenges.Deployment) -> PublishRequest:
     payload = job.payload
     return PublishRequest(
         submission_id=job.id,
@@ -74,8 +73,8 @@ def _publish_request(job: Claimed, challenge: Mapping[str, Any]) -> PublishReque
         chain_id=payload["chain_id"],
         challenge_id=payload["challenge_id"],
         wallet_address=payload["wallet_address"],
-        zkapp_address=challenge["zkapp_address"],
-        zkapp_token_id=challenge.get("zkapp_token_id"),
+        zkapp_address=challenge.zkapp_address,
+        zkapp_token_id=challenge.zkapp_token_id,
         previous_transaction_hash=payload["transaction_hash"],
         previous_nonce=payload["transaction_nonce"],
         proven_command=payload["proven_command"],

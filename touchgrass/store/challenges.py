@@ -5,6 +5,7 @@ The deploy lane's queue columns are the queue engine's; this module owns the res
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,10 +17,11 @@ from touchgrass.db import Executor
 from touchgrass.errors import NotFound
 from touchgrass.queue import engine
 from touchgrass.queue.stages import DEPLOY
+from touchgrass.statuses import DeploymentStatus
 from touchgrass.store import images, keyset
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
-           "deploy_watch", "deployment_totals", "get", "page"]
+           "Deployment", "WatchedDeploy", "deploy_watch", "deployment", "deployment_totals", "get", "page"]
 
 
 _COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
@@ -82,6 +84,11 @@ FROM challenges
 WHERE deployment_status = 'deploying' ORDER BY deploy_sent_at LIMIT $1
 """
 
+# -- name: challenge_deployment (the publisher: is the zkApp there, and where)
+CHALLENGE_DEPLOYMENT = """
+SELECT deployment_status, zkapp_address, zkapp_token_id FROM challenges WHERE id = $1
+"""
+
 # -- name: challenge_deploy_seen
 # The tip height when the monitor first found the deploy in no block: the abandon timer. On
 # the row, not in the monitor's memory, so a restart does not reset it; fenced by the hash.
@@ -108,6 +115,7 @@ CHALLENGE_DEPLOY_ABANDONED_FENCE = "transaction_hash = $4 AND deployment_status 
 
 STATEMENTS = {
     "challenge_deploy_watch": CHALLENGE_DEPLOY_WATCH,
+    "challenge_deployment": CHALLENGE_DEPLOYMENT,
     "challenge_deploy_seen": CHALLENGE_DEPLOY_SEEN,
     "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
     "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
@@ -169,8 +177,42 @@ async def deployment_totals(executor: Executor) -> dict[str, int]:
     return {row["deployment_status"]: row["total"] for row in rows}
 
 
-async def deploy_watch(executor: Executor, limit: int = 100) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(CHALLENGE_DEPLOY_WATCH, limit)]
+@dataclass(frozen=True)
+class WatchedDeploy:
+    """A sent zkApp deploy, as the monitor follows it (challenge_deploy_watch)."""
+
+    id: UUID
+    zkapp_address: str | None
+    transaction_hash: str | None
+    transaction_submitted_block_height: int | None  # the abandon timer's start (a tip height)
+
+
+async def deploy_watch(executor: Executor, limit: int = 100) -> list[WatchedDeploy]:
+    return [WatchedDeploy(
+        id=row["id"], zkapp_address=row["zkapp_address"], transaction_hash=row["transaction_hash"],
+        transaction_submitted_block_height=row["transaction_submitted_block_height"],
+    ) for row in await executor.fetch(CHALLENGE_DEPLOY_WATCH, limit)]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a challenge's receipts go, as the publisher needs it (challenge_deployment)."""
+
+    status: DeploymentStatus
+    zkapp_address: str | None
+    zkapp_token_id: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status is DeploymentStatus.ACTIVE and bool(self.zkapp_address)
+
+
+async def deployment(executor: Executor, challenge_id: UUID) -> Deployment:
+    row = await executor.fetchrow(CHALLENGE_DEPLOYMENT, challenge_id)
+    if row is None:
+        raise NotFound("Challenge not found")
+    return Deployment(DeploymentStatus(row["deployment_status"]), row["zkapp_address"],
+                      row["zkapp_token_id"])
 
 
 async def deploy_seen(executor: Executor, challenge_id: UUID, tx_hash: str, height: int) -> None:

@@ -23,12 +23,12 @@ from touchgrass.errors import (
 )
 from touchgrass.queue import engine
 from touchgrass.queue.stages import GENERATE, PUBLISH
-from touchgrass.statuses import SubmissionStatus
+from touchgrass.statuses import ChainStatus, SubmissionStatus
 from touchgrass.store import chains, challenges, images, keyset, users
 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
            "chain_included", "chain_totals",
-           "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
+           "WatchedSubmission", "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
            "get", "image_referenced", "page", "page_end", "resubmit", "review", "status_totals"]
 
 
@@ -508,8 +508,28 @@ async def resubmit(pool: asyncpg.Pool, sha256_hex: str, *, force: bool = False) 
 # ---------------------------------------------------------------- the monitor
 
 
-async def chain_watch(executor: Executor, limit: int = 500) -> list[dict[str, Any]]:
-    return [dict(row) for row in await executor.fetch(SUBMISSION_CHAIN_WATCH, limit)]
+@dataclass(frozen=True)
+class WatchedSubmission:
+    """A sent receipt transaction, as the monitor follows it (submission_chain_watch)."""
+
+    id: UUID
+    sha256_hash: str
+    transaction_hash: str | None
+    chain_status: ChainStatus
+    transaction_submitted_block_height: int | None  # the abandon timer's start (a tip height)
+    chain_included_height: int | None
+    token_owner_address: str | None  # the receipt account, once sent
+    zkapp_token_id: str | None  # the challenge's token, where the receipt lives
+
+
+async def chain_watch(executor: Executor, limit: int = 500) -> list[WatchedSubmission]:
+    return [WatchedSubmission(
+        id=row["id"], sha256_hash=row["sha256_hash"], transaction_hash=row["transaction_hash"],
+        chain_status=ChainStatus(row["chain_status"]),
+        transaction_submitted_block_height=row["transaction_submitted_block_height"],
+        chain_included_height=row["chain_included_height"],
+        token_owner_address=row["token_owner_address"], zkapp_token_id=row["zkapp_token_id"],
+    ) for row in await executor.fetch(SUBMISSION_CHAIN_WATCH, limit)]
 
 
 async def chain_seen(executor: Executor, row_id: UUID, tx_hash: str, height: int) -> None:
