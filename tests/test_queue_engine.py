@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import fast_policy
+from tests.support.clock import pass_time
 from tests.support.factories import WALLET, queue_submissions
 from touchgrass.queue import engine, sql
 from touchgrass.queue.stages import DEPLOY, GENERATE, PUBLISH
@@ -67,7 +68,7 @@ async def test_a_stale_worker_cannot_overwrite_the_new_attempt(pool: asyncpg.Poo
     await queue_submissions(pool, 1)
     policy = fast_policy(lease_s=0.2)
     [stale] = await engine.claim(pool, GENERATE, policy, "stale", 1)
-    await asyncio.sleep(0.3)  # the lease runs out while the stale worker is "busy"
+    await pass_time(pool, 0.3)  # the lease runs out while the stale worker is "busy"
     [fresh] = await engine.claim(pool, GENERATE, fast_policy(), "fresh", 1)
     assert fresh.id == stale.id and fresh.attempt == 2
 
@@ -88,7 +89,7 @@ async def test_a_stale_worker_cannot_overwrite_the_new_attempt(pool: asyncpg.Poo
 async def test_the_same_owner_with_an_older_attempt_is_fenced_too(pool: asyncpg.Pool) -> None:
     await queue_submissions(pool, 1)
     [first] = await engine.claim(pool, GENERATE, fast_policy(lease_s=0.1), "same", 1)
-    await asyncio.sleep(0.2)
+    await pass_time(pool, 0.2)
     [second] = await engine.claim(pool, GENERATE, fast_policy(), "same", 1)
     assert await engine.finish(pool, GENERATE, "same", first, {"proof_json": {}}) is False
     assert await engine.finish(pool, GENERATE, "same", second, {"proof_json": {}}) is True
@@ -132,7 +133,7 @@ async def test_an_expired_lease_is_claimable_again_and_counts_as_an_attempt(
     await queue_submissions(pool, 1)
     [crashed] = await engine.claim(pool, GENERATE, fast_policy(lease_s=0.1), "crashed", 1)
     assert await engine.claim(pool, GENERATE, fast_policy(), "other", 1) == []  # still leased
-    await asyncio.sleep(0.2)
+    await pass_time(pool, 0.2)
     [again] = await engine.claim(pool, GENERATE, fast_policy(), "other", 1)
     assert again.id == crashed.id and again.attempt == 2
 
@@ -143,7 +144,7 @@ async def test_a_row_that_crashed_on_its_last_attempt_is_rejected_by_the_sweep(
     await queue_submissions(pool, 1)
     policy = fast_policy(max_attempts=1, lease_s=0.1)
     await engine.claim(pool, GENERATE, policy, "crashed", 1)
-    await asyncio.sleep(0.2)
+    await pass_time(pool, 0.2)
     assert await engine.claim(pool, GENERATE, policy, "other", 1) == []
     result = await engine.sweep(pool, GENERATE, policy)
     assert result.exhausted == 1
