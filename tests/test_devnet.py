@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -323,10 +324,17 @@ async def test_o1js_own_documents_are_valid_and_answered(world) -> None:
         assert answer.get("errors") is None and answer["data"], (name, answer)
 
 
+GENESIS = ("{ daemonStatus { consensusConfiguration { slotDuration epochDuration slotsPerEpoch "
+           "k } } }")
+
+
 def test_the_devnet_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """Started as the tests' pipeline starts it (blocks made by hand: a huge interval), it still
+    answers o1js's genesis-constants query within the daemon's 32-bit Int; then SIGTERM."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", "devnet", "--port",
-                                str(port), "--state-dir", str(tmp_path / "state")],
+                                str(port), "--state-dir", str(tmp_path / "state"),
+                                "--block-interval", "100000"],
                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -336,6 +344,13 @@ def test_the_devnet_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                     break
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
+        asked = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                       data=json.dumps({"query": GENESIS}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(asked, timeout=30) as response:
+            answer = json.loads(response.read())
+        assert answer.get("errors") is None, answer["errors"][0]["message"][:200]
+        assert answer["data"]["daemonStatus"]["consensusConfiguration"]["epochDuration"] < 2**31
         children = psutil.Process(process.pid).children(recursive=True)
         assert children
         process.send_signal(signal.SIGTERM)

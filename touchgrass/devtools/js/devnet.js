@@ -315,6 +315,8 @@ function blockJson(block, index, all) {
   };
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
 const root = {
   account: ({ publicKey, token }) => (synced() ? accountJson(publicKey, token) : null),
   syncStatus: () => (synced() ? 'SYNCED' : 'BOOTSTRAP'),
@@ -323,9 +325,11 @@ const root = {
     blockchainLength: blocks.at(-1)?.height ?? 0,
     chainId: 'touchgrass-devnet',
     commitId: daemonVersion,
+    // Int! in the daemon's schema (32-bit): a devnet whose blocks are made by hand (a huge
+    // --block-interval) would overflow it, and the daemon never sends more than fits.
     consensusConfiguration: {
-      delta: 0, k: frontier, slotsPerEpoch: 7140, slotDuration: blockIntervalMs,
-      epochDuration: 7140 * blockIntervalMs, acceptableNetworkDelay: 0,
+      delta: 0, k: frontier, slotsPerEpoch: 7140, slotDuration: Math.min(blockIntervalMs, INT32_MAX),
+      epochDuration: Math.min(7140 * blockIntervalMs, INT32_MAX), acceptableNetworkDelay: 0,
     },
   }),
   version: () => daemonVersion,
