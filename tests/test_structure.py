@@ -245,3 +245,20 @@ WHERE id = $1 AND lease_expires_at = now()"""
     assert queue_state_writes("UPDATE challenges SET deployment_status = 'active' "
                               "WHERE deployment_status = 'pending_deployment'") == []
     assert queue_state_writes("zkapp_address = NULL, attempts = 0") == ["attempts ="]
+
+
+def exception_classes(source: str) -> list[str]:
+    """Classes defined in `source` that derive from an exception (by the base's name)."""
+    return [node.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef)
+            and any(isinstance(base, (ast.Name, ast.Attribute))
+                    and re.search(r"(Error|Exception|Rejected|Lost|Taken|Network|Synced|Force|"
+                                  r"Submission)$", ast.unparse(base)) for base in node.bases)]
+
+
+def test_every_exception_class_is_in_errors_py() -> None:
+    elsewhere = {str(path.relative_to(PACKAGE)): found for path in PACKAGE.rglob("*.py")
+                 if path.name != "errors.py" and (found := exception_classes(path.read_text()))}
+    assert not elsewhere
+    # the check sees a planted one, private or not
+    assert exception_classes("class _MatchesNothing(Exception):\n    pass\n") == ["_MatchesNothing"]
+    assert exception_classes("class Late(errors.ChainError):\n    pass\n") == ["Late"]

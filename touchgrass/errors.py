@@ -6,6 +6,7 @@
      │    └── UnsupportedNetwork    the node runs a protocol our o1js cannot make transactions for
      ├── MigrationError           the database could not be migrated (unreachable, refused)
      ├── DatabaseUnavailable      no connection to the database could be opened (at start)
+     ├── ApiError                 an HTTP-only failure (401, 408, 413, 415, ...) with its status
      ├── InvalidInput             a request value is wrong (HTTP 400 with the field)
      ├── NotFound                 the named thing does not exist (HTTP 404, message as the API words it)
      ├── Conflict                 it exists already (HTTP 409)
@@ -35,6 +36,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "ApiError",
     "DatabaseUnavailable",
     "NodeNotSynced",
     "UnsupportedNetwork",
@@ -66,6 +68,20 @@ __all__ = [
 
 class TouchgrassError(Exception):
     """Base of every error touchgrass raises on purpose."""
+
+
+class ApiError(TouchgrassError):
+    """An HTTP-only failure (401, 408, 413, 415, ...) with the client-facing message."""
+
+    def __init__(self, status: int, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+        # Close the connection after answering: the rest of the request body is not read.
+        self.close = close
 
 
 class ConfigError(TouchgrassError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from touchgrass.errors import Conflict, InvalidInput, NotFound
+from touchgrass.errors import ApiError, Conflict, InvalidInput, NotFound
 
 __all__ = ["ApiError", "BODY_READ_TIMEOUT_S", "STATUS_FOR", "check_text", "error_body",
            "json_body", "path_uuid", "require_admin", "respond", "respond_json"]
@@ -28,20 +28,6 @@ MAX_JSON_DEPTH = 32
 # Text we store or look up: PostgreSQL text cannot hold NUL, UTF-8 cannot hold a lone
 # surrogate, and no field of ours has a reason to carry other C0 controls (tab, CR, LF aside).
 _FORBIDDEN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-class ApiError(Exception):
-    """An HTTP-only failure (401, 413, 415, ...) with the client-facing message."""
-
-    def __init__(self, status: int, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None, *, close: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-        self.headers = headers or {}
-        # Close the connection after answering: the rest of the request body is not read.
-        self.close = close
 
 
 STATUS_FOR: dict[type[Exception], int] = {

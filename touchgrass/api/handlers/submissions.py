@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -98,27 +99,28 @@ async def create_submission(request: web.Request) -> web.Response:
     return respond_json(row["json"], status=201)
 
 
+def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
+    """The list's filters, or None when a value can match no row (an id that is not a UUID,
+    an unknown status): the answer is then an empty list, as the old server gave."""
+    ids: dict[str, uuid.UUID] = {}
+    for name in ("chainId", "challengeId"):
+        if raw := query.get(name):
+            try:
+                ids[name] = uuid.UUID(raw)
+            except ValueError:
+                return None
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        return None
+    return submissions.ListFilters(wallet_address=query.get("walletAddress") or None,
+                                   chain_id=ids.get("chainId"),
+                                   challenge_id=ids.get("challengeId"), status=status)
+
+
 async def list_submissions(request: web.Request) -> web.StreamResponse:
-    query = request.query
     pool = context(request).pool
-
-    def uuid_filter(name: str) -> uuid.UUID | None:
-        raw = query.get(name)
-        if not raw:
-            return None
-        try:
-            return uuid.UUID(raw)
-        except ValueError:
-            raise _MatchesNothing from None
-
-    try:
-        filters = submissions.ListFilters(
-            wallet_address=query.get("walletAddress") or None,
-            chain_id=uuid_filter("chainId"), challenge_id=uuid_filter("challengeId"),
-            status=query.get("status") or None)
-        if filters.status is not None and filters.status not in STATUSES:
-            raise _MatchesNothing
-    except _MatchesNothing:
+    filters = _list_filters(request.query)
+    if filters is None:
         return await pages.respond_list(request, pages.nothing)
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
@@ -128,10 +130,6 @@ async def list_submissions(request: web.Request) -> web.StreamResponse:
         return await submissions.page_end(pool, filters, after=after, limit=limit)
 
     return await pages.respond_list(request, fetch, page_end)
-
-
-class _MatchesNothing(Exception):
-    """A filter value no row can have (an id that is not a UUID, an unknown status)."""
 
 
 async def get_submission(request: web.Request) -> web.Response:
