@@ -156,3 +156,36 @@ async def test_a_refused_command_leaves_no_nonce_gap(
         range(FIRST_NONCE, FIRST_NONCE + 6))
     # the refused one was proven again (its proof was refused); no other photo was
     assert builder.calls["verify_and_store_transaction"] == 7
+
+
+async def test_the_transaction_id_is_recorded_once_the_node_has_the_command(
+        node: StandinNode) -> None:
+    """clients.md: the web app lights its "Blockchain Transaction" step for an in-flight photo
+    with a `transactionId`; it is recorded as soon as the node accepted the command, not
+    only at `complete`."""
+    import hashlib
+    import uuid
+
+    from touchgrass.chain import PublishRequest
+
+    recorded: list[tuple[dict, bool]] = []
+
+    async def record(fields: Mapping[str, Any]) -> bool:
+        tx = fields.get("transaction_id")
+        recorded.append((dict(fields), tx in node.sent if tx else False))
+        return True
+
+    client = ChainClient(node.url)
+    publisher = MinaPublisher(pool=StandinBuilder(), chain=client, endpoint=node.url,
+                              network_id="devnet", fee_payer_key="EKstandin",
+                              fee_payer_address=FEE_PAYER, fee_nanomina=10**8, era_checked=True)
+    digest = hashlib.sha256(b"a photo").hexdigest()
+    try:
+        receipt = await publisher.publish_proof(PublishRequest(
+            submission_id=uuid.uuid4(), sha256_hex=digest, proof_json={"stand-in": True},
+            chain_id=uuid.uuid4(), challenge_id=uuid.uuid4(), wallet_address="B62q",
+            zkapp_address=ZKAPP, zkapp_token_id="wReceiptToken", record_progress=record))
+    finally:
+        await client.close()
+    ids = [(fields, accepted) for fields, accepted in recorded if "transaction_id" in fields]
+    assert ids == [({"transaction_id": receipt.transaction_hash}, True)]

@@ -102,3 +102,40 @@ def test_prove_refuses_a_signature_that_does_not_verify_before_compiling(tmp_pat
     assert result.exit_code == 1 and "does not verify" in result.output
     malformed = CliRunner().invoke(app, ["prove", str(photo), "--signature", "12"])
     assert malformed.exit_code == 2 and "--signature must be r,s" in malformed.output
+
+
+# ---------------------------------------------------------------- SIGNER_CURVE from the key
+
+
+@pytest.mark.parametrize("curve", ["secp256k1", "secp256r1"])
+def test_the_curve_is_told_from_the_key_when_signer_curve_is_unset(monkeypatch, curve) -> None:
+    """clients.md: an old P-256 deployment (a P-256 SIGNER_PUBLIC_KEY, no SIGNER_CURVE) starts
+    unchanged; a point is on one curve or the other."""
+    from touchgrass.settings import CurveSettings, SignerSettings
+    from touchgrass.signing import generate_private_key
+
+    _, public = generate_private_key(curve)  # type: ignore[arg-type]
+    monkeypatch.delenv("SIGNER_CURVE", raising=False)
+    monkeypatch.setenv("SIGNER_PUBLIC_KEY", str(public))
+    assert load(SignerSettings).key == public and load(SignerSettings).curve == curve
+    assert load(CurveSettings).curve == curve  # the publish role's view, from the same key
+
+
+def test_a_key_on_neither_curve_or_off_the_named_one_is_refused_by_name(monkeypatch) -> None:
+    from touchgrass.settings import CurveSettings, SignerSettings
+    from touchgrass.signing import generate_private_key
+
+    monkeypatch.delenv("SIGNER_CURVE", raising=False)
+    monkeypatch.setenv("SIGNER_PUBLIC_KEY", f"{1:064x},{2:064x}")
+    with pytest.raises(ConfigError, match="SIGNER_PUBLIC_KEY is invalid: is not a point on "
+                                          "secp256k1 or secp256r1"):
+        load(SignerSettings)
+    _, p256 = generate_private_key("secp256r1")
+    monkeypatch.setenv("SIGNER_PUBLIC_KEY", str(p256))
+    monkeypatch.setenv("SIGNER_CURVE", "secp256k1")  # named: the key must be on that one
+    with pytest.raises(ConfigError, match="SIGNER_PUBLIC_KEY is invalid: is not a point on "
+                                          "secp256k1$"):
+        load(SignerSettings)
+    monkeypatch.delenv("SIGNER_CURVE")
+    monkeypatch.delenv("SIGNER_PUBLIC_KEY")
+    assert load(CurveSettings).curve == "secp256k1"  # no key, no curve: the default

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from touchgrass.errors import ConfigError
-from touchgrass.signing import SignerKey
+from touchgrass.signing import CURVES, Curve, SignerKey
 
 __all__ = [
     "ApiSettings",
@@ -215,13 +215,54 @@ class StorageSettings(BaseSettings):
 
 
 class CurveSettings(BaseSettings):
-    """The signature curve: it fixes the circuit (and so the zkApp) of a deployment."""
+    """The signature curve: it fixes the circuit (and so the zkApp) of a deployment.
+
+    Unset, it is told from SIGNER_PUBLIC_KEY when that is set (a point is on one curve or the
+    other), so an old P-256 deployment's environment starts unchanged; with no key either,
+    secp256k1. `curve` is the answer."""
 
     model_config = _COMMON
 
-    signer_curve: Literal["secp256k1", "secp256r1"] = Field(
-        default="secp256k1", description="secp256k1 (default) or secp256r1 (P-256)."
+    signer_curve: Curve | None = Field(
+        default=None, description="secp256k1 or secp256r1 (P-256); unset: told from "
+        "SIGNER_PUBLIC_KEY, else secp256k1."
     )
+    signer_public_key: str | None = Field(
+        default=None, description="x,y: two 64-hex affine coordinates.")
+
+    @field_validator("signer_public_key")
+    @classmethod
+    def _on_curve(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _curve_of(value, info.data.get("signer_curve"))
+        return value
+
+    @property
+    def curve(self) -> Curve:
+        if self.signer_curve is not None:
+            return self.signer_curve
+        return _curve_of(self.signer_public_key, None) if self.signer_public_key else "secp256k1"
+
+
+def _curve_of(key: str, named: Curve | None) -> Curve:
+    """The curve `key` is on: the named one (ValueError when it is not on it), or the one of
+    the two it is on (a point is on one or the other; ValueError when on neither)."""
+    if named is not None:
+        SignerKey.parse(key, named)
+        return named
+    on = []
+    for curve in CURVES:
+        try:
+            SignerKey.parse(key, curve)
+        except ValueError as error:
+            if "not a point" not in str(error):
+                raise  # malformed: the same message whatever the curve
+        else:
+            on.append(curve)
+    if not on:
+        raise ValueError("is not a point on secp256k1 or secp256r1 (the curves SIGNER_CURVE "
+                         "may name)")
+    return on[0]
 
 
 class SignerSettings(CurveSettings):
@@ -229,15 +270,9 @@ class SignerSettings(CurveSettings):
 
     signer_public_key: str = Field(description="x,y: two 64-hex affine coordinates (required).")
 
-    @field_validator("signer_public_key")
-    @classmethod
-    def _on_curve(cls, value: str, info: ValidationInfo) -> str:
-        SignerKey.parse(value, info.data.get("signer_curve", "secp256k1"))
-        return value
-
     @property
     def key(self) -> SignerKey:
-        return SignerKey.parse(self.signer_public_key, self.signer_curve)
+        return SignerKey.parse(self.signer_public_key, self.curve)
 
 
 class ApiSettings(BaseSettings):

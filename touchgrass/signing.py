@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from touchgrass.signature import Signature
 
-__all__ = ["CURVE_ORDER", "Curve", "SignerKey", "generate_private_key", "low_s", "public_key_of",
+__all__ = ["CURVES", "CURVE_ORDER", "Curve", "SignerKey", "generate_private_key", "low_s", "public_key_of",
            "sign"]
 
 Curve = Literal["secp256k1", "secp256r1"]
+CURVES: tuple[Curve, ...] = ("secp256k1", "secp256r1")
 
 CURVE_ORDER: dict[str, int] = {
     "secp256k1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ChainStatus", "DeploymentStatus", "SubmissionStatus"]
+__all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "SubmissionStatus"]
 
 
 class SubmissionStatus(StrEnum):
@@ -18,6 +18,11 @@ class SubmissionStatus(StrEnum):
     PROOF_PUBLISHING = "proof_publishing"
     COMPLETE = "complete"
     REJECTED = "rejected"
+
+
+# The old API's one word for a photo being proven or published; old clients filter by it.
+PROCESSING = "processing"
+IN_FLIGHT = (SubmissionStatus.PROOF_GENERATION, SubmissionStatus.PROOF_PUBLISHING)
 
 
 class ChainStatus(StrEnum):

@@ -138,6 +138,8 @@ async def _stream(request: web.Request, fetch: Fetch, page_end: PageEnd | None,
     # The first batch is read before the headers go out, so a database error is still a
     # proper error answer; after that, a failure can only cut the body short.
     first = await fetch(after, STREAM_BATCH)
+    if request.method == "HEAD":  # the same answer as GET would start, with no body to stream
+        return web.Response(content_type="application/json", charset="utf-8")
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     await response.prepare(request)
     batches = _batches(fetch, page_end, first)

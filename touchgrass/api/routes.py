@@ -18,7 +18,7 @@ from touchgrass.api.handlers.challenges import MAX_TITLE
 from touchgrass.api.handlers.submissions import MAX_TAGLINE
 from touchgrass.api.http import require_admin
 from touchgrass.api.upload import IMAGE_TYPES
-from touchgrass.statuses import ChainStatus, DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import PROCESSING, ChainStatus, DeploymentStatus, SubmissionStatus
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
 
@@ -115,9 +115,13 @@ def _admin_only(handler: Handler) -> Handler:
 
 
 def add_routes(app: web.Application) -> None:
+    """Every route, and HEAD beside every GET (link-preview crawlers and caches probe with
+    it; the old server answered it): the same handler, aiohttp sends no body."""
     for route in ROUTES:
         handler = _admin_only(route.handler) if route.admin else route.handler
         app.router.add_route(route.method, route.path, handler)
+        if route.method == "GET":
+            app.router.add_route("HEAD", route.path, handler)
 
 
 # ---------------------------------------------------------------- OpenAPI
@@ -131,7 +135,9 @@ _STATUSES = [str(status) for status in SubmissionStatus]
 # What each path and query parameter is; anything else is a plain string.
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "id": _UUID, "walletAddress": _WALLET, "chainId": _UUID, "challengeId": _UUID,
-    "status": {"type": "string", "enum": _STATUSES},
+    "status": {"type": "string", "enum": [*_STATUSES, PROCESSING],
+               "description": f"`{PROCESSING}` (the old API's word) finds both in-flight "
+                              "statuses, proof_generation and proof_publishing"},
 }
 
 

@@ -214,6 +214,10 @@ class MinaPublisher:
                     await request.record_progress({"proven_command": None})
                 raise
             held_ms, node_ms = (time.monotonic() - entered) * 1000, self._node_ms
+        # The node has it: the photo shows its transaction now, not only at `complete` (the
+        # web app lights its "Blockchain Transaction" step on it). A lost lease is found out
+        # by the finish.
+        await request.record_progress({"transaction_id": sent.hash})
         log.info("sent", "photo %s: sent %s with nonce %d (%s); lane held %.0f ms, of which "
                  "waiting for the node's answers %.0f ms", request.sha256_hex, sent.hash, nonce,
                  "re-signed" if resigned else "as proven", held_ms, node_ms,

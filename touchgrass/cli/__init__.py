@@ -137,13 +137,13 @@ def setup(
 
     async def work() -> str:
         with console.compile_progress() as progress:
-            return await node.compile_circuits(settings, curve=curve.signer_curve,
+            return await node.compile_circuits(settings, curve=curve.curve,
                                                progress=progress)
 
     started = datetime.now(UTC)
     key_hash = run(work)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    err.print(f"circuits for {curve.signer_curve} compiled into {settings.circuit_cache_path} "
+    err.print(f"circuits for {curve.curve} compiled into {settings.circuit_cache_path} "
               f"({seconds:.0f} s; verification key hash {key_hash})")
 
 
@@ -169,7 +169,7 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> N
     async def work() -> None:
         with console.compile_progress() as progress:
             await role.run(database=database, queue=queue, chain=chain, prover=prover,
-                           curve=curve.signer_curve, concurrency=concurrency, progress=progress)
+                           curve=curve.curve, concurrency=concurrency, progress=progress)
 
     run(work)
 

@@ -81,7 +81,7 @@ PUBLISH = Stage(
     cleared_on_reject=("proof_json", "proven_command"),
     # proven_command: the command proven once, outside the lane; a retry only re-signs it
     progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address",
-                                "proven_command"}),
+                                "proven_command", "transaction_id"}),
     expires_after_column="proof_generated_at",
 )
 

@@ -23,7 +23,7 @@ from touchgrass.errors import (
 )
 from touchgrass.queue import engine
 from touchgrass.queue.stages import GENERATE, PUBLISH
-from touchgrass.statuses import ChainStatus, SubmissionStatus
+from touchgrass.statuses import IN_FLIGHT, ChainStatus, SubmissionStatus
 from touchgrass.store import chains, challenges, images, keyset, users
 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
@@ -330,6 +330,11 @@ class ListFilters:
     chain_id: UUID | None = None
     challenge_id: UUID | None = None
     status: str | None = None
+    in_flight: bool = False  # either in-flight status (`?status=processing`, the old word)
+
+
+# Both in-flight statuses: served by submissions_list_by_status, one index range each.
+_IN_FLIGHT = "s.status IN ({})".format(", ".join(f"'{status}'" for status in IN_FLIGHT))
 
 
 def _page_conditions(filters: ListFilters, after: keyset.Key | None) -> keyset.Conditions:
@@ -338,6 +343,8 @@ def _page_conditions(filters: ListFilters, after: keyset.Key | None) -> keyset.C
         value = getattr(filters, name)
         if value is not None:
             where.where(condition, value)
+    if filters.in_flight:
+        where.where(_IN_FLIGHT)
     return where
 
 

@@ -16,13 +16,14 @@ from touchgrass.api.http import json_body, path_uuid, respond_json
 from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NotFound
 from touchgrass.signature import Signature
-from touchgrass.statuses import DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import PROCESSING, DeploymentStatus, SubmissionStatus
 from touchgrass.storage import image_key
 from touchgrass.store import chains, challenges, keyset, submissions
 
 NOT_FOUND = "Submission not found"
 IMAGE_CSP = "default-src 'none'; sandbox"
 STATUSES = frozenset(SubmissionStatus)
+_UPLOADABLE = (DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 MAX_TAGLINE = 500
 
@@ -67,7 +68,10 @@ async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict,
     now = datetime.now(UTC)
     if not challenge["start_time"] <= now < challenge["end_time"]:
         raise InvalidInput("Challenge is not currently active")
-    if challenge["deployment_status"] != DeploymentStatus.ACTIVE or not challenge["zkapp_address"]:
+    # Sent is enough (the old server's rule; clients.md): the photo is proven meanwhile, and
+    # the publisher waits for the zkApp without using an attempt. A deploy that is dropped is
+    # sent again; one that fails for good leaves the photo to the publish expiry, with why.
+    if challenge["deployment_status"] not in _UPLOADABLE or not challenge["zkapp_address"]:
         raise InvalidInput("Challenge zkapp is not yet deployed. Please try again shortly.",
                            "challenge")
     assert form.sha256_hex is not None
@@ -101,7 +105,8 @@ async def create_submission(request: web.Request) -> web.Response:
 
 def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
     """The list's filters, or None when a value can match no row (an id that is not a UUID,
-    an unknown status): the answer is then an empty list, as the old server gave."""
+    an unknown status): the answer is then an empty list, as the old server gave. The old
+    API's `processing` finds both in-flight statuses."""
     ids: dict[str, uuid.UUID] = {}
     for name in ("chainId", "challengeId"):
         if raw := query.get(name):
@@ -110,11 +115,15 @@ def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
             except ValueError:
                 return None
     status = query.get("status") or None
-    if status is not None and status not in STATUSES:
+    in_flight = status == PROCESSING
+    if in_flight:
+        status = None
+    elif status is not None and status not in STATUSES:
         return None
     return submissions.ListFilters(wallet_address=query.get("walletAddress") or None,
                                    chain_id=ids.get("chainId"),
-                                   challenge_id=ids.get("challengeId"), status=status)
+                                   challenge_id=ids.get("challengeId"), status=status,
+                                   in_flight=in_flight)
 
 
 async def list_submissions(request: web.Request) -> web.StreamResponse:

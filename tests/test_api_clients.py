@@ -1,0 +1,82 @@
+"""The rows of ../shared/spec/clients.md that the API answers (what the real web app and
+admin dashboard need from a drop-in replacement): HEAD beside every GET, the old
+`?status=processing` filter, uploads while the challenge's deploy is on its way, and a
+`transactionId` on an in-flight photo. The curve told from the key is in
+test_settings_and_logs.py, the transaction id's recording in test_publish_concurrency.py."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support.api import WALLET, Api
+from touchgrass.api.routes import ROUTES
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def api(make_api) -> Api:
+    return await make_api()
+
+
+async def uploaded(api: Api) -> dict:
+    response = await api.upload()
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+async def test_head_answers_on_every_get_route_as_get_does_with_no_body(api: Api) -> None:
+    photo = await uploaded(api)
+    values = {"id": photo["id"], "walletAddress": WALLET}
+    await api.client.post("/api/users", json={"walletAddress": WALLET})
+    gets = [route for route in ROUTES if route.method == "GET"]
+    assert len(gets) >= 10
+    ids = {"challenges": api.challenge_id, "chains": api.chain_id}
+    for route in gets:
+        # a challenge's and a chain's own routes get their ids; the rest a submission's
+        kind = route.path.split("/")[2] if route.path.startswith("/api/") else ""
+        given = {**values, "id": ids.get(kind, values["id"])}
+        path = re.sub(r"\{(\w+)\}", lambda m, given=given: given[m.group(1)], route.path)
+        get = await api.client.get(path)
+        head = await api.client.head(path)
+        assert head.status == get.status, (route.path, head.status, get.status)
+        assert await head.read() == b"", route.path
+        assert head.headers.get("Content-Type") == get.headers.get("Content-Type"), route.path
+
+
+async def test_status_processing_finds_both_in_flight_statuses(api: Api) -> None:
+    generating, publishing, done = [await uploaded(api) for _ in range(3)]
+    await api.pool.execute("UPDATE submissions SET status = 'proof_publishing', "
+                           "proof_json = '{}' WHERE id = $1::text::uuid", publishing["id"])
+    await api.pool.execute("UPDATE submissions SET status = 'complete' WHERE id = $1::text::uuid",
+                           done["id"])
+    answer = await api.client.get("/api/submissions", params={"status": "processing"})
+    assert answer.status == 200
+    assert {row["id"] for row in await answer.json()} == {generating["id"], publishing["id"]}
+    exact = await api.client.get("/api/submissions", params={"status": "proof_publishing"})
+    assert [row["id"] for row in await exact.json()] == [publishing["id"]]
+    # an unknown status still matches nothing, as the old server answered
+    assert await (await api.client.get("/api/submissions",
+                                       params={"status": "grass"})).json() == []
+
+
+async def test_a_challenge_whose_deploy_was_sent_takes_uploads(api: Api) -> None:
+    """The old rule: uploadable once the deploy is sent. The photo is proven meanwhile; the
+    publisher waits for the zkApp without using an attempt (test_publish_standin.py)."""
+    challenge_id, chain_id = await api.make_challenge(deployed=False)
+    await api.pool.execute("UPDATE challenges SET deployment_status = 'deploying', "
+                           "zkapp_address = $2 WHERE id = $1::text::uuid", challenge_id, WALLET)
+    response = await api.upload(chain_id=chain_id)
+    assert response.status == 201, await response.text()
+    assert (await response.json())["status"] == "proof_generation"
+
+
+async def test_an_in_flight_photo_shows_its_transaction_id(api: Api) -> None:
+    photo = await uploaded(api)
+    await api.pool.execute("UPDATE submissions SET status = 'proof_publishing', "
+                           "proof_json = '{}', transaction_id = '5Jsent', "
+                           "transaction_hash = '5Jsent' WHERE id = $1::text::uuid", photo["id"])
+    shown = await (await api.client.get(f"/api/submissions/{photo['id']}")).json()
+    assert shown["status"] == "proof_publishing" and shown["transactionId"] == "5Jsent"
