@@ -80,3 +80,62 @@ async def test_an_in_flight_photo_shows_its_transaction_id(api: Api) -> None:
                            "transaction_hash = '5Jsent' WHERE id = $1::text::uuid", photo["id"])
     shown = await (await api.client.get(f"/api/submissions/{photo['id']}")).json()
     assert shown["status"] == "proof_publishing" and shown["transactionId"] == "5Jsent"
+
+
+async def test_legacy_status_reports_processing_and_keeps_the_precise_one(make_api) -> None:
+    """LEGACY_STATUS=true (opt-in): the web app's timeline knows `processing`, not the two
+    in-flight statuses; `pipelineStatus` keeps the precise one. Off, nothing changes."""
+    legacy = await make_api(legacy_status=True)
+    photo = await uploaded(legacy)
+    assert (photo["status"], photo["pipelineStatus"]) == ("processing", "proof_generation")
+    await legacy.pool.execute("UPDATE submissions SET status = 'proof_publishing', "
+                              "proof_json = '{}' WHERE id = $1::text::uuid", photo["id"])
+    shown = await (await legacy.client.get(f"/api/submissions/{photo['id']}")).json()
+    assert (shown["status"], shown["pipelineStatus"]) == ("processing", "proof_publishing")
+    listed = await (await legacy.client.get("/api/submissions")).json()
+    assert [(r["status"], r["pipelineStatus"]) for r in listed] == [
+        ("processing", "proof_publishing")]
+    await legacy.pool.execute("UPDATE submissions SET status = 'complete', proof_json = NULL "
+                              "WHERE id = $1::text::uuid", photo["id"])
+    done = await (await legacy.client.get(f"/api/submissions/{photo['id']}")).json()
+    assert done["status"] == "complete" and "pipelineStatus" not in done
+
+    precise = await make_api()
+    plain = await uploaded(precise)
+    assert plain["status"] == "proof_generation" and "pipelineStatus" not in plain
+
+
+async def test_an_admin_resubmits_over_http_with_the_clis_rules(api: Api) -> None:
+    """clients.md: no HTTP route to retry a photo. POST /api/submissions/:id/resubmit is the
+    CLI's resubmit (admin only; `force` for a complete photo)."""
+    from tests.support.api import ADMIN
+
+    rejected, done, review = [await uploaded(api) for _ in range(3)]
+    await api.pool.execute("UPDATE submissions SET status = 'rejected', attempts = 3, "
+                           "failure_reason = 'prover crashed', rejected_at = now() "
+                           "WHERE id = $1::text::uuid", rejected["id"])
+    await api.pool.execute("UPDATE submissions SET status = 'complete', transaction_id = '5Jx', "
+                           "transaction_hash = '5Jx', chain_status = 'final' "
+                           "WHERE id = $1::text::uuid", done["id"])
+    await api.pool.execute("UPDATE submissions SET status = 'awaiting_review' "
+                           "WHERE id = $1::text::uuid", review["id"])
+
+    def resubmit(photo: dict, **body: object):
+        return api.client.post(f"/api/submissions/{photo['id']}/resubmit", json=body,
+                               headers=ADMIN)
+
+    assert (await api.client.post(f"/api/submissions/{rejected['id']}/resubmit")).status == 401
+    again = await resubmit(rejected)
+    assert again.status == 200
+    shown = await again.json()
+    assert (shown["status"], shown["retryCount"], shown.get("failureReason")) == (
+        "proof_generation", 0, None)
+    refused = await resubmit(done)
+    assert refused.status == 409 and '"force": true' in (await refused.json())["error"]["message"]
+    forced = await (await resubmit(done, force=True)).json()
+    assert forced["status"] == "proof_generation" and "transactionId" not in forced
+    assert (await resubmit(review)).status == 400
+    assert (await resubmit(done, force="yes")).status == 400
+    unknown = await api.client.post("/api/submissions/00000000-0000-0000-0000-000000000000/"
+                                    "resubmit", headers=ADMIN)
+    assert unknown.status == 404

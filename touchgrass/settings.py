@@ -291,6 +291,9 @@ class ApiSettings(BaseSettings):
     auto_approve: bool = Field(
         default=True, description="Queue uploads for proving at once; false: admin review."
     )
+    legacy_status: bool = Field(
+        default=False, description="Report in-flight photos as `processing` (the old API's "
+        "word, for old clients); `pipelineStatus` then keeps the precise status.")
     environment: str = Field(
         default="production", validation_alias=AliasChoices("NODE_ENV", "ENVIRONMENT"),
         description="Reported by /health.",

@@ -90,6 +90,11 @@ ROUTES: list[Route] = [
     Route("PATCH", "/api/submissions/{id}", submissions.review_submission,
           "Review a submission awaiting review (approve queues its proof)", "submissions",
           {200: "Submission", 400: E, 401: E, 404: E}, admin=True, body="ReviewBody"),
+    Route("POST", "/api/submissions/{id}/resubmit", submissions.resubmit_submission,
+          "Retry a submission as `touchgrass resubmit` does: a fresh attempt budget in the "
+          "stage that can make progress; `force` publishes a complete one again",
+          "submissions", {200: "Submission", 400: E, 401: E, 404: E, 409: E}, admin=True,
+          body="ResubmitBody"),
     Route("DELETE", "/api/submissions/{id}", submissions.delete_submission,
           "Delete a submission, its likes and image; stops its pipeline work", "submissions",
           {204: "", 401: E, 404: E}, admin=True),
@@ -142,7 +147,9 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required}
+    # OpenAPI 3.0 (JSON Schema draft 4) wants `required` non-empty when present
+    return {"type": "object", "properties": properties, **({"required": required} if required
+                                                           else {})}
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -173,7 +180,12 @@ _SCHEMAS: dict[str, Any] = {
         "challengeId": _UUID, "chainId": _UUID, "storageKey": {"type": "string"},
         "tagline": {"type": "string", "maxLength": MAX_TAGLINE},
         "chainPosition": {"type": "integer"}, "likeCount": {"type": "integer"},
-        "status": {"type": "string", "enum": _STATUSES},
+        "status": {"type": "string", "enum": [*_STATUSES, PROCESSING],
+                   "description": f"`{PROCESSING}` only with LEGACY_STATUS=true, for an "
+                                  "in-flight photo (then see pipelineStatus)"},
+        "pipelineStatus": {"type": "string", "enum": _STATUSES,
+                           "description": "With LEGACY_STATUS=true: the precise status of an "
+                                          "in-flight photo"},
         "transactionId": {"type": "string"},
         "transactionSubmittedBlockHeight": {"type": "integer"},
         "failureReason": {"type": "string"}, "retryCount": {"type": "integer"},
@@ -202,6 +214,7 @@ _SCHEMAS: dict[str, Any] = {
                               "description": {"type": "string", "minLength": 1},
                               "startTime": _DATE, "endTime": _DATE},
                              ["title", "description", "startTime", "endTime"]),
+    "ResubmitBody": _object({"force": {"type": "boolean", "default": False}}, []),
     "ReviewBody": _object({"challengeVerified": {"type": "boolean"},
                            "failureReason": {"type": "string"}}, ["challengeVerified"]),
     "Upload": _object({

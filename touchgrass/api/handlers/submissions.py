@@ -14,9 +14,9 @@ from touchgrass.api import pages
 from touchgrass.api.context import ApiContext, context, correlation_id
 from touchgrass.api.http import json_body, path_uuid, respond_json
 from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
-from touchgrass.errors import Conflict, InvalidInput, NotFound
+from touchgrass.errors import Conflict, InvalidInput, NeedsForce, NotFound, OperatorError
 from touchgrass.signature import Signature
-from touchgrass.statuses import PROCESSING, DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import IN_FLIGHT, PROCESSING, DeploymentStatus, SubmissionStatus
 from touchgrass.storage import image_key
 from touchgrass.store import chains, challenges, keyset, submissions
 
@@ -100,7 +100,7 @@ async def create_submission(request: web.Request) -> web.Response:
     )
     row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
                                       form.content_type or "application/octet-stream")
-    return respond_json(row["json"], status=201)
+    return respond_json(_shown(request, row["json"]), status=201)
 
 
 def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
@@ -126,14 +126,35 @@ def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
                                    in_flight=in_flight)
 
 
+# The in-flight statuses as they appear in a submission's JSON text (Postgres writes it;
+# a free-text field is escaped by to_json, so its quotes are never bare and cannot match).
+_IN_FLIGHT_TEXT = {f',"status":"{status}"': f',"status":"{PROCESSING}","pipelineStatus":"{status}"'
+                   for status in IN_FLIGHT}
+
+
+def _for_old_clients(text: str) -> str:
+    """LEGACY_STATUS: an in-flight photo's status as the old API said it (`processing`), the
+    precise one kept in `pipelineStatus`."""
+    for precise, old in _IN_FLIGHT_TEXT.items():
+        if precise in text:
+            return text.replace(precise, old, 1)
+    return text
+
+
+def _shown(request: web.Request, text: str) -> str:
+    return _for_old_clients(text) if context(request).settings.legacy_status else text
+
+
 async def list_submissions(request: web.Request) -> web.StreamResponse:
     pool = context(request).pool
+    legacy = context(request).settings.legacy_status
     filters = _list_filters(request.query)
     if filters is None:
         return await pages.respond_list(request, pages.nothing)
 
     async def fetch(after: keyset.Key | None, limit: int) -> list[tuple[keyset.Key, str]]:
-        return await submissions.page(pool, filters, after=after, limit=limit)
+        rows = await submissions.page(pool, filters, after=after, limit=limit)
+        return [(key, _for_old_clients(text)) for key, text in rows] if legacy else rows
 
     async def page_end(after: keyset.Key | None, limit: int) -> keyset.Key | None:
         return await submissions.page_end(pool, filters, after=after, limit=limit)
@@ -143,7 +164,8 @@ async def list_submissions(request: web.Request) -> web.StreamResponse:
 
 async def get_submission(request: web.Request) -> web.Response:
     submission_id = path_uuid(request, "id", NOT_FOUND)
-    return respond_json((await submissions.get(context(request).pool, submission_id))["json"])
+    row = await submissions.get(context(request).pool, submission_id)
+    return respond_json(_shown(request, row["json"]))
 
 
 async def get_image(request: web.Request) -> web.StreamResponse:
@@ -165,8 +187,9 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     stored_type = (info.content_type or "image/jpeg").lower()
     response.content_type = stored_type if stored_type in IMAGE_TYPES else "application/octet-stream"
     await response.prepare(request)
-    async for chunk in ctx.storage.stream(key):
-        await response.write(chunk)
+    if request.method != "HEAD":  # HEAD: the headers only, the image is not read
+        async for chunk in ctx.storage.stream(key):
+            await response.write(chunk)
     await response.write_eof()
     return response
 
@@ -182,7 +205,28 @@ async def review_submission(request: web.Request) -> web.Response:
         raise InvalidInput("failureReason must be a string", "failureReason")
     row = await submissions.review(context(request).pool, submission_id, approve=verified,
                                    reason=reason)
-    return respond_json(row["json"])
+    return respond_json(_shown(request, row["json"]))
+
+
+async def resubmit_submission(request: web.Request) -> web.Response:
+    """`touchgrass resubmit` for the admin dashboard: a fresh attempt budget in the stage that
+    can make progress (publishing when a proof or proven transaction is kept); `force` is
+    needed, and publishes again, for a photo already complete."""
+    pool = context(request).pool
+    submission_id = path_uuid(request, "id", NOT_FOUND)
+    force = (await json_body(request)).get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidInput("force must be a boolean", "force")
+    sha256_hex = (await submissions.get(pool, submission_id))["sha256_hash"]
+    try:
+        await submissions.resubmit(pool, sha256_hex, force=force)
+    except NeedsForce:
+        raise Conflict('Submission is complete (already published); resubmitting publishes it '
+                       'again: send {"force": true} if that is what you want') from None
+    except OperatorError:  # awaiting review: PATCH decides, not a retry
+        raise InvalidInput("Submission is awaiting review; approve or reject it with PATCH "
+                           "instead", "status") from None
+    return respond_json(_shown(request, (await submissions.get(pool, submission_id))["json"]))
 
 
 async def delete_submission(request: web.Request) -> web.Response:
