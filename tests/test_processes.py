@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 def start_generate(database_url: str, storage_dir: Path, calls: Path, *, concurrency: int = 1,
-                   delay_s: float = 0.0, lease_s: float = 600.0, name: str = "p") -> subprocess.Popen:
+                   delay_s: float = 0.0, lease_s: float = 600.0, name: str = "p",
+                   **extra: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -33,6 +34,7 @@ def start_generate(database_url: str, storage_dir: Path, calls: Path, *, concurr
         "GENERATE_LEASE_S": str(lease_s),
         "QUEUE_POLL_INTERVAL_S": "0.5",
         "SHUTDOWN_GRACE_S": "5",
+        **extra,
     }
     log = open(storage_dir.parent / f"{name}.log", "w")
     return subprocess.Popen([sys.executable, "-m", "tests.support.worker_process"], cwd=REPO_ROOT,

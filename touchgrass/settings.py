@@ -104,6 +104,16 @@ class DatabaseSettings(BaseSettings):
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+class MetricsSettings(BaseSettings):
+    """Where a role serves its Prometheus metrics (the API serves them on /metrics)."""
+
+    model_config = _COMMON
+
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="Serve Prometheus /metrics on this port; off when unset.")
+
+
 class QueueSettings(BaseSettings):
     """The stage policies of pipeline.md; every number is a setting, the defaults are production's."""
 

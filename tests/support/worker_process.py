@@ -2,7 +2,7 @@
 
 Runs the same `run_lanes` the CLI role runs; only the prover is the test one.
 Environment: DATABASE_URL, STORAGE_DIR, TEST_PROVER_CALLS (file), TEST_PROVER_DELAY_S,
-TEST_CONCURRENCY, plus any queue setting (GENERATE_LEASE_S, ...).
+TEST_CONCURRENCY, METRICS_PORT, plus any queue setting (GENERATE_LEASE_S, ...).
 """
 
 from __future__ import annotations
@@ -16,13 +16,20 @@ from tests.support.factories import SIGNER
 from tests.support.fakes import CountingProver
 from touchgrass import logs
 from touchgrass.roles.generate import generate_lane
-from touchgrass.roles.runner import run_lanes
-from touchgrass.settings import DatabaseSettings, QueueSettings, StorageSettings, load
+from touchgrass.roles.runner import run_lanes, serve_metrics
+from touchgrass.settings import (
+    DatabaseSettings,
+    MetricsSettings,
+    QueueSettings,
+    StorageSettings,
+    load,
+)
 from touchgrass.storage import open_storage
 
 
 async def main() -> None:
     logs.configure("generate", fmt="json", level=os.environ.get("LOG_LEVEL", "INFO"))
+    serve_metrics(load(MetricsSettings).metrics_port)  # as the CLI does with --metrics-port
     prover = CountingProver(
         delay_s=float(os.environ.get("TEST_PROVER_DELAY_S", "0")),
         calls_file=Path(os.environ["TEST_PROVER_CALLS"]),

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
-from touchgrass import logs
+from touchgrass import logs, metrics
 from touchgrass.api.context import CORRELATION_ID, context
 from touchgrass.api.http import STATUS_FOR, ApiError, check_text, error_body, respond
 from touchgrass.errors import Conflict, InvalidInput, NotFound, StorageError
@@ -75,9 +75,25 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
                          request.path)
             raise
         finally:
+            elapsed = time.perf_counter() - started
             log.info("http", "%s %s %d", request.method, request.path, status,
                      method=request.method, path=request.path, status=status,
-                     duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                     duration_ms=round(elapsed * 1000, 1))
+            route = _route_template(request)
+            method = request.method if request.method in _COUNTED_METHODS else "OTHER"
+            metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            metrics.HTTP_SECONDS.labels(route, method).observe(elapsed)
+
+
+# The methods a label may carry; anything else a client invents is counted as OTHER.
+_COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _route_template(request: web.Request) -> str:
+    """The route's template (`/api/submissions/{id}`), never the path itself: a label must
+    stay bounded whatever clients ask for."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
 
 
 @web.middleware

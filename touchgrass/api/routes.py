@@ -44,6 +44,8 @@ ROUTES: list[Route] = [
     Route("GET", "/health", meta.health, "Liveness and dependencies (database, storage)", "meta",
           {200: "Health", 503: "Health"}),
     Route("GET", "/api/version", meta.version, "API version", "meta", {200: "Version"}),
+    Route("GET", "/metrics", meta.metrics_text, "Prometheus metrics (text exposition format)",
+          "meta", {200: ""}),
     Route("GET", "/api/openapi.json", meta.openapi_json, "This document", "meta", {200: ""}),
     Route("GET", "/api-docs", meta.api_docs, "Readable API documentation", "meta", {200: ""}),
     # users

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from touchgrass import logs
+from touchgrass import logs, metrics
 from touchgrass.chain import (
     DeployReceipt,
     DeployRequest,
@@ -120,6 +120,7 @@ class MinaPublisher:
     async def _check_balance(self) -> None:
         await self._check_era()
         account = await self.chain.account(self.fee_payer)
+        metrics.FEE_PAYER_BALANCE.set(0 if account is None else account.balance_nanomina)
         needed = self.fee + ACCOUNT_CREATION_FEE_NANOMINA
         if account is None or account.balance_nanomina < needed:
             have = 0 if account is None else account.balance_nanomina

@@ -43,6 +43,25 @@ Concurrency = Annotated[
 ]
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option("--metrics-port", min=1, max=65535, show_default=False,
+                 help="Serve Prometheus /metrics on this port; default: $METRICS_PORT, off."),
+]
+
+
+def serve_metrics(port: int | None) -> None:
+    from touchgrass.roles.runner import serve_metrics as serve
+
+    serve(port)
+
+
+def _metrics(port: int | None) -> int | None:
+    from touchgrass.settings import MetricsSettings
+
+    return load(MetricsSettings, metrics_port=port).metrics_port
+
+
 def _database(database_url: str | None) -> DatabaseSettings:
     return load(DatabaseSettings, database_url=database_url)
 
@@ -89,7 +108,8 @@ def api(
 
 @app.command()
 @console.command("generate")
-def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
+def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
+             metrics_port: MetricsPort = None) -> None:
     """Claim `proof_generation` rows, prove them with o1js, store the proof for publishing.
 
     --concurrency N runs N prover processes (each ~2-2.5 GB while proving). Needs
@@ -103,8 +123,10 @@ def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> 
     database = _database(database_url)
     queue, storage = load(QueueSettings), load(StorageSettings)
     signer, prover = load(SignerSettings), load(ProverSettings)
+    port = _metrics(metrics_port)
 
     async def work() -> None:
+        serve_metrics(port)
         with console.compile_progress() as progress:
             await role.run(database=database, queue=queue, storage=storage, signer=signer,
                            prover=prover, concurrency=concurrency, progress=progress)
@@ -149,7 +171,8 @@ def setup(
 
 @app.command()
 @console.command("publish")
-def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> None:
+def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
+            metrics_port: MetricsPort = None) -> None:
     """Claim `proof_publishing` rows and pending zkApp deployments; send them to Mina.
 
     Each photo's transaction is proven once (seconds), outside the fee payer's lane; the
@@ -165,8 +188,10 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> N
     database = _database(database_url)
     queue, chain = load(QueueSettings), load(ChainSettings)
     prover, curve = load(ProverSettings), load(CurveSettings)
+    port = _metrics(metrics_port)
 
     async def work() -> None:
+        serve_metrics(port)
         with console.compile_progress() as progress:
             await role.run(database=database, queue=queue, chain=chain, prover=prover,
                            curve=curve.curve, concurrency=concurrency, progress=progress)
@@ -176,7 +201,7 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None) -> N
 
 @app.command()
 @console.command("monitor")
-def monitor(database_url: DatabaseUrl = None) -> None:
+def monitor(database_url: DatabaseUrl = None, metrics_port: MetricsPort = None) -> None:
     """Follow sent transactions to inclusion and finality; re-queue abandoned ones.
 
     Marks submissions `included` (with the block height), then `final` at FINALITY_DEPTH
@@ -188,8 +213,10 @@ def monitor(database_url: DatabaseUrl = None) -> None:
 
     database = _database(database_url)
     chain, settings = load(ChainSettings), load(MonitorSettings)
+    port = _metrics(metrics_port)
 
     async def work() -> None:
+        serve_metrics(port)
         await role.run(database=database, chain=chain, settings=settings,
                        control=console.signal_control())
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from touchgrass import logs
+from touchgrass import logs, metrics
 from touchgrass.errors import ConfigError, ProverCrashed, ProverRequestError, ProverStartError, ProverTimeout
 from touchgrass.node import ops
 from touchgrass.node.install import Installation, find_node, install
@@ -82,8 +82,13 @@ class ProverPool:
         self._all.add(process)
         return process
 
+    def process_rss(self) -> list[int]:
+        """Resident memory of each live process (the metrics read it when scraped)."""
+        return [process.rss_bytes() for process in list(self._all)]
+
     async def start(self, progress: Progress | None = None) -> None:
         """Start every process; the first alone (a cold compile fills the cache)."""
+        metrics.watch_pool(self)
         first = await self._start_one(progress)
         await self._idle.put(first)
         if self.config.size > 1:
@@ -163,6 +168,7 @@ class ProverPool:
     async def close(self) -> None:
         """Stop every process (and any replacement being started); idempotent."""
         self._closed = True
+        metrics.unwatch_pool(self)
         for task in list(self._replacing):
             task.cancel()
         for task in list(self._replacing):

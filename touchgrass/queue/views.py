@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from touchgrass import metrics
 from touchgrass.db import Executor
 from touchgrass.queue.engine import statement
 from touchgrass.queue.stages import Stage
 
-__all__ = ["Failure", "LeaseOwner", "StageCounts", "failures", "finished_since", "hour_ago", "lease_owners",
-           "stage_counts"]
+__all__ = ["Failure", "LeaseOwner", "StageCounts", "export_counts", "failures", "finished_since",
+           "hour_ago", "lease_owners", "stage_counts"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,14 @@ async def lease_owners(executor: Executor, stage: Stage) -> list[LeaseOwner]:
 
 def hour_ago(now: datetime) -> datetime:
     return now - timedelta(hours=1)
+
+
+async def export_counts(executor: Executor, stages: list[Stage]) -> None:
+    """Set the queue gauges (rows by state, oldest waiting) of `stages` from the database."""
+    now = datetime.now(UTC)
+    for stage in stages:
+        counts = await stage_counts(executor, stage)
+        for state in ("waiting", "running", "retrying"):
+            metrics.QUEUE_ROWS.labels(stage.name, state).set(getattr(counts, state))
+        oldest = (now - counts.oldest).total_seconds() if counts.oldest else 0.0
+        metrics.QUEUE_OLDEST.labels(stage.name).set(max(0.0, oldest))

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from touchgrass import logs
+from touchgrass import logs, metrics
 from touchgrass.errors import PermanentJobError
 from touchgrass.queue import engine
 from touchgrass.queue.engine import Claimed
@@ -184,6 +184,7 @@ class Worker:
                     job = self._inflight.get(row.id)
                     if job is not None and job.lost:
                         log.warning("lease_lost", "lease lost while working; result discarded")
+                        self._count("lease_lost", "lease", time.monotonic() - started)
                         self._emit("lease_lost", row_id=row.id)
                         return
                     raise
@@ -225,12 +226,17 @@ class Worker:
                 raise
         return False
 
+    def _count(self, outcome: str, reason: str | None, elapsed_s: float) -> None:
+        metrics.STAGE_OUTCOMES.labels(self.stage.name, outcome, metrics.reason_class(reason)).inc()
+        metrics.STAGE_SECONDS.labels(self.stage.name, outcome).observe(elapsed_s)
+
     async def _write(self, row: Claimed, outcome: Outcome, elapsed_s: float) -> bool:
         if isinstance(outcome, Done):
             written = await engine.finish(self.pool, self.stage, self.owner, row, outcome.fields)
             if written:
                 log.info("done", "%s done in %.2f s", self.stage.name, elapsed_s,
                          next_status=self.stage.done_status)
+                self._count("done", None, elapsed_s)
         else:
             result = await engine.fail(
                 self.pool, self.stage, self.policy, self.owner, row, outcome.reason,
@@ -240,11 +246,14 @@ class Worker:
             written = result is not None
             if result is not None and result.rejected:
                 log.warning("reject", "%s rejected: %s", self.stage.name, outcome.reason)
+                self._count("reject", outcome.reason, elapsed_s)
             elif result is not None:
                 log.info("retry", "%s will retry at %s: %s", self.stage.name,
                          result.run_at.isoformat(), outcome.reason)
+                self._count("retry", outcome.reason, elapsed_s)
         if not written:
             log.warning("fenced", "lease lost before the outcome was written; result discarded")
+            self._count("lease_lost", "lease", elapsed_s)
         return written
 
     # -- leases ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from touchgrass import db, logs, migrations
+from touchgrass import db, logs, metrics, migrations
 from touchgrass.chain.client import Block, ChainClient
 from touchgrass.chain.constants import BEST_CHAIN_WINDOW
 from touchgrass.errors import ChainError
@@ -78,6 +78,9 @@ class Monitor:
 
     async def run_once(self) -> Counts:
         """One look at the chain; returns what changed."""
+        if metrics.serving():
+            metrics.set_counts(metrics.CHAIN_STATUS,
+                               (await submissions.chain_totals(self.pool)).items())
         counts = Counts()
         rows = await submissions.chain_watch(self.pool)
         deploys = await challenges.deploy_watch(self.pool)

@@ -7,6 +7,7 @@ ownership behave the same everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -14,13 +15,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from touchgrass import db, logs, migrations
+import asyncpg
+
+from touchgrass import db, logs, metrics, migrations
+from touchgrass.errors import PortTaken
+from touchgrass.queue import views
 from touchgrass.queue.listener import Listener
 from touchgrass.queue.stages import Stage, policy_for
 from touchgrass.queue.worker import Handler, Worker, WorkerEvent
 from touchgrass.settings import DatabaseSettings, QueueSettings
 
-__all__ = ["Lane", "RoleControl", "new_owner_id", "run_lanes"]
+__all__ = ["Lane", "RoleControl", "new_owner_id", "run_lanes", "serve_metrics"]
 
 log = logs.get_logger(__name__)
 
@@ -52,6 +57,31 @@ class RoleControl:
         else:
             log.info("signal", "stopping: no new work; in-flight work may finish")
             self.stop.set()
+
+
+def serve_metrics(port: int | None) -> None:
+    """`--metrics-port` / METRICS_PORT: serve this role's /metrics (nothing when unset)."""
+    if port is None:
+        return
+    try:
+        metrics.serve(port)
+    except OSError:
+        raise PortTaken(f"port {port} is taken (another program listens on it); serve the "
+                        "metrics on another with --metrics-port N or METRICS_PORT") from None
+    log.info("metrics", "Prometheus metrics on http://0.0.0.0:%d/metrics", port)
+
+
+async def _export_queue_counts(pool: asyncpg.Pool, stages: list[Stage], every_s: float,
+                               stop: asyncio.Event) -> None:
+    """The queue gauges, refreshed every poll while metrics are served; a database outage
+    only skips a round."""
+    while not stop.is_set():
+        try:
+            await views.export_counts(pool, stages)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.debug("metrics", "queue counts not refreshed: %s", error)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
 
 
 def new_owner_id(role: str) -> str:
@@ -96,6 +126,9 @@ async def run_lanes(
         async with asyncio.TaskGroup() as group:
             listener_task = group.create_task(listener.run(control.stop))
             worker_tasks = [group.create_task(w.run(control.stop, control.hurry)) for w in workers]
+            if metrics.serving():
+                group.create_task(_export_queue_counts(
+                    pool, [lane.stage for lane in lanes], queue.poll_interval_s, control.stop))
             await asyncio.gather(*worker_tasks)
             await listener_task
     finally:

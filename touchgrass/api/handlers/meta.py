@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from touchgrass import __version__
+from touchgrass import __version__, metrics
 from touchgrass.api import representations
 from touchgrass.api.context import context
 from touchgrass.api.http import respond
 from touchgrass.errors import StorageError
+from touchgrass.queue import views
+from touchgrass.queue.stages import STAGES
+from touchgrass.store import submissions
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -90,3 +93,16 @@ text-align:left;vertical-align:top}}code{{font-size:.95em}}</style></head>
 <table><tr><th>method</th><th>path</th><th>what</th><th>status codes</th></tr>
 {''.join(rows)}</table></body></html>"""
     return web.Response(text=page, content_type="text/html")
+
+
+async def metrics_text(request: web.Request) -> web.Response:
+    """Prometheus metrics: the API's requests, and the queue and chain as the database has
+    them now (so one scrape of the API sees the whole pipeline; a role's own port adds its
+    outcomes, durations and provers)."""
+    pool = context(request).pool
+    await views.export_counts(pool, list(STAGES.values()))
+    metrics.set_counts(metrics.CHAIN_STATUS, (await submissions.chain_totals(pool)).items())
+    body, content_type = metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
