@@ -108,3 +108,23 @@ async def test_a_role_serves_its_outcomes_while_it_works(
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return response.read().decode()
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_touchgrass_exports() -> None:
+    import json
+
+    from prometheus_client import REGISTRY
+
+    from touchgrass import metrics  # noqa: F401 - registers every metric
+
+    exported = {sample.name for family in REGISTRY.collect() for sample in family.samples} | {
+        family.name for family in REGISTRY.collect()}
+    for name in ("touchgrass_stage_duration_seconds", "touchgrass_http_request_duration_seconds"):
+        exported |= {f"{name}_bucket", f"{name}_count", f"{name}_sum"}
+    for name in ("touchgrass_stage_outcomes", "touchgrass_http_requests"):
+        exported.add(f"{name}_total")
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "deploy" / "grafana" /
+                            "touchgrass.json").read_text())
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"touchgrass_[a-z_]+", target["expr"])}
+    assert asked and not asked - exported, sorted(asked - exported)
