@@ -151,7 +151,8 @@ async def test_end_to_end_then_ten_back_to_back_with_two_builders(world: World) 
         async with http.get(f"{world.api_url}/api/chains",
                             params={"challengeId": challenge["id"]}) as response:
             world.chain_id = (await response.json())[0]["id"]
-        world.start("generate")
+        metrics_port = free_port()
+        world.start("generate", "--metrics-port", str(metrics_port))
         started = time.monotonic()
         sha = await world.upload(http, world.chain_id)
         await world.until("SELECT status FROM submissions WHERE sha256_hash = $1", sha,
@@ -160,6 +161,16 @@ async def test_end_to_end_then_ten_back_to_back_with_two_builders(world: World) 
         await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
                           expect="final")
         print(f"upload -> complete {completed:.1f} s; -> final {time.monotonic() - started:.1f} s")
+        # The metrics moved during the run: the generate role's own port, and the API's.
+        role = await scrape(http, f"http://127.0.0.1:{metrics_port}/metrics")
+        assert role[("touchgrass_stage_outcomes_total",
+                     (("outcome", "done"), ("reason", "none"), ("stage", "generate")))] == 1
+        assert role[("touchgrass_prover_processes", ())] == 1
+        assert role[("touchgrass_prover_rss_bytes", (("which", "max"),))] > 100 * 2**20
+        api = await scrape(http, f"{world.api_url}/metrics")
+        assert api[("touchgrass_http_requests_total", (("method", "POST"), (
+            "route", "/api/submissions"), ("status", "201")))] >= 1
+        assert api[("touchgrass_submissions_chain", (("chain_status", "final"),))] == 1
         row = await world.pool.fetchrow("SELECT proof_json, transaction_id, transaction_hash, "
                                         "chain_included_height, proven_command "
                                         "FROM submissions WHERE sha256_hash = $1", sha)
@@ -258,6 +269,17 @@ async def test_a_dropped_transaction_is_abandoned_and_requeued(world: World) -> 
     assert log_lines(world, "generate", '"action": "done"', sha) == 1  # authenticity proof once
     assert log_lines(world, "publish", '"action": "proven"', sha) == 1  # transaction proof once
     assert log_lines(world, "publish", '"action": "resign"', sha) == 1
+
+
+async def scrape(http: aiohttp.ClientSession, url: str) -> dict:
+    """{(sample name, sorted labels): value} of a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with http.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def log_lines(world: World, role: str, *needles: str) -> int:
