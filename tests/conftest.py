@@ -175,7 +175,7 @@ KINDS = {
     "integration": {"test_api_clients", "test_api_hardening", "test_api_lists",
                     "test_api_resources", "test_api_s3",
                     "test_api_submissions", "test_devnet", "test_metrics", "test_migrations",
-                    "test_monitor",
+                    "test_monitor", "test_notify",
                     "test_operator_cli", "test_prover", "test_publish_concurrency",
                     "test_queue_engine", "test_storage",
                     "test_worker"},

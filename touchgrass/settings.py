@@ -104,6 +104,33 @@ class DatabaseSettings(BaseSettings):
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+class TelegramSettings(BaseSettings):
+    """The old server's Telegram notifications: one message per new submission to a channel.
+
+    TELEGRAM_ENABLED is read by the API (which queues an announcement with each new
+    submission) and by `touchgrass notify` (which sends them)."""
+
+    model_config = _COMMON
+
+    telegram_enabled: bool = Field(
+        default=False, description="Queue and send an announcement per new submission.")
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="The bot's token (required by `touchgrass notify`).")
+    telegram_channel_id: str | None = Field(
+        default=None, description="Where to post: @channelname or a numeric chat id.")
+    frontend_url: str = Field(
+        default="https://touchgrass.example", description="The web app's address, for links.")
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="The Bot API (a stand-in in tests).")
+
+    @field_validator("frontend_url", "telegram_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+
 class MetricsSettings(BaseSettings):
     """Where a role serves its Prometheus metrics (the API serves them on /metrics)."""
 
@@ -172,6 +199,18 @@ class QueueSettings(BaseSettings):
     )
     deploy_timeout_s: float = Field(
         default=900.0, gt=0, validation_alias=AliasChoices("DEPLOY_TIMEOUT_S")
+    )
+    notify_max_attempts: int = Field(
+        default=5, ge=1, validation_alias=AliasChoices("NOTIFY_MAX_ATTEMPTS")
+    )
+    notify_backoff_base_s: float = Field(
+        default=30.0, ge=0, validation_alias=AliasChoices("NOTIFY_BACKOFF_BASE_S")
+    )
+    notify_lease_s: float = Field(
+        default=60.0, gt=0, validation_alias=AliasChoices("NOTIFY_LEASE_S")
+    )
+    notify_timeout_s: float = Field(
+        default=30.0, gt=0, validation_alias=AliasChoices("NOTIFY_TIMEOUT_S")
     )
 
 
@@ -301,6 +340,9 @@ class ApiSettings(BaseSettings):
     auto_approve: bool = Field(
         default=True, description="Queue uploads for proving at once; false: admin review."
     )
+    telegram_enabled: bool = Field(
+        default=False, description="Queue a Telegram announcement with each new submission "
+        "(`touchgrass notify` sends them).")
     legacy_status: bool = Field(
         default=False, description="Report in-flight photos as `processing` (the old API's "
         "word, for old clients); `pipelineStatus` then keeps the precise status.")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "SubmissionStatus"]
+__all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "NotificationStatus",
+           "SubmissionStatus"]
 
 
 class SubmissionStatus(StrEnum):
@@ -41,3 +42,11 @@ class DeploymentStatus(StrEnum):
     DEPLOYING = "deploying"
     ACTIVE = "active"
     DEPLOYMENT_FAILED = "deployment_failed"
+
+
+class NotificationStatus(StrEnum):
+    """`notifications.status`: a submission's announcement on Telegram."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    REJECTED = "rejected"

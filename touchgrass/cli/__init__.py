@@ -224,6 +224,32 @@ def monitor(database_url: DatabaseUrl = None, metrics_port: MetricsPort = None) 
 
 
 @app.command()
+@console.command("notify")
+def notify(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
+           metrics_port: MetricsPort = None) -> None:
+    """Announce each new submission on a Telegram channel, once (the old telegram worker).
+
+    The API queues an announcement with each new submission while TELEGRAM_ENABLED is true;
+    this sends them to TELEGRAM_CHANNEL_ID with TELEGRAM_BOT_TOKEN, linking to FRONTEND_URL.
+    A 429 waits what Telegram asks; a 400 or 403 is not retried (the reason is kept on the
+    row). Needs DATABASE_URL.
+    """
+    from touchgrass.roles import notify as role
+    from touchgrass.settings import QueueSettings, TelegramSettings
+
+    database = _database(database_url)
+    queue, telegram = load(QueueSettings), load(TelegramSettings)
+    port = _metrics(metrics_port)
+
+    async def work() -> None:
+        serve_metrics(port)
+        await role.run(database=database, queue=queue, telegram=telegram,
+                       concurrency=concurrency)
+
+    run(work)
+
+
+@app.command()
 @console.command("migrate")
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Apply the database migrations (idempotent; safe to run on every start)."""

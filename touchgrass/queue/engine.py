@@ -155,13 +155,15 @@ async def record_progress(
 
 async def fail(
     executor: Executor, stage: Stage, policy: Policy, owner: str, job: Claimed, reason: str,
-    *, retryable: bool = True, consume_attempt: bool = True,
+    *, retryable: bool = True, consume_attempt: bool = True, after_s: float | None = None,
 ) -> FailResult | None:
-    """Back off or reject, in one fenced statement (rule 6). None: the lease was lost."""
+    """Back off (or wait `after_s`, when the other side said so) or reject, in one fenced
+    statement (rule 6). None: the lease was lost."""
     row = await executor.fetchrow(
         statement("fail", stage),
         job.id, owner, job.attempt, policy.max_attempts, policy.backoff_base_s,
         not retryable, consume_attempt, policy.jitter, policy.backoff_max_s, reason[:2000],
+        after_s,
     )
     if row is None:
         return None

@@ -20,12 +20,15 @@ class Done:
 class Retry:
     """Try again after the stage's backoff (or reject if this was the last attempt).
 
-    `consume_attempt=False` is for failures that are not the row's fault and are retried at
-    once, like a nonce clash with another transaction of the same fee payer.
+    `consume_attempt=False` is for failures that are not the row's fault, like a node that
+    is not synced yet: the attempt is given back (the stage's backoff still applies).
+    `after_s` replaces the backoff when the other side said when to come back (Telegram's
+    `retry_after` on a 429).
     """
 
     reason: str
     consume_attempt: bool = True
+    after_s: float | None = None
 
 
 @dataclass(frozen=True)

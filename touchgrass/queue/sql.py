@@ -105,12 +105,14 @@ WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND {status} = '{ready}'
 # Rule 6 in one fenced statement: either back off (exponential, jittered, computed here so
 # every process agrees) or give up: when retrying cannot help ($6), or when this attempt
 # counts ($7) and was the last ($4). Giving up clears what must not outlive the stage.
-# $7 false gives the attempt back (a nonce clash is not the row's fault).
+# $7 false gives the attempt back (a nonce clash is not the row's fault). $11, when given,
+# is the delay the other side asked for (a 429's retry_after) instead of the backoff.
 FAIL = """
 UPDATE {table}
 SET {status} = CASE WHEN {give_up} THEN '{rejected}' ELSE {status} END,
     {rejected_timestamp} = CASE WHEN {give_up} THEN now() ELSE {rejected_timestamp} END,
     run_at = CASE WHEN {give_up} THEN run_at
+                  WHEN $11::float8 IS NOT NULL THEN now() + make_interval(secs => $11::float8)
                   ELSE now() + make_interval(secs => least($9,
                            $5 * power(2, greatest(attempts - 1, 0)) * (1 + $8 * random())))
              END,

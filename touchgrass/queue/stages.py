@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from touchgrass.settings import QueueSettings
-from touchgrass.statuses import DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import DeploymentStatus, NotificationStatus, SubmissionStatus
 
-__all__ = ["DEPLOY", "GENERATE", "PUBLISH", "STAGES", "Policy", "Stage", "channel", "policy_for"]
+__all__ = ["DEPLOY", "GENERATE", "NOTIFY", "PUBLISH", "STAGES", "Policy", "Stage", "channel", "policy_for"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,21 @@ DEPLOY = Stage(
     ready_since_column="created_at",
 )
 
-STAGES = {stage.name: stage for stage in (GENERATE, PUBLISH, DEPLOY)}
+NOTIFY = Stage(
+    name="notify",
+    table="notifications",
+    status_column="status",
+    ready_status=NotificationStatus.PENDING,
+    done_status=NotificationStatus.SENT,
+    rejected_status=NotificationStatus.REJECTED,
+    payload_columns=("submission_id", "correlation_id"),
+    result_columns=frozenset(),
+    done_timestamp="sent_at",
+    rejected_timestamp="rejected_at",
+    ready_since_column="created_at",
+)
+
+STAGES = {stage.name: stage for stage in (GENERATE, PUBLISH, DEPLOY, NOTIFY)}
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,7 @@ class Worker:
                 self.pool, self.stage, self.policy, self.owner, row, outcome.reason,
                 retryable=isinstance(outcome, Retry),
                 consume_attempt=outcome.consume_attempt if isinstance(outcome, Retry) else True,
+                after_s=outcome.after_s if isinstance(outcome, Retry) else None,
             )
             written = result is not None
             if result is not None and result.rejected:

@@ -24,7 +24,7 @@ from touchgrass.errors import (
 from touchgrass.queue import engine
 from touchgrass.queue.stages import GENERATE, PUBLISH
 from touchgrass.statuses import IN_FLIGHT, ChainStatus, SubmissionStatus
-from touchgrass.store import chains, challenges, images, keyset, users
+from touchgrass.store import chains, challenges, images, keyset, notifications, users
 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
            "chain_included", "chain_totals",
@@ -380,6 +380,7 @@ class NewSubmission:
     tagline: str | None
     queued: bool  # True: straight to proof_generation; False: awaiting_review
     correlation_id: str | None
+    announce: bool = False  # TELEGRAM_ENABLED: queue its announcement with it
 
 
 async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str, Any]:
@@ -401,6 +402,8 @@ async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str
             await challenges.bump_participants(connection, new.challenge_id)
             if new.queued:
                 await db.notify(connection, GENERATE.channel)
+            if new.announce:
+                await notifications.queue(connection, row["id"], new.correlation_id)
     except asyncpg.UniqueViolationError as error:
         if error.constraint_name == "submissions_sha256_hash_key":
             raise Conflict("Image already submitted") from None

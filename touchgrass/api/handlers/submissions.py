@@ -97,6 +97,7 @@ async def create_submission(request: web.Request) -> web.Response:
         tagline=form.fields.get("tagline", "").strip() or None,
         queued=ctx.settings.auto_approve,
         correlation_id=correlation_id(request),
+        announce=ctx.settings.telegram_enabled,
     )
     row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
                                       form.content_type or "application/octet-stream")
