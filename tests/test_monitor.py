@@ -208,3 +208,22 @@ async def test_a_dropped_command_goes_back_to_publishing_to_be_re_signed(
                                      "kept": True}
     assert states[failed["id"]] == {"id": failed["id"], "status": "proof_generation",
                                     "kept": False}
+
+
+async def test_a_dropped_photo_with_its_proven_command_goes_back_to_publishing_still_shown(
+        pool: asyncpg.Pool, node: StandinNode, monitor: Monitor) -> None:
+    """clients.md: a dropped transaction used to send a `complete` photo back to proof
+    generation with its transaction cleared. With the proven command kept it goes back to
+    publishing (re-signed, no proof made again) and keeps showing its last transaction id
+    until the next one is sent."""
+    [row] = await sent(pool, 1)
+    await pool.execute("UPDATE submissions SET proven_command = '{\"kept\": true}' "
+                       "WHERE id = $1", row["id"])
+    await monitor.run_once()  # missed once: the abandon timer starts
+    node.advance(SETTINGS.abandon_after_blocks)
+    counts = await monitor.run_once()
+    assert counts.abandoned == 1
+    state = await pool.fetchrow("SELECT status, transaction_id, transaction_hash, proven_command "
+                                "FROM submissions WHERE id = $1", row["id"])
+    assert state["status"] == "proof_publishing" and state["proven_command"] == {"kept": True}
+    assert state["transaction_id"] == row["hash"] and state["transaction_hash"] is None

@@ -277,13 +277,15 @@ FOR NO KEY UPDATE
 # earlier_transactions with the reason. Back to publishing ($5), the kept proven command is
 # re-signed with a new nonce, no proof made twice; back to proof generation, the kept command
 # is no use (the chain refused what it proves against) and the photo is queued again.
+# transaction_id (what the API shows) keeps the last transaction until the next one is sent
+# (clients.md: the web app's "Blockchain Transaction" step does not go dark meanwhile).
 SUBMISSION_CHAIN_ABANDONED = """
 earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_object(
     'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(), 'why', $2::text)),
 queued_at = CASE WHEN $5 THEN queued_at ELSE now() END,
 proven_command = CASE WHEN $5 THEN proven_command END,
 chain_status = 'abandoned',
-transaction_id = NULL, transaction_hash = NULL, transaction_nonce = NULL,
+transaction_hash = NULL, transaction_nonce = NULL,
 transaction_submitted_block_height = NULL, chain_included_height = NULL, published_at = NULL
 """
 SUBMISSION_CHAIN_ABANDONED_FENCE = "transaction_hash = $4 AND status = 'complete'"
