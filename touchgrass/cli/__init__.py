@@ -204,9 +204,11 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
 def monitor(database_url: DatabaseUrl = None, metrics_port: MetricsPort = None) -> None:
     """Follow sent transactions to inclusion and finality; re-queue abandoned ones.
 
-    Marks submissions `included` (with the block height), then `final` at FINALITY_DEPTH
-    blocks; a transaction the node has forgotten is `abandoned` and its submission goes
-    back to proof generation; a challenge becomes `active` once its zkApp is included.
+    Follows each sent transaction by its hash: `included` (with the block height), then
+    `final` at FINALITY_DEPTH blocks; one the node no longer has is `abandoned` and its
+    submission goes back to publishing, where its kept proven transaction is signed again
+    (to proof generation only when none is kept); a challenge becomes `active` once its
+    zkApp is included.
     """
     from touchgrass.roles import monitor as role
     from touchgrass.settings import ChainSettings, MonitorSettings
