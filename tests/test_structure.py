@@ -18,7 +18,15 @@ import pytest
 
 import touchgrass
 from touchgrass.queue import sql as queue_sql
-from touchgrass.store import chains, challenges, images, likes, submissions, users
+from touchgrass.store import (
+    chains,
+    challenges,
+    images,
+    likes,
+    notifications,
+    submissions,
+    users,
+)
 
 PACKAGE = Path(touchgrass.__file__).parent
 
@@ -166,7 +174,8 @@ def test_every_queue_statement_is_used() -> None:
     assert not unused, f"queue statements never used: {sorted(unused)}"
 
 
-@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images])
+@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images,
+                                    notifications])
 def test_every_table_statement_is_used(module) -> None:
     used = set().union(*map(used_names, _sources(without=Path("-"))))
     unused = {name.upper() for name in module.STATEMENTS} - used
@@ -228,7 +237,8 @@ def queue_state_writes(statement: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images])
+@pytest.mark.parametrize("module", [submissions, challenges, users, chains, likes, images,
+                                    notifications])
 def test_the_store_leaves_queue_state_to_the_engine(module) -> None:
     texts = {name: getattr(module, name.upper()) for name in module.STATEMENTS}
     writes = {name: queue_state_writes(text) for name, text in texts.items()}
@@ -262,3 +272,12 @@ def test_every_exception_class_is_in_errors_py() -> None:
     # the check sees a planted one, private or not
     assert exception_classes("class _MatchesNothing(Exception):\n    pass\n") == ["_MatchesNothing"]
     assert exception_classes("class Late(errors.ChainError):\n    pass\n") == ["Late"]
+
+
+def test_every_table_module_is_checked() -> None:
+    """A new table module cannot slip past the two table checks above."""
+    checked = {"submissions", "challenges", "users", "chains", "likes", "images",
+               "notifications"}
+    tables = {path.stem for path in (PACKAGE / "store").glob("*.py")
+              if "STATEMENTS = {" in path.read_text()}
+    assert tables == checked
