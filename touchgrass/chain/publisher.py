@@ -77,7 +77,6 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
-        self._node_ms = 0.0  # waiting for the node's answers to the latest lane's sends
         self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
 
@@ -106,9 +105,7 @@ class MinaPublisher:
 
     async def _nonce(self) -> int:
         if self._next_nonce is None:
-            asked = time.monotonic()
             account = await self.chain.account(self.fee_payer)
-            self._node_ms += (time.monotonic() - asked) * 1000
             if account is None:
                 raise PermanentJobError(f"the fee payer {self.fee_payer} has no account on the "
                                         "network; fund it first")
@@ -128,12 +125,16 @@ class MinaPublisher:
                            f"a transaction needs {needed / 1e9:g} MINA (fee + new account)")
 
     async def _send(self, sign: Callable[[int], Awaitable[Built]],
-                    record: Callable[[Built, int], Awaitable[bool]]) -> tuple[SentCommand, Built, int]:
+                    record: Callable[[Built, int], Awaitable[bool]]
+                    ) -> tuple[SentCommand, Built, int, float]:
         """Sign with the lane's nonce, record, send; sign again on a nonce clash. Called with
-        the lane held: `sign` must be cheap (a re-sign, or a deploy without proofs)."""
-        self._node_ms = 0.0
+        the lane held: `sign` must be cheap (a re-sign, or a deploy without proofs). Also
+        returns the milliseconds spent waiting for the node (nonce look-ups and sends)."""
+        node_ms = 0.0
         for _ in range(NONCE_REBUILDS):
+            asked = time.monotonic()
             nonce = await self._nonce()
+            node_ms += (time.monotonic() - asked) * 1000
             built = await sign(nonce)
             if not await record(built, nonce):
                 raise LeaseLost("lease lost before sending; nothing was sent")
@@ -153,11 +154,11 @@ class MinaPublisher:
                 else:
                     raise
             finally:
-                self._node_ms += (time.monotonic() - asked) * 1000
+                node_ms += (time.monotonic() - asked) * 1000
             if os.environ.get(CRASH_AFTER_SEND):
                 os.kill(os.getpid(), signal.SIGKILL)
             self._next_nonce = nonce + 1
-            return sent, built, nonce
+            return sent, built, nonce, node_ms
         raise JobError(f"nonce kept clashing after {NONCE_REBUILDS} rebuilds")
 
     # -- the Publisher protocol ------------------------------------------------------------
@@ -208,13 +209,13 @@ class MinaPublisher:
         async with self._lane:
             entered = time.monotonic()
             try:
-                sent, built, nonce = await self._send(sign, record)
+                sent, built, nonce, node_ms = await self._send(sign, record)
             except SendRejected as refused:
                 if refused.kind is SendErrorKind.INVALID_PROOF:
                     # proven against a state the chain no longer has: prove on the next try
                     await request.record_progress({"proven_command": None})
                 raise
-            held_ms, node_ms = (time.monotonic() - entered) * 1000, self._node_ms
+            held_ms = (time.monotonic() - entered) * 1000
         # The node has it: the photo shows its transaction now, not only at `complete` (the
         # web app lights its "Blockchain Transaction" step on it). A lost lease is found out
         # by the finish.
@@ -272,6 +273,6 @@ class MinaPublisher:
                     "zkapp_address": built.zkapp_address, "zkapp_token_id": built.token_id,
                     "transaction_hash": built.hash, "transaction_nonce": nonce})
 
-            sent, built, nonce = await self._send(build, record)
+            sent, built, nonce, _node_ms = await self._send(build, record)
         return DeployReceipt(zkapp_address=built.zkapp_address, zkapp_token_id=built.token_id,
                              transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce)

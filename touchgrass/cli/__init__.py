@@ -50,10 +50,10 @@ MetricsPort = Annotated[
 ]
 
 
-def serve_metrics(port: int | None) -> None:
-    from touchgrass.roles.runner import serve_metrics as serve
+def _serve_metrics(port: int | None) -> None:
+    from touchgrass.roles.runner import serve_metrics
 
-    serve(port)
+    serve_metrics(port)
 
 
 def _metrics(port: int | None) -> int | None:
@@ -126,7 +126,7 @@ def generate(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
     port = _metrics(metrics_port)
 
     async def work() -> None:
-        serve_metrics(port)
+        _serve_metrics(port)
         with console.compile_progress() as progress:
             await role.run(database=database, queue=queue, storage=storage, signer=signer,
                            prover=prover, concurrency=concurrency, progress=progress)
@@ -191,7 +191,7 @@ def publish(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
     port = _metrics(metrics_port)
 
     async def work() -> None:
-        serve_metrics(port)
+        _serve_metrics(port)
         with console.compile_progress() as progress:
             await role.run(database=database, queue=queue, chain=chain, prover=prover,
                            curve=curve.curve, concurrency=concurrency, progress=progress)
@@ -218,7 +218,7 @@ def monitor(database_url: DatabaseUrl = None, metrics_port: MetricsPort = None) 
     port = _metrics(metrics_port)
 
     async def work() -> None:
-        serve_metrics(port)
+        _serve_metrics(port)
         await role.run(database=database, chain=chain, settings=settings,
                        control=console.signal_control())
 
@@ -244,7 +244,7 @@ def notify(concurrency: Concurrency = 1, database_url: DatabaseUrl = None,
     port = _metrics(metrics_port)
 
     async def work() -> None:
-        serve_metrics(port)
+        _serve_metrics(port)
         await role.run(database=database, queue=queue, telegram=telegram,
                        concurrency=concurrency)
 
