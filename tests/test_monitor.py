@@ -39,7 +39,8 @@ async def monitor(pool: asyncpg.Pool, node: StandinNode) -> AsyncIterator[Monito
 
 
 async def sent(pool: asyncpg.Pool, count: int) -> list[dict]:
-    """`count` published rows, each with its command hash and receipt owner."""
+    """`count` published rows, each with its command hash and (as before migration 0010) a
+    token-account receipt."""
     await pool.execute("TRUNCATE users, challenges CASCADE")
     rows = await queue_submissions(pool, count, status="complete")
     await pool.execute("UPDATE challenges SET zkapp_token_id = $1", TOKEN)
@@ -47,8 +48,8 @@ async def sent(pool: asyncpg.Pool, count: int) -> list[dict]:
         row["hash"] = f"5Jhash{n}"
         await pool.execute(
             "UPDATE submissions SET transaction_id = $2, transaction_hash = $2, "
-            "token_owner_address = $3, chain_status = 'pending', published_at = now() "
-            "WHERE id = $1", row["id"], row["hash"], f"B62qowner{n}")
+            "token_owner_address = $3, receipt_token_id = $4, chain_status = 'pending', "
+            "published_at = now() WHERE id = $1", row["id"], row["hash"], f"B62qowner{n}", TOKEN)
     return rows
 
 

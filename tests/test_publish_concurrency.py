@@ -44,23 +44,22 @@ class StandinBuilder:
     def command(seed: str, nonce: int) -> dict[str, Any]:
         return {"feePayer": {"body": {"publicKey": FEE_PAYER, "nonce": str(nonce)}},
                 "accountUpdates": [{"body": {"publicKey": ZKAPP}}], "memo": seed,
-                "hash": f"5J{seed[:10]}n{nonce}"}
+                "hash": f"5J{seed[-10:]}n{nonce}"}
 
     async def run(self, op: str, params: Mapping[str, Any], timeout_s: float | None = None
                   ) -> Any:
         self.calls[op] += 1
-        if op == "derive_public_key":
-            return {"publicKey": f"B62qreceipt{params['seed'][:10]}"}
         if op == "verify_and_store_transaction":
+            # each build is its own command (a new proof), told apart by its memo
+            built = self.calls[op]
             self.proving += 1
             self.most_at_once = max(self.most_at_once, self.proving)
             try:
                 await asyncio.sleep(self.prove_s)
             finally:
                 self.proving -= 1
-            command = self.command(params["tokenOwnerSeed"], params["nonce"])
-            return {"command": command, "hash": command["hash"],
-                    "tokenOwner": f"B62qreceipt{params['tokenOwnerSeed'][:10]}"}
+            command = self.command(f"build{built:08d}", params["nonce"])
+            return {"command": command, "hash": command["hash"]}
         if op == "resign_transaction":
             command = self.command(params["command"]["memo"], params["nonce"])
             return {"command": command, "hash": command["hash"]}
@@ -189,3 +188,40 @@ async def test_the_transaction_id_is_recorded_once_the_node_has_the_command(
         await client.close()
     ids = [(fields, accepted) for fields, accepted in recorded if "transaction_id" in fields]
     assert ids == [({"transaction_id": receipt.transaction_hash}, True)]
+
+
+async def test_a_challenge_on_an_earlier_contract_is_redeployed_before_its_next_photo(
+        pool: asyncpg.Pool) -> None:
+    """Migration 0010: a zkApp deployed before it (no verification key hash recorded: the
+    token-account contract) takes no action receipts. Its next photo sends the challenge back
+    to the deploy lane, fenced by the old address, without using the photo's attempt; once
+    the current contract is deployed, the photo is published to it."""
+    from tests.support.fakes import FlakyPublisher
+    from touchgrass.queue.engine import Claimed
+    from touchgrass.queue.outcomes import Done, Retry
+
+    (row,) = await queue_submissions(pool, 1, status="proof_publishing", proof={"stand-in": True})
+    await pool.execute("UPDATE challenges SET deployment_status = 'active', zkapp_address = $1, "
+                       "zkapp_token_id = 'wOldToken'", ZKAPP)
+    publisher = FlakyPublisher()
+    publisher.contract_hash = "4242"
+    handler = make_publish_handler(publisher, pool)
+
+    async def job() -> Claimed:
+        payload = dict(await pool.fetchrow(
+            f"SELECT {', '.join(PUBLISH.payload_columns)} FROM submissions WHERE id = $1",
+            row["id"]))
+        return Claimed(id=row["id"], attempt=1, payload=payload)
+
+    outcome = await handler(await job())
+    assert isinstance(outcome, Retry) and not outcome.consume_attempt
+    challenge = await pool.fetchrow("SELECT deployment_status, zkapp_address, failure_reason "
+                                    "FROM challenges")
+    assert challenge["deployment_status"] == "pending_deployment"
+    assert challenge["zkapp_address"] is None and "earlier contract" in challenge["failure_reason"]
+    assert publisher.calls == Counter()  # nothing was sent to the old zkApp
+    # the deploy lane deployed the current contract: the photo goes to it
+    await pool.execute("UPDATE challenges SET deployment_status = 'active', zkapp_address = "
+                       "'B62qnewZkapp', zkapp_verification_key_hash = '4242'")
+    assert isinstance(await handler(await job()), Done)
+    assert sum(publisher.calls.values()) == 1

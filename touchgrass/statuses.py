@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "NotificationStatus",
+           "ReceiptKind",
            "SubmissionStatus"]
 
 
@@ -50,3 +51,13 @@ class NotificationStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     REJECTED = "rejected"
+
+
+class ReceiptKind(StrEnum):
+    """Where a contract leaves a photo's record (README "Receipts")."""
+
+    # an action of the zkApp: no new account, found from the archive, checked against the
+    # node's action state (this version's contract)
+    ACTION = "action"
+    # app state of a new token account at a key derived by the publisher (before actions)
+    TOKEN_ACCOUNT = "token_account"

@@ -42,6 +42,8 @@ class CountingProver:
 class FlakyPublisher:
     """Fails the first `fail_times` publishes, then succeeds; counts calls."""
 
+    contract_hash: str | None = None  # never redeploys
+
     def __init__(self, *, fail_times: int = 0, delay_s: float = 0.0) -> None:
         self.fail_times = fail_times
         self.delay_s = delay_s
@@ -59,7 +61,6 @@ class FlakyPublisher:
             transaction_id=f"tx-{request.sha256_hex[:16]}",
             transaction_hash=f"hash-{request.sha256_hex[:16]}",
             nonce=sum(self.calls.values()),
-            token_owner_address=f"B62qowner{request.sha256_hex[:8]}",
         )
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:

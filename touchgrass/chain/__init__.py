@@ -29,7 +29,7 @@ class PublishRequest:
     challenge_id: UUID
     wallet_address: str
     zkapp_address: str | None = None  # the challenge's zkApp
-    zkapp_token_id: str | None = None  # where its receipts live
+    zkapp_token_id: str | None = None
     # From an earlier attempt, if it got as far as signing: ask the chain before re-sending.
     previous_transaction_hash: str | None = None
     previous_nonce: int | None = None
@@ -44,7 +44,6 @@ class PublishReceipt:
     transaction_id: str  # the public id: the command's hash, as explorers show it
     transaction_hash: str
     nonce: int
-    token_owner_address: str
 
 
 @dataclass(frozen=True)
@@ -65,9 +64,14 @@ class DeployReceipt:
     transaction_id: str
     transaction_hash: str
     nonce: int
+    verification_key_hash: str | None = None  # the contract build deployed
 
 
 class Publisher(Protocol):
+    # The verification key hash of the zkApp this publisher deploys: a challenge whose zkApp
+    # has another is redeployed before its next photo (None: never redeploy).
+    contract_hash: str | None
+
     async def publish_proof(self, request: PublishRequest) -> PublishReceipt:
         """Send the `verifyAndStore` transaction; raise to retry (PermanentJobError to reject)."""
         ...

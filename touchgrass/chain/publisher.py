@@ -4,13 +4,13 @@ One lane per fee payer (pipeline.md), held as briefly as possible. A photo's `ve
 transaction is built and proven **outside** the lane (seconds of o1js work) with any nonce,
 and kept on the row; inside the lane it only gets the next nonce, new signatures
 (milliseconds: nothing proven depends on the fee payer's nonce, proof-and-chain.md), its
-hash, nonce and receipt key recorded, and is sent. The nonce is tracked here (from the
+hash and nonce recorded, and is sent. The nonce is tracked here (from the
 node's `inferredNonce`, incremented after each accepted send, resynced on a nonce error). A
 nonce clash, a replace-fee refusal or a dropped transaction costs a re-sign, never a proof;
 the command is proven again only when the chain state its proof was made against changed
 (the challenge's zkApp was redeployed, or the node refuses the proof). Before sending, a
-retry asks the chain about the earlier attempt, and a receipt that exists already means the
-photo is published.
+retry asks the chain about the earlier attempt: a command the node has seen is not sent
+again.
 
 With `--concurrency N` the role gives this publisher N builder processes: up to N photos are
 proven at once, each with the nonce it will most likely get (the lane's next nonce plus the
@@ -67,7 +67,7 @@ class _Proven:
 class MinaPublisher:
     def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
                  fee_payer_key: str, fee_payer_address: str, fee_nanomina: int,
-                 era_checked: bool = False) -> None:
+                 era_checked: bool = False, contract_hash: str | None = None) -> None:
         self.pool = pool
         self.chain = chain
         self.endpoint = endpoint
@@ -79,6 +79,7 @@ class MinaPublisher:
         self._next_nonce: int | None = None
         self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
+        self.contract_hash = contract_hash  # the zkApp build the builders compile (node/keys.py)
 
     async def _check_era(self) -> None:
         """Once per process, before the first transaction (the start-up check may have found
@@ -98,9 +99,6 @@ class MinaPublisher:
         return any(command_hash in block.zkapp_command_hashes
                    for block in await self.chain.best_chain(BEST_CHAIN_WINDOW))
 
-    async def _receipt_exists(self, token_owner: str, token_id: str | None) -> bool:
-        return bool(token_id) and await self.chain.account(token_owner, token_id) is not None
-
     # -- the lane ------------------------------------------------------------------------
 
     async def _nonce(self) -> int:
@@ -114,15 +112,17 @@ class MinaPublisher:
             self._next_nonce = account.next_nonce
         return self._next_nonce
 
-    async def _check_balance(self) -> None:
+    async def _check_balance(self, *, new_account: bool) -> None:
+        """A receipt costs the fee only; a deploy also pays for the zkApp's new account."""
         await self._check_era()
         account = await self.chain.account(self.fee_payer)
         metrics.FEE_PAYER_BALANCE.set(0 if account is None else account.balance_nanomina)
-        needed = self.fee + ACCOUNT_CREATION_FEE_NANOMINA
+        needed = self.fee + (ACCOUNT_CREATION_FEE_NANOMINA if new_account else 0)
         if account is None or account.balance_nanomina < needed:
             have = 0 if account is None else account.balance_nanomina
             raise JobError(f"fee payer {self.fee_payer} balance too low: {have / 1e9:g} MINA, "
-                           f"a transaction needs {needed / 1e9:g} MINA (fee + new account)")
+                           f"a transaction needs {needed / 1e9:g} MINA"
+                           + (" (fee + new account)" if new_account else " (the fee)"))
 
     async def _send(self, sign: Callable[[int], Awaitable[Built]],
                     record: Callable[[Built, int], Awaitable[bool]]
@@ -164,30 +164,28 @@ class MinaPublisher:
     # -- the Publisher protocol ------------------------------------------------------------
 
     async def publish_proof(self, request: PublishRequest) -> PublishReceipt:
-        digest = bytes.fromhex(request.sha256_hex)
         if not request.zkapp_address:
             raise JobError("the challenge's zkApp is not deployed yet")
         zkapp_address = request.zkapp_address
-        owner = await transactions.receipt_owner(self.pool, self._key, digest)
-        # Never twice: a receipt for this photo (same derived owner) means it is done.
-        if await self._receipt_exists(owner, request.zkapp_token_id) or \
+        # Never twice: the command of an earlier attempt that the node has seen is followed by
+        # the monitor, not sent again.
+        if request.previous_transaction_hash and \
                 await self._known(request.previous_transaction_hash):
             log.info("publish", "already on chain; not sending again")
-            return PublishReceipt(transaction_id=request.previous_transaction_hash or owner,
-                                  transaction_hash=request.previous_transaction_hash or "",
-                                  nonce=request.previous_nonce or 0, token_owner_address=owner)
-        await self._check_balance()
+            return PublishReceipt(transaction_id=request.previous_transaction_hash,
+                                  transaction_hash=request.previous_transaction_hash,
+                                  nonce=request.previous_nonce or 0)
+        await self._check_balance(new_account=False)
         ahead = self._queued
         self._queued += 1
         try:
             guess = await self._nonce() + ahead
-            proven = await self._proven(request, digest, zkapp_address, nonce=guess)
-            return await self._send_proven(request, proven, digest, owner)
+            proven = await self._proven(request, zkapp_address, nonce=guess)
+            return await self._send_proven(request, proven)
         finally:
             self._queued -= 1
 
-    async def _send_proven(self, request: PublishRequest, proven: _Proven, digest: bytes,
-                           owner: str) -> PublishReceipt:
+    async def _send_proven(self, request: PublishRequest, proven: _Proven) -> PublishReceipt:
         """The lane: the next nonce, the command signed for it (as built, or re-signed), its
         hash recorded, sent. Only milliseconds of our own work happen while it is held."""
         resigned = False
@@ -199,12 +197,12 @@ class MinaPublisher:
             resigned = True
             return await transactions.resign_verify_and_store(
                 self.pool, proven.command, nonce=nonce, network_id=self.network_id,
-                fee_payer_key=self._key, digest=digest, token_owner=owner)
+                fee_payer_key=self._key)
 
         async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
             return await request.record_progress({
                 "transaction_hash": built.hash, "transaction_nonce": nonce,
-                "token_owner_address": built.token_owner})
+                "receipt_zkapp_address": request.zkapp_address})
 
         async with self._lane:
             entered = time.monotonic()
@@ -225,10 +223,9 @@ class MinaPublisher:
                  "re-signed" if resigned else "as proven", held_ms, node_ms,
                  lane_ms=round(held_ms, 1), node_ms=round(node_ms, 1),
                  resigned=resigned, nonce=nonce)
-        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
-                              token_owner_address=built.token_owner)
+        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce)
 
-    async def _proven(self, request: PublishRequest, digest: bytes, zkapp_address: str, *,
+    async def _proven(self, request: PublishRequest, zkapp_address: str, *,
                       nonce: int) -> _Proven:
         """The kept proven command, or a new one proven now for `nonce` (outside the lane,
         then kept)."""
@@ -244,7 +241,7 @@ class MinaPublisher:
         built = await transactions.build_verify_and_store(
             self.pool, endpoint=self.endpoint, network_id=self.network_id,
             fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
-            zkapp_address=zkapp_address, chain_id=request.chain_id, digest=digest,
+            zkapp_address=zkapp_address, chain_id=request.chain_id,
             proof=dict(request.proof_json))
         if not await request.record_progress({"proven_command": built.command}):
             raise LeaseLost("lease lost after proving; nothing was sent")
@@ -260,8 +257,9 @@ class MinaPublisher:
                                      zkapp_token_id=request.zkapp_token_id or "",
                                      transaction_id=request.previous_transaction_hash,
                                      transaction_hash=request.previous_transaction_hash,
-                                     nonce=request.previous_nonce or 0)
-            await self._check_balance()
+                                     nonce=request.previous_nonce or 0,
+                                     verification_key_hash=self.contract_hash)
+            await self._check_balance(new_account=True)
 
             async def build(nonce: int) -> transactions.DeployTransaction:
                 return await transactions.build_deploy(
@@ -275,4 +273,5 @@ class MinaPublisher:
 
             sent, built, nonce, _node_ms = await self._send(build, record)
         return DeployReceipt(zkapp_address=built.zkapp_address, zkapp_token_id=built.token_id,
-                             transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce)
+                             transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
+                             verification_key_hash=self.contract_hash)

@@ -2,13 +2,11 @@
 
 The Node process builds, proves and signs; Python keeps the nonce and sends. Each builder
 returns the signed command and its hash, which the publisher stores before sending. What
-is decided here, not in JS: where a photo's receipt lives and how a chain id is written.
+is decided here, not in JS: how a chain id is written into the receipt.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
@@ -17,25 +15,12 @@ from touchgrass.node import ops
 from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
 
 __all__ = ["DeployTransaction", "ReceiptTransaction", "build_deploy", "build_verify_and_store",
-           "chain_id_field", "receipt_owner", "resign_verify_and_store", "targets",
-           "token_owner_seed"]
+           "chain_id_field", "resign_verify_and_store", "targets"]
 
 
 def chain_id_field(chain_id: UUID) -> str:
     """The chain id as the field element written into the receipt (a UUID is 128 bits)."""
     return str(chain_id.int)
-
-
-def token_owner_seed(fee_payer_key: str, digest: bytes) -> str:
-    """The seed of a photo's receipt key: the same photo and publisher always give the same
-    receipt address, so a rebuilt transaction never mints a second receipt elsewhere."""
-    return hmac.new(fee_payer_key.encode(), b"touchgrass-receipt:" + digest,
-                    hashlib.sha256).hexdigest()
-
-
-async def receipt_owner(runner: Runner, fee_payer_key: str, digest: bytes) -> str:
-    """The address of the photo's receipt account (whether or not it exists yet)."""
-    return await ops.derive_public_key(runner, token_owner_seed(fee_payer_key, digest))
 
 
 async def build_deploy(runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str,
@@ -47,25 +32,21 @@ async def build_deploy(runner: Runner, *, endpoint: str, network_id: str, fee_pa
 
 async def build_verify_and_store(
     runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str, nonce: int,
-    fee_nanomina: int, zkapp_address: str, chain_id: UUID, digest: bytes,
-    proof: dict[str, Any],
+    fee_nanomina: int, zkapp_address: str, chain_id: UUID, proof: dict[str, Any],
 ) -> ReceiptTransaction:
     return await ops.verify_and_store_transaction(
         runner, endpoint=endpoint, network_id=network_id, fee_payer_key=fee_payer_key,
         nonce=nonce, fee_nanomina=fee_nanomina, zkapp_address=zkapp_address,
-        token_owner_seed=token_owner_seed(fee_payer_key, digest),
         chain_id_field=chain_id_field(chain_id), proof=proof)
 
 
 async def resign_verify_and_store(runner: Runner, proven: Mapping[str, Any], *, nonce: int,
-                                  network_id: str, fee_payer_key: str, digest: bytes,
-                                  token_owner: str) -> ReceiptTransaction:
-    """A proven `verifyAndStore` command with another nonce: the fee payer's and the receipt
-    key's signatures made again, the proofs kept (nothing proven depends on the nonce)."""
+                                  network_id: str, fee_payer_key: str) -> ReceiptTransaction:
+    """A proven `verifyAndStore` command with another nonce: the fee payer's signatures made
+    again, the proofs kept (nothing proven depends on the nonce)."""
     command, tx_hash = await ops.resign_transaction(
-        runner, command=proven, nonce=nonce, network_id=network_id, fee_payer_key=fee_payer_key,
-        token_owner_seed=token_owner_seed(fee_payer_key, digest))
-    return ReceiptTransaction(command, tx_hash, token_owner)
+        runner, command=proven, nonce=nonce, network_id=network_id, fee_payer_key=fee_payer_key)
+    return ReceiptTransaction(command, tx_hash)
 
 
 def targets(command: Mapping[str, Any], zkapp_address: str) -> bool:

@@ -15,9 +15,9 @@ from touchgrass.errors import ProverError, ProverRequestError
 from touchgrass.signature import Signature
 from touchgrass.signing import SignerKey
 
-__all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "derive_public_key",
+__all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "action_state",
            "deploy_transaction", "info", "prove", "public_key_of", "resign_transaction",
-           "token_id", "verify", "verify_and_store_transaction"]
+           "token_id", "verify", "verify_and_store_transaction", "verify_with_key"]
 
 
 class Runner(Protocol):
@@ -32,6 +32,7 @@ class ProverInfo:
     curve: str
     verification_key_hash: str
     rss_bytes: int
+    zkapp_verification_key_hash: str | None = None  # processes that compiled the contract
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,10 @@ class DeployTransaction:
 
 @dataclass(frozen=True)
 class ReceiptTransaction:
-    """A proven and signed `verifyAndStore`, and the receipt account it creates."""
+    """A proven and signed `verifyAndStore`: the receipt is the action it dispatches."""
 
     command: dict[str, Any]
     hash: str
-    token_owner: str
 
 
 def _field(answer: Any, op: str, name: str, kind: type = str) -> Any:
@@ -70,9 +70,11 @@ def _signer(key: SignerKey) -> dict[str, str]:
 
 async def info(runner: Runner) -> ProverInfo:
     answer = await runner.run("info", {})
+    zkapp = answer.get("zkappVerificationKey") if isinstance(answer, dict) else None
     return ProverInfo(_field(answer, "info", "curve"),
                       _field(answer, "info", "verificationKeyHash"),
-                      _field(answer, "info", "rss", int))
+                      _field(answer, "info", "rss", int),
+                      str(zkapp["hash"]) if isinstance(zkapp, dict) else None)
 
 
 async def prove(runner: Runner, *, digest: bytes, signer: SignerKey,
@@ -91,16 +93,19 @@ async def prove(runner: Runner, *, digest: bytes, signer: SignerKey,
 async def verify(runner: Runner, proof: Mapping[str, Any], *, digest: bytes | None = None,
                  signer: SignerKey | None = None) -> tuple[bool, str]:
     """(valid, reason): does the proof verify, and (given both) for this digest and signer?"""
-    params: dict[str, Any] = {"proof": dict(proof)}
+    return await _verdict(runner, "verify", {"proof": dict(proof)}, digest, signer)
+
+
+async def _verdict(runner: Runner, op: str, params: dict[str, Any], digest: bytes | None,
+                   signer: SignerKey | None) -> tuple[bool, str]:
     if digest is not None and signer is not None:
         params.update(digest=digest.hex(), signer=_signer(signer))
     try:
-        answer = await runner.run("verify", params)
+        answer = await runner.run(op, params)
     except ProverRequestError as error:
         return False, error.message
-    valid = _field(answer, "verify", "valid", bool)
-    reason = answer.get("reason", "")
-    return valid, str(reason) if not valid else ""
+    valid = _field(answer, op, "valid", bool)
+    return valid, "" if valid else str(answer.get("reason", ""))
 
 
 async def public_key_of(runner: Runner, private_key: str) -> str:
@@ -109,27 +114,19 @@ async def public_key_of(runner: Runner, private_key: str) -> str:
     return str(_field(answer, "public_key_of", "publicKey"))
 
 
-async def derive_public_key(runner: Runner, seed: str) -> str:
-    """The address of the key derived from a 64-hex seed (a photo's receipt account)."""
-    answer = await runner.run("derive_public_key", {"seed": seed})
-    return str(_field(answer, "derive_public_key", "publicKey"))
-
-
 async def token_id(runner: Runner, zkapp_address: str) -> str:
-    """The token id a zkApp's receipts live under."""
+    """The token id a zkApp's token accounts live under (the receipts before actions)."""
     answer = await runner.run("token_id", {"zkappAddress": zkapp_address})
     return str(_field(answer, "token_id", "tokenId"))
 
 
 async def resign_transaction(runner: Runner, *, command: Mapping[str, Any], nonce: int,
-                             network_id: str, fee_payer_key: str,
-                             token_owner_seed: str | None = None) -> tuple[dict[str, Any], str]:
-    """The proven command with another fee payer nonce, signed again (fee payer, and the
-    receipt key when given); proofs untouched. Milliseconds, where proving takes seconds.
-    Returns (command, hash)."""
+                             network_id: str, fee_payer_key: str) -> tuple[dict[str, Any], str]:
+    """The proven command with another fee payer nonce, signed again; proofs untouched.
+    Milliseconds, where proving takes seconds. Returns (command, hash)."""
     answer = await runner.run("resign_transaction", {
         "command": dict(command), "nonce": nonce, "networkId": network_id,
-        "feePayerKey": fee_payer_key, "tokenOwnerSeed": token_owner_seed,
+        "feePayerKey": fee_payer_key,
     })
     op = "resign_transaction"
     return _field(answer, op, "command", dict), _field(answer, op, "hash")
@@ -150,15 +147,31 @@ async def deploy_transaction(runner: Runner, *, endpoint: str, network_id: str,
 
 async def verify_and_store_transaction(
     runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str, nonce: int,
-    fee_nanomina: int, zkapp_address: str, token_owner_seed: str, chain_id_field: str,
-    proof: Mapping[str, Any],
+    fee_nanomina: int, zkapp_address: str, chain_id_field: str, proof: Mapping[str, Any],
 ) -> ReceiptTransaction:
     """Build, prove and sign the `verifyAndStore` call that records one photo's receipt."""
     answer = await runner.run("verify_and_store_transaction", {
         "endpoint": endpoint, "networkId": network_id, "feePayerKey": fee_payer_key,
         "nonce": nonce, "fee": fee_nanomina, "zkappAddress": zkapp_address,
-        "tokenOwnerSeed": token_owner_seed, "chainId": chain_id_field, "proof": dict(proof),
+        "chainId": chain_id_field, "proof": dict(proof),
     })
     op = "verify_and_store_transaction"
-    return ReceiptTransaction(_field(answer, op, "command", dict), _field(answer, op, "hash"),
-                              _field(answer, op, "tokenOwner"))
+    return ReceiptTransaction(_field(answer, op, "command", dict), _field(answer, op, "hash"))
+
+
+# -- the checks process (js/src/tools.js): nothing compiled ---------------------------------
+
+async def verify_with_key(runner: Runner, proof: Mapping[str, Any], *, curve: str,
+                          verification_key: Mapping[str, str], digest: bytes | None = None,
+                          signer: SignerKey | None = None) -> tuple[bool, str]:
+    """`verify`, against a stored verification key instead of a compiled circuit."""
+    return await _verdict(runner, "verify_proof", {
+        "proof": dict(proof), "curve": curve, "verificationKey": dict(verification_key)},
+        digest, signer)
+
+
+async def action_state(runner: Runner, updates: list[list[list[str]]]) -> str:
+    """The action-state hash of a zkApp after these actions (one list per account update, in
+    chain order), from the empty state: a node's `actionState[0]` when the list is whole."""
+    answer = await runner.run("action_state", {"updates": updates})
+    return str(_field(answer, "action_state", "actionState"))

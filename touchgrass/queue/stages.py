@@ -81,7 +81,7 @@ PUBLISH = Stage(
     cleared_on_reject=("proof_json", "proven_command"),
     # proven_command: the command proven once, outside the lane; a retry only re-signs it
     progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address",
-                                "proven_command", "transaction_id"}),
+                                "proven_command", "transaction_id", "receipt_zkapp_address"}),
     expires_after_column="proof_generated_at",
 )
 
@@ -95,7 +95,8 @@ DEPLOY = Stage(
     payload_columns=("title", "zkapp_address", "zkapp_token_id", "transaction_hash",
                      "transaction_nonce", "correlation_id"),
     result_columns=frozenset({"zkapp_address", "zkapp_token_id", "transaction_id",
-                              "transaction_hash", "transaction_nonce"}),
+                              "transaction_hash", "transaction_nonce",
+                              "zkapp_verification_key_hash"}),
     progress_columns=frozenset({"zkapp_address", "zkapp_token_id", "transaction_hash",
                                 "transaction_nonce"}),
     done_timestamp="deploy_sent_at",

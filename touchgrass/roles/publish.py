@@ -42,6 +42,14 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
         if payload["proof_json"] is None and payload["proven_command"] is None:
             return Reject("no stored proof to publish")
         challenge = await challenges.deployment(pool, payload["challenge_id"])
+        if challenge.outdated(publisher.contract_hash) and challenge.zkapp_address:
+            reason = (f"the challenge's zkApp {challenge.zkapp_address} runs an earlier "
+                      "contract build; deploying the current one (its receipts stay)")
+            if await challenges.redeploy(pool, payload["challenge_id"], challenge.zkapp_address,
+                                         reason):
+                log.info("redeploy", reason)
+            return Retry("the challenge's zkApp is being replaced by the current contract",
+                         consume_attempt=False)
         if not challenge.active:
             # not the row's fault: wait for the deploy lane without using an attempt
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
@@ -56,9 +64,7 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
             "transaction_id": receipt.transaction_id,
             "transaction_hash": receipt.transaction_hash,
             "transaction_nonce": receipt.nonce,
-            "token_owner_address": receipt.token_owner_address,
-            # a receipt found on chain with no transaction of ours to follow is simply final
-            "chain_status": ChainStatus.PENDING if receipt.transaction_hash else ChainStatus.FINAL,
+            "chain_status": ChainStatus.PENDING,
         })
 
     return publish
@@ -106,6 +112,7 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
             "transaction_id": receipt.transaction_id,
             "transaction_hash": receipt.transaction_hash,
             "transaction_nonce": receipt.nonce,
+            "zkapp_verification_key_hash": receipt.verification_key_hash,
         })
 
     return deploy
@@ -166,10 +173,12 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
             address = await ops.public_key_of(builder, fee_payer_key)
         except ProverRequestError:
             raise ConfigError("FEE_PAYER_PRIVATE_KEY is invalid: not a Mina private key") from None
+        # The contract build the builders compiled: challenges on another one are redeployed.
+        contract_hash = (await ops.info(builder)).zkapp_verification_key_hash
         publisher = MinaPublisher(pool=builder, chain=client, endpoint=chain.mina_node_endpoint,
                                   network_id=chain.mina_network, fee_payer_key=fee_payer_key,
                                   fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee,
-                                  era_checked=era_checked)
+                                  era_checked=era_checked, contract_hash=contract_hash)
         await run_lanes("publish", publish_lanes(publisher, dbpool), database=database,
                         queue=queue, concurrency=concurrency)
     finally:

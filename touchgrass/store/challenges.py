@@ -21,7 +21,8 @@ from touchgrass.statuses import DeploymentStatus
 from touchgrass.store import images, keyset
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
-           "Deployment", "WatchedDeploy", "deploy_watch", "deployment", "deployment_totals", "get", "page"]
+           "Deployment", "WatchedDeploy", "deploy_watch", "deployment", "deployment_totals", "get", "page",
+           "redeploy"]
 
 
 _COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
@@ -86,7 +87,8 @@ WHERE deployment_status = 'deploying' ORDER BY deploy_sent_at LIMIT $1
 
 # -- name: challenge_deployment (the publisher: is the zkApp there, and where)
 CHALLENGE_DEPLOYMENT = """
-SELECT deployment_status, zkapp_address, zkapp_token_id FROM challenges WHERE id = $1
+SELECT deployment_status, zkapp_address, zkapp_token_id, zkapp_verification_key_hash
+FROM challenges WHERE id = $1
 """
 
 # -- name: challenge_deploy_seen
@@ -113,6 +115,13 @@ transaction_nonce = NULL, transaction_submitted_block_height = NULL
 """
 CHALLENGE_DEPLOY_ABANDONED_FENCE = "transaction_hash = $4 AND deployment_status = 'deploying'"
 
+# -- name: challenge_redeploy: an active zkApp of an earlier contract build is replaced
+# (migration 0010): back to the deploy lane with a fresh key; the old zkApp keeps its
+# receipts (each photo knows its receipt's zkApp). Fenced by the address the publisher saw,
+# so two publishers seeing the same old zkApp replace it once.
+CHALLENGE_REDEPLOY = CHALLENGE_DEPLOY_ABANDONED + ", zkapp_verification_key_hash = NULL"
+CHALLENGE_REDEPLOY_FENCE = "zkapp_address = $4 AND deployment_status = 'active'"
+
 STATEMENTS = {
     "challenge_deploy_watch": CHALLENGE_DEPLOY_WATCH,
     "challenge_deployment": CHALLENGE_DEPLOYMENT,
@@ -120,6 +129,8 @@ STATEMENTS = {
     "challenge_deploy_active": CHALLENGE_DEPLOY_ACTIVE,
     "challenge_deploy_abandoned": CHALLENGE_DEPLOY_ABANDONED,
     "challenge_deploy_abandoned_fence": CHALLENGE_DEPLOY_ABANDONED_FENCE,
+    "challenge_redeploy": CHALLENGE_REDEPLOY,
+    "challenge_redeploy_fence": CHALLENGE_REDEPLOY_FENCE,
     "challenge_get": CHALLENGE_GET,
     "challenge_page": CHALLENGE_PAGE,
     "challenge_create": CHALLENGE_CREATE,
@@ -201,10 +212,16 @@ class Deployment:
     status: DeploymentStatus
     zkapp_address: str | None
     zkapp_token_id: str | None
+    verification_key_hash: str | None  # the contract build; None: before migration 0010
 
     @property
     def active(self) -> bool:
         return self.status is DeploymentStatus.ACTIVE and bool(self.zkapp_address)
+
+    def outdated(self, current_hash: str | None) -> bool:
+        """An active zkApp of another contract build than the publisher's (None: no check)."""
+        return self.active and current_hash is not None and \
+            self.verification_key_hash != current_hash
 
 
 async def deployment(executor: Executor, challenge_id: UUID) -> Deployment:
@@ -212,7 +229,7 @@ async def deployment(executor: Executor, challenge_id: UUID) -> Deployment:
     if row is None:
         raise NotFound("Challenge not found")
     return Deployment(DeploymentStatus(row["deployment_status"]), row["zkapp_address"],
-                      row["zkapp_token_id"])
+                      row["zkapp_token_id"], row["zkapp_verification_key_hash"])
 
 
 async def deploy_seen(executor: Executor, challenge_id: UUID, tx_hash: str, height: int) -> None:
@@ -221,6 +238,13 @@ async def deploy_seen(executor: Executor, challenge_id: UUID, tx_hash: str, heig
 
 async def deploy_active(executor: Executor, challenge_id: UUID, tx_hash: str) -> bool:
     return bool(await executor.execute(CHALLENGE_DEPLOY_ACTIVE, challenge_id, tx_hash) == "UPDATE 1")
+
+
+async def redeploy(pool: asyncpg.Pool, challenge_id: UUID, zkapp_address: str,
+                   reason: str) -> bool:
+    return await engine.requeue(pool, DEPLOY, challenge_id, reason=reason, by="publish",
+                                also=CHALLENGE_REDEPLOY, where=CHALLENGE_REDEPLOY_FENCE,
+                                args=(zkapp_address,))
 
 
 async def deploy_abandoned(pool: asyncpg.Pool, challenge_id: UUID, tx_hash: str,

@@ -2,9 +2,8 @@
 // the Python publisher sends. Each op reads what it needs from the node (`endpoint`, the
 // same GraphQL the publisher uses), sets the fee payer's nonce explicitly (the publisher
 // owns nonces) and returns the signed command JSON with its hash, sending nothing itself.
-import crypto from 'node:crypto';
 import {
-  AccountUpdate, Field, Mina, PrivateKey, PublicKey, Scalar, TokenId, Transaction, fetchAccount,
+  AccountUpdate, Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, fetchAccount,
 } from 'o1js';
 import { RequestError } from './service.js';
 
@@ -38,13 +37,6 @@ async function fetched(publicKey, tokenId) {
   return account;
 }
 
-// The receipt's key: derived from a seed (an HMAC the publisher computes from its own key
-// and the image digest), so a rebuilt transaction for the same photo has the same receipt.
-export function deriveKey(seedHex) {
-  const digest = crypto.createHash('sha256').update(Buffer.from(seedHex, 'hex')).digest('hex');
-  return PrivateKey.fromBigInt(BigInt('0x' + digest) % Scalar.ORDER);
-}
-
 async function signed(tx, keys) {
   await tx.prove();
   tx.sign(keys);
@@ -63,14 +55,10 @@ export function makeChainOps({ zkapp, log }) {
       return { tokenId: TokenId.toBase58(TokenId.derive(PublicKey.fromBase58(zkappAddress))) };
     },
 
-    async derive_public_key({ seed }) {
-      return { publicKey: deriveKey(seed).toPublicKey().toBase58() };
-    },
-
     // A proven command given another nonce: new signatures, the same proofs. Valid because
     // no proven account update of ours mentions the fee payer's nonce (proof-and-chain.md,
     // "What depends on the nonce"; test_devnet checks it on every run).
-    async resign_transaction({ command, nonce, networkId, feePayerKey, tokenOwnerSeed }) {
+    async resign_transaction({ command, nonce, networkId, feePayerKey }) {
       if (!command || typeof command !== 'object' || !command.feePayer) {
         throw new RequestError('bad_request', 'command must be a zkApp command (JSON)');
       }
@@ -81,13 +69,7 @@ export function makeChainOps({ zkapp, log }) {
       const network = networkId ?? 'devnet';
       const renonced = structuredClone(command);
       renonced.feePayer.body.nonce = String(nonce);
-      let signed = signZkappCommand(renonced, payer.toBase58(), network);
-      if (tokenOwnerSeed) {
-        if (!/^[0-9a-f]{64}$/.test(tokenOwnerSeed)) {
-          throw new RequestError('bad_request', 'tokenOwnerSeed must be 64 hex characters');
-        }
-        signed = signZkappCommand(signed, deriveKey(tokenOwnerSeed).toBase58(), network);
-      }
+      const signed = signZkappCommand(renonced, payer.toBase58(), network);
       return { command: signed, hash: await Transaction.hash(signed) };
     },
 
@@ -110,15 +92,11 @@ export function makeChainOps({ zkapp, log }) {
     },
 
     async verify_and_store_transaction({
-      endpoint, networkId, feePayerKey, nonce, fee, zkappAddress, tokenOwnerSeed, chainId, proof,
+      endpoint, networkId, feePayerKey, nonce, fee, zkappAddress, chainId, proof,
     }) {
       network(endpoint, networkId);
       const payer = privateKey(feePayerKey, 'feePayerKey');
       const sender = payer.toPublicKey();
-      if (!/^[0-9a-f]{64}$/.test(tokenOwnerSeed ?? '')) {
-        throw new RequestError('bad_request', 'tokenOwnerSeed must be 64 hex characters');
-      }
-      const owner = deriveKey(tokenOwnerSeed);
       let authenticity;
       try {
         authenticity = await AuthenticityProof.fromJSON(proof);
@@ -131,12 +109,11 @@ export function makeChainOps({ zkapp, log }) {
       const app = new AuthenticityZkApp(address);
       const started = Date.now();
       const tx = await Mina.transaction({ sender, fee: String(fee), nonce: Number(nonce) }, async () => {
-        AccountUpdate.fundNewAccount(sender);
-        await app.verifyAndStore(owner.toPublicKey(), Field(BigInt(chainId)), authenticity);
+        await app.verifyAndStore(Field(BigInt(chainId)), authenticity);
       });
-      const result = await signed(tx, [payer, owner]);
+      const result = await signed(tx, [payer]);
       log('publish', `verifyAndStore transaction built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      return { ...result, tokenOwner: owner.toPublicKey().toBase58() };
+      return result;
     },
   };
 }

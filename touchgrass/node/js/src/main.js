@@ -37,14 +37,25 @@ const circuit = authenticityProgram(curveName);
 const started = Date.now();
 log('compile', `compiling the ${curveName} circuit (cache ${cacheDir})`);
 const { verificationKey } = await circuit.Program.compile({ cache: Cache.FileSystem(cacheDir) });
+let zkappVerificationKey = null;
 let ops = makeOps({ circuit, verificationKey, curveName, log });
 // The publisher's processes also build zkApp transactions: compile the contract too.
 if (process.env.TOUCHGRASS_ZKAPP === '1') {
   const zkapp = authenticityZkApp(circuit);
   log('compile', 'compiling AuthenticityZkApp');
-  await zkapp.AuthenticityZkApp.compile({ cache: Cache.FileSystem(cacheDir) });
+  ({ verificationKey: zkappVerificationKey } = await zkapp.AuthenticityZkApp.compile({
+    cache: Cache.FileSystem(cacheDir) }));
   ops = { ...ops, ...makeChainOps({ zkapp, log }) };
 }
+// What this build compiles (`python -m touchgrass.node.keys` stores it for checks that must
+// not compile: verify-proof, verify, the publisher's redeploy decision).
+const { info } = ops;
+ops.info = async () => ({
+  ...(await info()),
+  verificationKey: { hash: verificationKey.hash.toString(), data: verificationKey.data },
+  zkappVerificationKey: zkappVerificationKey && {
+    hash: zkappVerificationKey.hash.toString(), data: zkappVerificationKey.data },
+});
 const seconds = (Date.now() - started) / 1000;
 log('compile', `compiled in ${seconds.toFixed(1)} s`);
 
@@ -54,6 +65,7 @@ process.stdout.write(
     curve: curveName,
     compileSeconds: seconds,
     verificationKeyHash: verificationKey.hash.toString(),
+    zkappVerificationKeyHash: zkappVerificationKey?.hash.toString() ?? null,
   }) + '\n'
 );
 await serve(ops, log);

@@ -1,23 +1,30 @@
 // AuthenticityZkApp: one per challenge. Its admin (the deployer, our fee payer) publishes
-// receipts: `verifyAndStore` verifies an AuthenticityProgram proof, mints one token of this
-// zkApp to a NEW token account at `tokenOwner` (the photographer's on-chain receipt) and
-// writes into that account's app state what was proven:
+// receipts: `verifyAndStore` verifies an AuthenticityProgram proof and appends what was
+// proven to the zkApp's actions, one action of seven fields (the Receipt layout):
 //   [0] chain id   [1,2] digest high/low 128 bits   [3..6] signer x high/low, y high/low
-// Anyone can then check a photo: hash it, read the token account, compare.
+// No account is created (the fee is the whole cost). An action is public, indexed by every
+// archive node, and committed to by the zkApp account's `actionState`, which a node serves:
+// a verifier fetches the actions from any archive, folds them into the action-state hash and
+// compares it with the node's, so the archive need not be trusted (README "Receipts").
+// Nobody can change or remove an action afterwards: actions are only appended, only by a
+// proof of this contract (editActionState: proof), and the contract can never be changed.
 import {
   AccountUpdate,
-  AccountUpdateForest,
-  Bool,
   declareMethods,
   declareState,
   Field,
   Permissions,
+  Provable,
   PublicKey,
+  Reducer,
+  SmartContract,
   State,
-  TokenContract,
-  UInt64,
   ZkProgram,
 } from 'o1js';
+
+export const RECEIPT_FIELDS = 7;
+// The action type: the receipt's fields as one fixed-length array.
+const receiptType = Provable.Array(Field, RECEIPT_FIELDS);
 
 // 16 bytes, big-endian, as one field element (fits: 128 < 254 bits).
 function bytesToField(bytes) {
@@ -34,53 +41,42 @@ function halves(foreign) {
 
 export function authenticityZkApp(circuit) {
   class AuthenticityProof extends ZkProgram.Proof(circuit.Program) {}
-
-  class AuthenticityZkApp extends TokenContract {
+  class AuthenticityZkApp extends SmartContract {
     constructor(address, tokenId) {
       super(address, tokenId);
-      // Assigned (not a class field) so declareState's setter binds it to the contract.
+      // Assigned (not class fields) so declareState's and the reducer's setters bind them.
       this.admin = State();
+      this.reducer = Reducer({ actionType: receiptType });
     }
 
     async deploy(args) {
       await super.deploy(args);
       this.account.permissions.set({
         ...Permissions.default(),
-        // receipts are forever: nobody may change the contract after deployment
+        // receipts are forever: nobody may change the contract or its rules after deployment
+        // (actions, state: proof of this contract only; the zkApp's own key is discarded)
+        editActionState: Permissions.proof(),
+        editState: Permissions.proof(),
         setVerificationKey: Permissions.VerificationKey.impossibleDuringCurrentVersion(),
         setPermissions: Permissions.impossible(),
       });
       this.admin.set(this.sender.getUnconstrained());
     }
 
-    // Custom token movements are not allowed: receipts are minted by verifyAndStore only.
-    async approveBase(forest) {
-      forest.isEmpty().assertTrue('receipts cannot be transferred');
-    }
-
-    async verifyAndStore(tokenOwner, chainId, proof) {
+    async verifyAndStore(chainId, proof) {
       const admin = this.admin.getAndRequireEquals();
       AccountUpdate.createSigned(admin); // only the admin publishes
       proof.verify();
-      const receipt = this.internal.mint({ address: tokenOwner, amount: UInt64.one });
-      receipt.account.isNew.requireEquals(Bool(true)); // one receipt per token owner
-      receipt.requireSignature(); // the new account's state is set with its owner's key
       const digest = proof.publicInput.digest.bytes;
       const [xHigh, xLow] = halves(proof.publicInput.signer.x);
       const [yHigh, yLow] = halves(proof.publicInput.signer.y);
-      const values = [chainId, bytesToField(digest.slice(0, 16)), bytesToField(digest.slice(16)),
-                      xHigh, xLow, yHigh, yLow];
-      values.forEach((value, i) => {
-        receipt.body.update.appState[i] = { isSome: Bool(true), value };
-      });
+      this.reducer.dispatch([chainId, bytesToField(digest.slice(0, 16)),
+                             bytesToField(digest.slice(16)), xHigh, xLow, yHigh, yLow]);
     }
   }
 
   // Plain JS has no decorators: declare the state and the methods' argument types.
   declareState(AuthenticityZkApp, { admin: PublicKey });
-  declareMethods(AuthenticityZkApp, {
-    approveBase: [AccountUpdateForest],
-    verifyAndStore: [PublicKey, Field, AuthenticityProof],
-  });
+  declareMethods(AuthenticityZkApp, { verifyAndStore: [Field, AuthenticityProof] });
   return { AuthenticityZkApp, AuthenticityProof };
 }
