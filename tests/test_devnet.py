@@ -26,11 +26,15 @@ from graphql import build_schema, parse, validate
 from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
 from touchgrass.chain import transactions
+from touchgrass.chain.archive import ArchiveClient
 from touchgrass.chain.client import ChainClient
+from touchgrass.chain.records import receipt_fields
 from touchgrass.devtools.devnet import DAEMON_SCHEMA, start_devnet
 from touchgrass.errors import NodeNotSynced, SendErrorKind, SendRejected
 from touchgrass.node import ops
+from touchgrass.node.checks import open_checks
 from touchgrass.node.install import find_node, install
+from touchgrass.node.keys import known_keys
 from touchgrass.node.pool import PoolConfig, ProverPool
 from touchgrass.proof import ProofRequest
 from touchgrass.proof.o1js import O1jsProver
@@ -122,7 +126,17 @@ async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
     return await transactions.build_verify_and_store(
         world["pool"], endpoint=world["network"].graphql, network_id="devnet",
         fee_payer_key=world["payer"]["sk"], nonce=await next_nonce(world), fee_nanomina=FEE,
-        zkapp_address=zkapp, chain_id=chain_id, digest=digest, proof=proof)
+        zkapp_address=zkapp, chain_id=chain_id, proof=proof)
+
+
+async def recorded(world, zkapp: str) -> list[tuple[int, ...]]:
+    """The zkApp's records as the devnet's archive serves them, oldest first."""
+    archive = ArchiveClient(world["network"].archive)
+    try:
+        return [action.fields for block in await archive.actions(zkapp)
+                for action in block.actions]
+    finally:
+        await archive.close()
 
 
 async def pause_blocks(world, paused: bool) -> None:
@@ -163,6 +177,7 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     digest = hashlib.sha256(os.urandom(4096)).digest()
     chain_id = uuid.uuid4()
     receipt = await receipt_for(world, built.zkapp_address, digest, chain_id)
+    balance_before = (await chain.account(world["payer"]["pk"])).balance_nanomina
     # Sent the other way a daemon accepts, and o1js's own tx.send() uses: inline in the text.
     answer = await graphql(world, "mutation { sendZkapp(input: { zkappCommand: "
                            f"{graphql_literal(receipt.command)} }}) {{ zkapp {{ hash }} }} }}")
@@ -172,25 +187,37 @@ async def test_deploy_then_a_receipt_with_a_real_proof(world) -> None:
     blocks = await chain.best_chain(30)
     assert any(receipt.hash in block.zkapp_command_hashes for block in blocks)
 
-    token = await ops.token_id(world["pool"], built.zkapp_address)
-    assert token == built.token_id
-    account = await chain.account(receipt.token_owner, token)
+    # The receipt is an action: no account was created, the fee is the whole cost.
+    paid = balance_before - (await chain.account(world["payer"]["pk"])).balance_nanomina
+    assert paid == FEE, paid
+    print(f"a photo's receipt cost {paid / 1e9:g} MINA (fee only; no new account)")
     signer = world["signer"]
-    assert account is not None and account.balance_nanomina == 1
-    assert account.zkapp_state[:7] == [
-        chain_id.int, int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big"),
-        signer.x >> 128, signer.x & (2**128 - 1), signer.y >> 128, signer.y & (2**128 - 1)]
-    world["deployed"] = (built.zkapp_address, token, receipt.token_owner, account.zkapp_state)
+    fields = tuple(receipt_fields(chain_id, digest, signer.x, signer.y))
+    assert await recorded(world, built.zkapp_address) == [fields]
+    # The zkApp runs the contract whose key touchgrass stores (no compile needed to check),
+    # and the archive's actions fold into the action state the node holds.
+    account = await chain.zkapp(built.zkapp_address)
+    assert account.verification_key_hash == known_keys().current("secp256k1").zkapp.hash
+    assert (await ops.info(world["pool"])).verification_key_hash == \
+        known_keys().current("secp256k1").program.hash
+    async with open_checks(ProverSettings()) as checks:
+        assert int(await ops.action_state(checks, [[[str(v) for v in fields]]])) == \
+            account.action_state
+    archive = ArchiveClient(world["network"].archive)
+    try:
+        (block,) = await archive.actions(built.zkapp_address)
+    finally:
+        await archive.close()
+    assert block.actions[0].transaction_hash == receipt.hash
+    world["deployed"] = (built.zkapp_address, account.action_state)
 
-    # The same photo can never get a second receipt: the receipt account exists now, so a
-    # second command is included as failed (as on Mina: fee paid, nothing minted).
+    # Records are only appended: the same photo recorded again adds a second record and
+    # leaves the first as it was.
     again = await receipt_for(world, built.zkapp_address, digest, chain_id)
-    assert again.token_owner == receipt.token_owner
     second = await chain.send_zkapp(again.command)
     await until(lambda: included(world, second.hash))
-    failures = {h: r for block in await chain.best_chain(30) for h, r in block.failed.items()}
-    assert again.hash in failures and receipt.hash not in failures
-    assert (await chain.account(receipt.token_owner, token)).balance_nanomina == 1
+    assert await recorded(world, built.zkapp_address) == [fields, fields]
+    world["deployed"] = (built.zkapp_address, (await chain.zkapp(built.zkapp_address)).action_state)
 
 
 async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world) -> None:
@@ -233,7 +260,7 @@ async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(worl
     mentions the fee payer's nonce, so a command whose nonce was taken needs new signatures
     only, never a new proof. The publisher's cheap retry depends on this; it is checked here
     on every run."""
-    zkapp, token, *_ = world["deployed"]
+    zkapp, _ = world["deployed"]
     chain = world["chain"]
     digest = hashlib.sha256(os.urandom(512)).digest()
     nonce = await next_nonce(world)
@@ -246,8 +273,7 @@ async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(worl
     started = time.monotonic()
     command, tx_hash = await ops.resign_transaction(
         world["pool"], command=receipt.command, nonce=nonce + 1, network_id="devnet",
-        fee_payer_key=world["payer"]["sk"],
-        token_owner_seed=transactions.token_owner_seed(world["payer"]["sk"], digest))
+        fee_payer_key=world["payer"]["sk"])
     resigned_s = time.monotonic() - started
     assert tx_hash != receipt.hash
     proofs = [u["authorization"].get("proof") for u in command["accountUpdates"]]
@@ -257,12 +283,14 @@ async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(worl
     await until(lambda: included(world, tx_hash))
     failures = {h for block in await chain.best_chain() for h in block.failed}
     assert tx_hash not in failures
-    assert (await chain.account(receipt.token_owner, token)).balance_nanomina == 1
+    assert any(fields[1] == int.from_bytes(digest[:16], "big")
+               for fields in await recorded(world, zkapp))
+    world["deployed"] = (zkapp, (await chain.zkapp(zkapp)).action_state)
     print(f"re-signed in {resigned_s * 1000:.0f} ms (no proof)")
 
 
 async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
-    zkapp, *_ = world["deployed"]
+    zkapp, _ = world["deployed"]
     receipt = await receipt_for(world, zkapp, hashlib.sha256(os.urandom(64)).digest(), uuid.uuid4())
     tampered = copy.deepcopy(receipt.command)
     proved = [u for u in tampered["accountUpdates"] if u["authorization"].get("proof")]
@@ -280,7 +308,8 @@ async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
 
 
 async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, state_dir) -> None:
-    zkapp, token, owner, state = world["deployed"]
+    zkapp, action_state = world["deployed"]
+    records = await recorded(world, zkapp)
     await world["network"].stop()
     # Restarted as a node that is still catching up, with a short frontier.
     world["network"] = await start_devnet(port=world["port"], state_dir=state_dir,
@@ -291,7 +320,9 @@ async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, sta
         await chain.account(zkapp)
     await until(lambda: synced(chain), timeout=30)
     assert (await chain.account(zkapp)).zkapp_state is not None
-    assert (await chain.account(owner, token)).zkapp_state == state
+    # the journal replayed: the same records, the same action state
+    assert (await chain.zkapp(zkapp)).action_state == action_state
+    assert await recorded(world, zkapp) == records
     # Older than the frontier: the daemon can no longer say INCLUDED, only UNKNOWN.
     assert len(await chain.best_chain()) == 2
     assert (await graphql(world, STATUS, {"id": world["deploy_id"]}))["data"] == \

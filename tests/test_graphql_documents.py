@@ -1,6 +1,7 @@
 """Every GraphQL document the chain client sends is valid against the daemon's schema (the
-devnet's SDL, a transcript of the daemon's types), so a document asking for a field a real
-node lacks fails the build instead of the first deployment."""
+devnet's SDL, a transcript of the daemon's types), and every one the archive client sends
+against the Archive Node API's, so a document asking for a field a real node or archive lacks
+fails the build instead of the first deployment."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLSchema, build_schema, parse, validate
 
+from touchgrass.chain import archive
 from touchgrass.chain.client import DOCUMENTS
-from touchgrass.devtools.devnet import DAEMON_SCHEMA
+from touchgrass.devtools.devnet import ARCHIVE_SCHEMA, DAEMON_SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,14 @@ def problems(schema: GraphQLSchema, document: str) -> list[str]:
 def test_each_document_is_valid_against_the_daemon_schema(schema: GraphQLSchema,
                                                           name: str) -> None:
     assert problems(schema, DOCUMENTS[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(archive.DOCUMENTS))
+def test_each_archive_document_is_valid_against_the_archive_schema(name: str) -> None:
+    schema = build_schema(Path(ARCHIVE_SCHEMA).read_text())
+    assert problems(schema, archive.DOCUMENTS[name]) == []
+    # the two APIs are different services: a daemon query is not an archive query
+    assert problems(schema, DOCUMENTS["account"]) != []
 
 
 @pytest.mark.parametrize("document, complaint", [

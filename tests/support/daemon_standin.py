@@ -12,9 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from graphql import build_schema, graphql
 
-from touchgrass.devtools.devnet import DAEMON_SCHEMA
+from touchgrass.devtools.devnet import ARCHIVE_SCHEMA, DAEMON_SCHEMA
 
 SCHEMA = build_schema(DAEMON_SCHEMA.read_text())
+ARCHIVE = build_schema(ARCHIVE_SCHEMA.read_text())
 DEFAULT_TOKEN = "wSHV2S4qX9jFsLjQo8r1BsMLH2ZRKsZx6EJd1sbozGPieEC4Jf"
 
 
@@ -32,7 +33,8 @@ class StandinNode:
     sync_status: str = "SYNCED"
     blocks: list[StandinBlock] = field(default_factory=list)
     pool: set[str] = field(default_factory=set)
-    # (public key, token id) -> {"nonce", "balance", "zkappState"}; a value that is an
+    # (public key, token id) -> {"nonce", "balance", "zkappState", "verificationKey",
+    # "actionState"}; a value that is an
     # Exception is raised by the resolver (a node failing on one account)
     accounts: dict[tuple[str, str], Any] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)  # root fields, in order
@@ -42,6 +44,9 @@ class StandinNode:
     sent_order: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # the reason of every refused send
     url: str = ""
+    # what /archive answers to `actions`, per zkApp address: Archive-Node-API ActionOutputs
+    archive_actions: dict[str, list[dict]] = field(default_factory=dict)
+    archive_url: str = ""
     _server: TestServer | None = None
 
     # -- what the test does to the chain -------------------------------------------------
@@ -75,7 +80,9 @@ class StandinNode:
         return {"publicKey": publicKey, "tokenId": token, "token": token,
                 "nonce": found.get("nonce", "0"), "inferredNonce": found.get("inferredNonce"),
                 "balance": {"total": found.get("balance", "0")},
-                "zkappState": found.get("zkappState"), "timing": {}}
+                "zkappState": found.get("zkappState"), "timing": {},
+                "verificationKey": found.get("verificationKey"),
+                "actionState": found.get("actionState")}
 
     def _send(self, command: dict) -> dict:
         """The mempool's nonce rules (mina-daemon.md): the sender's next nonce counts its
@@ -138,15 +145,13 @@ class StandinNode:
         }
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        body = await request.json()
         root = self._root()
         wrapped = {name: self._recording(name, resolve) for name, resolve in root.items()}
-        result = await graphql(SCHEMA, body["query"], root_value=wrapped,
-                               variable_values=body.get("variables"))
-        answer: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            answer["errors"] = [{"message": e.message} for e in result.errors]
-        return web.json_response(answer)
+        return await _execute(SCHEMA, wrapped, request)
+
+    async def _archive(self, request: web.Request) -> web.Response:
+        root = {"actions": lambda info, input: self.archive_actions.get(input["address"], [])}
+        return await _execute(ARCHIVE, root, request)
 
     def _recording(self, name: str, resolve: Any) -> Any:
         def recorded(info: Any, **arguments: Any) -> Any:
@@ -157,11 +162,24 @@ class StandinNode:
     async def start(self) -> StandinNode:
         app = web.Application()
         app.router.add_post("/graphql", self._graphql)
+        app.router.add_post("/archive", self._archive)
         self._server = TestServer(app)
         await self._server.start_server()
         self.url = str(self._server.make_url("/graphql"))
+        self.archive_url = str(self._server.make_url("/archive"))
         return self
 
     async def close(self) -> None:
         if self._server is not None:
             await self._server.close()
+
+
+async def _execute(schema: Any, root: dict[str, Any], request: web.Request) -> web.Response:
+    """One GraphQL request, answered as a daemon (or an archive) does: errors beside data."""
+    body = await request.json()
+    result = await graphql(schema, body["query"], root_value=root,
+                           variable_values=body.get("variables"))
+    answer: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        answer["errors"] = [{"message": e.message} for e in result.errors]
+    return web.json_response(answer)

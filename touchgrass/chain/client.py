@@ -16,7 +16,8 @@ import aiohttp
 
 from touchgrass.errors import ChainError, NodeNotSynced, SendErrorKind, SendRejected
 
-__all__ = ["DOCUMENTS", "Account", "Block", "ChainClient", "NodeInfo", "SentCommand", "classify"]
+__all__ = ["DOCUMENTS", "Account", "Block", "ChainClient", "GraphQLClient", "NodeInfo",
+           "SentCommand", "ZkappAccount", "classify"]
 
 # Every document here is validated against the daemon's schema (devtools/daemon.graphql, a
 # transcript of the types we use) by tests/test_graphql_documents.py.
@@ -25,6 +26,16 @@ ACCOUNT_QUERY = """
 query Account($publicKey: PublicKey!, $token: TokenId) {
   account(publicKey: $publicKey, token: $token) {
     publicKey tokenId nonce inferredNonce balance { total } zkappState
+  }
+}"""
+
+# The verifier's look at a zkApp: which contract it runs (its verification key's hash) and the
+# action-state hash that commits to every action it ever recorded (mina-daemon.md: `actionState`
+# is the account's five latest action states, newest first).
+ZKAPP_ACCOUNT_QUERY = """
+query ZkappAccount($publicKey: PublicKey!) {
+  account(publicKey: $publicKey) {
+    publicKey zkappState verificationKey { hash } actionState
   }
 }"""
 
@@ -56,7 +67,8 @@ query BestChain($maxLength: Int) {
   }
 }"""
 
-DOCUMENTS = {"account": ACCOUNT_QUERY, "sync_status": SYNC_STATUS, "node_version": NODE_VERSION,
+DOCUMENTS = {"account": ACCOUNT_QUERY, "zkapp_account": ZKAPP_ACCOUNT_QUERY,
+             "sync_status": SYNC_STATUS, "node_version": NODE_VERSION,
              "send_zkapp": SEND_ZKAPP, "pooled_zkapp_commands": POOLED_ZKAPP_COMMANDS,
              "best_chain": BEST_CHAIN}
 
@@ -92,6 +104,14 @@ class Account:
     def next_nonce(self) -> int | None:
         """The nonce a new command of this account takes: pooled commands counted."""
         return self.inferred_nonce if self.inferred_nonce is not None else self.nonce
+
+
+@dataclass(frozen=True)
+class ZkappAccount:
+    public_key: str
+    verification_key_hash: str | None  # None: not a zkApp (no verification key)
+    action_state: int | None  # the newest action-state hash; None: not a zkApp
+    zkapp_state: list[int] | None
 
 
 @dataclass(frozen=True)
@@ -143,7 +163,11 @@ def _optional_int(value: Any, what: str) -> int | None:
     return None if value is None else _int(value, what)
 
 
-class ChainClient:
+class GraphQLClient:
+    """One GraphQL endpoint over aiohttp; every failure is a `ChainError` naming it."""
+
+    what = "the node"
+
     def __init__(self, endpoint: str, *, timeout_s: float = 30.0) -> None:
         self.endpoint = endpoint
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -158,23 +182,64 @@ class ChainClient:
         """(data, error messages) of one GraphQL request."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._session.post(self.endpoint, json={"query": query,
-                                                               "variables": variables}) as answer:
-                if answer.status >= 500 or answer.status in (404, 405):
-                    raise ChainError(f"the node at {self.endpoint} answered HTTP {answer.status}")
-                body = await answer.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise ChainError(f"the node at {self.endpoint} is unreachable: "
-                             f"{type(error).__name__}: {error}") from None
-        except ValueError:
-            raise ChainError(f"the node at {self.endpoint} answered something that is not JSON"
-                             ) from None
+        for attempt in (1, 2):
+            try:
+                body = await self._post(query, variables)
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                # A kept-alive connection the server closed as we reused it (the keep-alive
+                # race, seen against Node's 5 s timeout): once more on a new connection. A
+                # resent sendZkapp is answered Duplicate, which the publisher reads as sent.
+                if attempt == 2:
+                    raise self._unreachable(error) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                raise self._unreachable(error) from None
+            except ValueError:
+                raise ChainError(f"{self.what} at {self.endpoint} answered something that is "
+                                 "not JSON") from None
         if not isinstance(body, dict):
-            raise ChainError("the node's answer is not a JSON object")
+            raise ChainError(f"{self.what}'s answer is not a JSON object")
         errors = [str(e.get("message", e)) if isinstance(e, dict) else str(e)
                   for e in body.get("errors") or []]
         return body.get("data"), errors
+
+    def _unreachable(self, error: BaseException) -> ChainError:
+        return ChainError(f"{self.what} at {self.endpoint} is unreachable: "
+                          f"{type(error).__name__}: {error}")
+
+    async def _post(self, query: str, variables: dict[str, Any]) -> Any:
+        assert self._session is not None
+        async with self._session.post(self.endpoint, json={"query": query,
+                                                           "variables": variables}) as answer:
+            if answer.status >= 500 or answer.status in (404, 405):
+                raise ChainError(f"{self.what} at {self.endpoint} answered HTTP {answer.status}")
+            return await answer.json(content_type=None)
+
+
+class ChainClient(GraphQLClient):
+    """A Mina daemon's GraphQL API."""
+
+    async def zkapp(self, public_key: str) -> ZkappAccount | None:
+        """The account's contract and action state; None when no account is there."""
+        data, errors = await self._call(ZKAPP_ACCOUNT_QUERY, {"publicKey": public_key})
+        raw = (data or {}).get("account") if isinstance(data, dict) else None
+        if raw is None:
+            if errors:
+                raise ChainError(f"account query failed: {errors[0]}")
+            await self._require_synced()
+            return None
+        try:
+            key = raw.get("verificationKey")
+            actions = raw.get("actionState")
+            state = raw.get("zkappState")
+            return ZkappAccount(
+                public_key=str(raw["publicKey"]),
+                verification_key_hash=str(key["hash"]) if isinstance(key, dict) else None,
+                action_state=_int(actions[0], "actionState") if actions else None,
+                zkapp_state=[_int(v, "zkappState") for v in state] if state is not None else None,
+            )
+        except (KeyError, TypeError) as error:
+            raise ChainError(f"the node's account answer lacks {error}") from None
 
     async def account(self, public_key: str, token: str | None = None) -> Account | None:
         """The account as of the best tip, or None when it does not exist (yet).

@@ -145,6 +145,13 @@ async def _chain(dev: Dev) -> tuple[str, str]:
     return dev.devnet.graphql, dev.state["fee_payer"]["sk"]
 
 
+def _archive(dev: Dev, endpoint: str) -> str | None:
+    """The archive `verify` reads: the devnet's, or ARCHIVE_NODE_ENDPOINT with a real node."""
+    if dev.devnet is not None:
+        return dev.devnet.archive
+    return os.environ.get("ARCHIVE_NODE_ENDPOINT") or None
+
+
 def _keys(dev: Dev) -> None:
     if "signer_private" not in dev.state:
         private, public = generate_private_key("secp256k1")
@@ -280,15 +287,18 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
         say("roles: api, generate, publish, monitor started (provers compile first: about a "
             "minute the first time, seconds later)")
         await _demo_challenge(dev, api_url)
-        dev.state.update(api_url=api_url, database_url=database_url, mina_endpoint=endpoint)
+        # What other terminals adopt while we run (devtools/instance.py)
+        dev.state.update(api_url=api_url, database_url=database_url, mina_endpoint=endpoint,
+                         archive_endpoint=_archive(dev, endpoint), signer_curve="secp256k1",
+                         pid=os.getpid())
         dev.save()
         say(f"API: {api_url}  (docs {api_url}/api-docs, admin password in {dev.state_file})")
         say(f"demo chain id: {dev.state['chain_id']}")
-        say("try (once the zkApp is deployed):\n"
-            f"  TOUCHGRASS_SIGNER_KEY={dev.state['signer_private']} touchgrass upload PHOTO.jpg "
-            f"--chain {dev.state['chain_id']} --wallet {dev.state.get('wallet', '<B62q...>')} "
-            f"--api {api_url}\n"
-            f"  DATABASE_URL='{database_url}' touchgrass status")
+        say("try, in another terminal (commands use this instance's settings while it runs):\n"
+            f"  touchgrass upload PHOTO.jpg --chain {dev.state['chain_id']} "
+            f"--wallet {dev.state.get('wallet', '<B62q...>')}\n"
+            "  touchgrass status\n"
+            "  touchgrass verify PHOTO.jpg   (once `status` shows it complete)")
         announcer = asyncio.create_task(_announce_when_active(dev, api_url, control.stop))
         await _supervise(dev, control.stop)
         announcer.cancel()

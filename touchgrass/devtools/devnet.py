@@ -31,17 +31,19 @@ log = logs.get_logger(__name__)
 DEVNET_JS = Path(__file__).resolve().parent / "js" / "devnet.js"
 # The daemon's types the devnet serves (and the client's documents are checked against).
 DAEMON_SCHEMA = Path(__file__).resolve().parent / "daemon.graphql"
+ARCHIVE_SCHEMA = Path(__file__).resolve().parent / "archive.graphql"
 START_TIMEOUT_S = 300
 
 
 @dataclass
 class Devnet:
-    """A running devnet process; `graphql` is its endpoint."""
+    """A running devnet process; `graphql` is its daemon endpoint, `archive` its archive's."""
 
     process: asyncio.subprocess.Process
     graphql: str
     base_url: str
     height: int
+    archive: str
 
     async def stop(self, timeout_s: float = 10.0) -> int:
         if self.process.returncode is None:
@@ -69,10 +71,13 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
     script = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet.js")
     schema = await asyncio.to_thread(sync_extra_source, installation, DAEMON_SCHEMA,
                                      "daemon.graphql")
+    archive_schema = await asyncio.to_thread(sync_extra_source, installation, ARCHIVE_SCHEMA,
+                                             "archive.graphql")
     node = find_node(settings.node_binary)
     state_dir.mkdir(parents=True, exist_ok=True)
     options = [f"--port={port}", f"--host={host}", f"--state-dir={state_dir}",
-               f"--schema={schema}", f"--block-interval={block_interval_s:g}",
+               f"--schema={schema}", f"--archive-schema={archive_schema}",
+               f"--block-interval={block_interval_s:g}",
                f"--accounts={accounts}", f"--frontier={frontier_blocks}",
                f"--unsynced-s={unsynced_s:g}"]
     if daemon_version is not None:
@@ -86,7 +91,8 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
         code = await process.wait()
         raise ConfigError(f"the devnet exited during start (code {code}); is port {port} free?")
     ready = json.loads(line)
-    return Devnet(process, ready["graphql"], f"http://{host}:{port}", int(ready["height"]))
+    return Devnet(process, ready["graphql"], f"http://{host}:{port}", int(ready["height"]),
+                  ready["archive"])
 
 
 def default_state_dir() -> Path:
@@ -102,7 +108,8 @@ async def serve_devnet(*, port: int, host: str, state_dir: Path, block_interval_
                                  block_interval_s=block_interval_s,
                                  frontier_blocks=frontier_blocks, unsynced_s=unsynced_s,
                                  daemon_version=daemon_version)
-    say(f"devnet: GraphQL {network.graphql} (height {network.height}); funded keys at "
+    say(f"devnet: GraphQL {network.graphql} (height {network.height}), archive "
+        f"{network.archive}; funded keys at "
         f"{network.base_url}/acquire-account; state in {state_dir}")
     waiting = asyncio.create_task(stop.wait())
     exited = asyncio.create_task(network.process.wait())

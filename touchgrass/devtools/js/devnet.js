@@ -14,12 +14,18 @@
 // the daemon's), and `transactionStatus` takes only such an id. A block is INCLUDED only while
 // it is in the frontier (--frontier blocks, the daemon's k = 290). For --unsynced-s seconds
 // after start the node says BOOTSTRAP: `account` and `bestChain` are null.
+//
+// At /archive it also serves what an archive node's GraphQL API (Archive-Node-API,
+// archive.graphql) answers for zkApp actions and events, from every block ever made: a block
+// is "canonical" once --frontier blocks deep, "pending" before; failed commands left none.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { buildSchema, graphql as execute } from 'graphql';
-import { Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, Types, setBackend } from 'o1js';
+import {
+  AccountUpdate, Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, Types, setBackend,
+} from 'o1js';
 
 // o1js keeps its base58check encoders for chain hashes internal; its package exports no path
 // to them, so they are imported by file from the installed package (o1js 2.15 layout).
@@ -41,12 +47,14 @@ const unsyncedFor = Number(args['unsynced-s'] ?? 0) * 1000;
 let unsyncedUntil = Infinity; // set when the server starts serving
 const daemonVersion = args['daemon-version'] ?? '3.4.0-touchgrass-devnet';
 const schemaFile = args.schema;
+const archiveSchemaFile = args['archive-schema'];
 const FUNDED_BALANCE = 1_000_000n * 10n ** 9n; // nanomina
-if (!stateDir || !schemaFile) {
-  console.error('--state-dir and --schema are required');
+if (!stateDir || !schemaFile || !archiveSchemaFile) {
+  console.error('--state-dir, --schema and --archive-schema are required');
   process.exit(2);
 }
 const schema = buildSchema(fs.readFileSync(schemaFile, 'utf8'));
+const archiveSchema = buildSchema(fs.readFileSync(archiveSchemaFile, 'utf8'));
 const genesisTime = Date.now();
 fs.mkdirSync(stateDir, { recursive: true });
 
@@ -371,9 +379,106 @@ const root = {
   },
 };
 
-async function graphql({ query, variables, operationName }) {
+// ---------------------------------------------------------------- the archive
+
+const DEFAULT_TOKEN = TokenId.toBase58(TokenId.default);
+const { Actions } = AccountUpdate;
+
+function blockInfo(block, index) {
+  const tip = blocks.at(-1)?.height ?? 0;
+  const distance = tip - block.height;
+  return {
+    height: block.height, stateHash: block.stateHash,
+    parentHash: blocks[index - 1]?.stateHash ?? StateHash.toBase58(field('genesis')),
+    ledgerHash: LedgerHash.toBase58(field(`staged:${block.height}`)),
+    chainStatus: distance >= frontier ? 'canonical' : 'pending',
+    timestamp: String(block.time),
+    globalSlotSinceHardfork: block.height, globalSlotSinceGenesis: block.height,
+    distanceFromMaxBlockHeight: distance,
+  };
+}
+
+function authorizationKind(update) {
+  const kind = update.body.authorizationKind ?? {};
+  return kind.isProved ? 'Proof' : kind.isSigned ? 'Signature' : 'None_given';
+}
+
+// Every applied account update of this account, block by block, with what `pick` takes from
+// it (its actions or its events), in chain order; archive ids are made up but stable.
+function perBlock(address, tokenId, pick) {
+  const token = tokenId ?? DEFAULT_TOKEN;
+  const found = [];
+  blocks.forEach((block, index) => {
+    const updates = [];
+    block.commands.forEach((command, sequenceNumber) => {
+      if (command.failure) return; // a failed command's account updates were not applied
+      const all = command.json.accountUpdates;
+      const ids = all.map((_, i) => block.height * 100000 + sequenceNumber * 100 + i);
+      all.forEach((update, i) => {
+        const items = pick(update.body) ?? [];
+        if (update.body.publicKey !== address || update.body.tokenId !== token || !items.length) return;
+        const transactionInfo = {
+          status: 'applied', hash: command.hash, memo: command.json.memo,
+          authorizationKind: authorizationKind(update), sequenceNumber, zkappAccountUpdateIds: ids,
+        };
+        updates.push({ id: String(ids[i]), items, transactionInfo });
+      });
+    });
+    if (updates.length) found.push({ block, index, updates });
+  });
+  return found;
+}
+
+function inRange(found, { from, to, status }) {
+  return found.filter(({ block, index }) =>
+    (from == null || block.height >= from) && (to == null || block.height <= to) &&
+    (status == null || status === 'ALL' || blockInfo(block, index).chainStatus === status.toLowerCase()));
+}
+
+const archiveRoot = {
+  actions: ({ input }) => {
+    let state = Actions.emptyActionState();
+    let outputs = perBlock(input.address, input.tokenId, (body) => body.actions).map(({ block, index, updates }) => {
+      const before = state;
+      for (const { items } of updates) {
+        state = Actions.updateSequenceState(state, Actions.hash(items.map((a) => a.map(Field))));
+      }
+      return {
+        block, index,
+        output: {
+          blockInfo: blockInfo(block, index),
+          transactionInfo: updates[0].transactionInfo,
+          actionData: updates.flatMap(({ id, items, transactionInfo }) =>
+            items.map((data) => ({ accountUpdateId: id, transactionInfo, data }))),
+          actionState: { actionStateOne: state.toString(), actionStateTwo: before.toString() },
+        },
+      };
+    });
+    if (input.fromActionState != null) {
+      const start = outputs.findIndex((o) => o.output.actionState.actionStateTwo === input.fromActionState);
+      outputs = start < 0 ? [] : outputs.slice(start);
+    }
+    if (input.endActionState != null) {
+      const end = outputs.findIndex((o) => o.output.actionState.actionStateOne === input.endActionState);
+      outputs = end < 0 ? [] : outputs.slice(0, end + 1);
+    }
+    return inRange(outputs, input).map((o) => o.output);
+  },
+  events: ({ input }) =>
+    inRange(perBlock(input.address, input.tokenId, (body) => body.events), input).map(({ block, index, updates }) => ({
+      blockInfo: blockInfo(block, index),
+      eventData: updates.flatMap(({ id, items, transactionInfo }) =>
+        items.map((data) => ({ accountUpdateId: id, transactionInfo, data }))),
+    })),
+  networkState: () => {
+    const tip = blocks.at(-1)?.height ?? 0;
+    return { maxBlockHeight: { canonicalMaxBlockHeight: Math.max(0, tip - frontier), pendingMaxBlockHeight: tip } };
+  },
+};
+
+async function graphql({ query, variables, operationName }, served = schema, rootValue = root) {
   if (typeof query !== 'string') return { errors: [{ message: 'Must provide query string.' }] };
-  const result = await execute({ schema, source: query, rootValue: root,
+  const result = await execute({ schema: served, source: query, rootValue,
                                  variableValues: variables ?? undefined, operationName });
   for (const error of result.errors ?? []) {
     if (error.originalError && !/^Couldn't|^Invalid/.test(error.message)) {
@@ -402,6 +507,9 @@ const server = http.createServer(async (request, response) => {
     const url = new URL(request.url, `http://${host}`);
     if (url.pathname === '/graphql' && request.method === 'POST') {
       return reply(response, 200, await graphql(await body(request)));
+    }
+    if (url.pathname === '/archive' && request.method === 'POST') {
+      return reply(response, 200, await graphql(await body(request), archiveSchema, archiveRoot));
     }
     if (url.pathname === '/acquire-account') {
       const free = funded.find((k) => !acquired.has(k.pk));
@@ -447,7 +555,7 @@ server.listen(port, host, () => {
   log('start', `devnet at http://${host}:${port}/graphql, height ${blocks.at(-1)?.height ?? 0}, ` +
     `${funded.length} funded keys, a block every ${blockIntervalMs / 1000} s`);
   process.stdout.write(JSON.stringify({ event: 'ready', graphql: `http://${host}:${port}/graphql`,
-    height: blocks.at(-1)?.height ?? 0 }) + '\n');
+    archive: `http://${host}:${port}/archive`, height: blocks.at(-1)?.height ?? 0 }) + '\n');
 });
 
 function stop(signal) {
