@@ -7,10 +7,13 @@ test_settings_and_logs.py, the transaction id's recording in test_publish_concur
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
 from tests.support.api import WALLET, Api
+
+ZKAPP = WALLET  # any well-formed address (the schema checks its shape)
 from touchgrass.api.routes import ROUTES
 
 pytestmark = pytest.mark.anyio
@@ -29,7 +32,7 @@ async def uploaded(api: Api) -> dict:
 
 async def test_head_answers_on_every_get_route_as_get_does_with_no_body(api: Api) -> None:
     photo = await uploaded(api)
-    values = {"id": photo["id"], "walletAddress": WALLET}
+    values = {"id": photo["id"], "walletAddress": WALLET, "sha256": photo["sha256Hash"]}
     await api.client.post("/api/users", json={"walletAddress": WALLET})
     gets = [route for route in ROUTES if route.method == "GET"]
     assert len(gets) >= 10
@@ -139,3 +142,38 @@ async def test_an_admin_resubmits_over_http_with_the_clis_rules(api: Api) -> Non
     unknown = await api.client.post("/api/submissions/00000000-0000-0000-0000-000000000000/"
                                     "resubmit", headers=ADMIN)
     assert unknown.status == 404
+
+
+async def test_a_public_receipt_appears_once_published_and_says_where_the_record_is(
+        api: Api) -> None:
+    """Issue 12: GET /api/receipts/:sha256 and /api/submissions/:id/receipt, no auth; a
+    clear 404 before publishing; what a verifier needs to find and check the record."""
+    photo = await uploaded(api)
+    for path in (f"/api/receipts/{photo['sha256Hash']}", f"/api/submissions/{photo['id']}/receipt"):
+        early = await api.client.get(path)
+        assert early.status == 404
+        assert "No receipt yet: the photo is proof_generation" in (await early.json())["error"]["message"]
+    await api.pool.execute(
+        "UPDATE submissions SET status = 'complete', transaction_hash = '5Jtx', "
+        "transaction_id = '5Jtx', chain_status = 'included', chain_included_height = 42, "
+        "receipt_zkapp_address = $2, published_at = now() WHERE id = $1::text::uuid",
+        photo["id"], ZKAPP)
+    answers = [await (await api.client.get(path)).json() for path in (
+        f"/api/receipts/{photo['sha256Hash'].upper()}", f"/api/submissions/{photo['id']}/receipt")]
+    assert answers[0] == answers[1]
+    receipt = answers[0]
+    assert receipt["kind"] == "action" and receipt["zkAppAddress"] == ZKAPP
+    assert (receipt["transactionHash"], receipt["blockHeight"], receipt["chainStatus"]) == \
+        ("5Jtx", 42, "included")
+    digest = bytes.fromhex(photo["sha256Hash"])
+    assert receipt["record"][1:3] == [str(int.from_bytes(digest[:16], "big")),
+                                      str(int.from_bytes(digest[16:], "big"))]
+    assert receipt["record"][0] == str(uuid.UUID(photo["chainId"]).int)
+    assert receipt["signer"] == {"curve": api.signer.curve, "x": f"{api.signer.x:064x}",
+                                 "y": f"{api.signer.y:064x}"}
+    assert receipt["verify"] == f"touchgrass verify {photo['sha256Hash']} --zkapp {ZKAPP}"
+    bad = await api.client.get("/api/receipts/not-a-digest")
+    assert bad.status == 400
+    document = await (await api.client.get("/api/openapi.json")).json()
+    assert {"/api/receipts/{sha256}", "/api/submissions/{id}/receipt"} <= set(document["paths"])
+    assert "security" not in document["paths"]["/api/receipts/{sha256}"]["get"]

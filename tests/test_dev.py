@@ -1,9 +1,18 @@
-"""`touchgrass dev` (marked zk): the whole system from one command in a fresh home, twice."""
+"""`touchgrass dev` (marked zk): the whole system from one command in a fresh home, twice.
+
+The newcomer flow exactly as the README tells it (dev, the printed upload line, `touchgrass
+verify photo.jpg`, no exports), then a photo's public verification from another fresh home
+with only the node and archive endpoints and the zkApp address; a changed byte, a pointer to
+another photo's record and a look-alike contract each give NOT VERIFIED; attempts to change the
+records without the contract's proof are refused and change nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,6 +24,13 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
+from touchgrass.chain.client import ChainClient
+from touchgrass.errors import SendRejected
+from touchgrass.node.install import find_node, install, sync_extra_source
+from touchgrass.node.keys import known_keys
+from touchgrass.settings import ProverSettings
+
+ATTEMPTS = Path(__file__).parent / "support" / "chain_attempts.mjs"
 
 pytestmark = [pytest.mark.zk, pytest.mark.timeout(2400)]
 
@@ -61,6 +77,149 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def upload_line(log: Path, photo: Path) -> list[str]:
+    """The `touchgrass upload` line dev printed, for this photo, as a user would paste it."""
+    line = next(text.strip() for text in log.read_text().splitlines()
+                if text.strip().startswith("touchgrass upload PHOTO.jpg"))
+    return shlex.split(line.replace("PHOTO.jpg", shlex.quote(str(photo))))[1:]
+
+
+def attempt(mode: str, params: dict) -> dict:
+    """chain_attempts.mjs, run against the installed o1js."""
+    settings = ProverSettings()
+    installation = install(settings.prover_js_dir)
+    script = sync_extra_source(installation, ATTEMPTS, "chain_attempts.mjs")
+    done = subprocess.run([find_node("node"), str(script), mode], input=json.dumps(params),
+                          capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def send_all(endpoint: str, commands: list[dict]) -> list[str]:
+    """Each command sent; the node's refusal text, or "" when it took it."""
+    async def go() -> list[str]:
+        client = ChainClient(endpoint)
+        answers = []
+        try:
+            for command in commands:
+                try:
+                    await client.send_zkapp(command)
+                    answers.append("")
+                except SendRejected as refused:
+                    answers.append(refused.message)
+        finally:
+            await client.close()
+        return answers
+    return asyncio.run(go())
+
+
+def zkapp_account(endpoint: str, address: str):
+    async def go():
+        client = ChainClient(endpoint)
+        try:
+            return await client.zkapp(address)
+        finally:
+            await client.close()
+    return asyncio.run(go())
+
+
+def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, photo: Path,
+                   process: subprocess.Popen, log: Path) -> None:
+    """Issue 12's acceptance: from a fresh home, only the node and archive endpoints."""
+    fresh = tmp_path / "fresh-home"
+    fresh.mkdir()
+    public = {**env, "HOME": str(fresh), "MINA_NODE_ENDPOINT": state["mina_endpoint"],
+              "ARCHIVE_NODE_ENDPOINT": state["archive_endpoint"],
+              # where o1js is installed, so this home does not download it again
+              "PROVER_JS_DIR": str(Path(env["HOME"]) / ".local/share/touchgrass/prover-js")}
+    zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
+    verdict = cli(public, "verify", str(photo), "--zkapp", zkapp)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    assert "VERIFIED" in verdict.stdout and "add up to the node's action state" in verdict.stdout
+    assert "using the running" not in verdict.stderr  # nothing came from the dev instance
+
+    changed = tmp_path / "changed.jpg"
+    data = bytearray(photo.read_bytes())
+    data[100] ^= 1
+    changed.write_bytes(bytes(data))
+    verdict = cli(public, "verify", str(changed), "--zkapp", zkapp)
+    assert verdict.returncode == 1 and "NOT VERIFIED" in verdict.stdout
+    assert "holds no record of SHA-256" in verdict.stdout, verdict.stdout
+
+    # A second photo, and an API that points the first one at the second one's record.
+    other = tmp_path / "other.jpg"
+    other.write_bytes(os.urandom(6000))
+    uploaded = cli(env, *upload_line(log, other))
+    assert uploaded.returncode == 0, uploaded.stderr
+    other_id = json.loads(uploaded.stdout)["id"]
+    wait(lambda: http_json(f"{api}/api/submissions/{other_id}")["status"] == "complete", 900,
+         "the second photo to complete", process, log)
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    honest = http_json(f"{api}/api/receipts/{sha}")
+    wrong = http_json(f"{api}/api/submissions/{other_id}/receipt")
+    assert honest["transactionHash"] != wrong["transactionHash"]
+    verdict = cli(public, "verify", str(photo), "--api", api)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    with lying_api(wrong) as liar:
+        verdict = cli(public, "verify", str(photo), "--api", liar)
+    assert verdict.returncode == 1 and "NOT VERIFIED" in verdict.stdout
+    assert "points at transaction" in verdict.stdout, verdict.stdout
+
+    # A look-alike: another circuit's key, the same record as an action, at another address.
+    payer = http_json(state["mina_endpoint"].replace("/graphql", "/acquire-account"))
+    lookalike = attempt("lookalike", {
+        "endpoint": state["mina_endpoint"], "payerKey": payer["sk"], "fields": honest["record"],
+        "verificationKey": known_keys().current("secp256k1").program.as_json()})
+    assert send_all(state["mina_endpoint"], lookalike["commands"]) == [""]
+    wait(lambda: zkapp_account(state["mina_endpoint"], lookalike["address"]) is not None, 120,
+         "the look-alike account", process, log)
+    verdict = cli(public, "verify", str(photo), "--zkapp", lookalike["address"])
+    assert verdict.returncode == 1 and "runs another contract" in verdict.stdout, verdict.stdout
+
+    # Records cannot be changed: a forged action and new permissions, without the proof.
+    before = zkapp_account(state["mina_endpoint"], zkapp).action_state
+    tamper = attempt("tamper", {"endpoint": state["mina_endpoint"], "payerKey": payer["sk"],
+                                "zkapp": zkapp, "fields": wrong["record"]})
+    answers = send_all(state["mina_endpoint"], tamper["commands"])
+    time.sleep(3)  # blocks every second: anything accepted is in a block now
+    after = zkapp_account(state["mina_endpoint"], zkapp)
+    assert after.action_state == before, answers
+    assert "Cannot update field 'actions'" in answers[0], answers
+    assert "Cannot update field 'permissions'" in answers[1], answers
+    verdict = cli(public, "verify", str(photo), "--zkapp", zkapp)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    print("tamper attempts answered:", answers)
+
+
+class lying_api:
+    """A loopback API whose every receipt is `receipt` (another photo's)."""
+
+    def __init__(self, receipt: dict) -> None:
+        import http.server
+        import threading
+
+        body = json.dumps(receipt).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+
 def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -82,20 +241,24 @@ def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None
         wait(lambda: http_json(f"{api}/api/challenges/{state['challenge_id']}")
              ["deploymentStatus"] == "active", 900, "the demo zkApp", process, log)
         first_ready = time.monotonic() - first_started
+        # The README's newcomer flow: the printed upload line, then `touchgrass verify
+        # photo.jpg`, in another terminal with no exports.
         photo = tmp_path / "grass.jpg"
         photo.write_bytes(os.urandom(8000))
-        uploaded = cli({**env, "TOUCHGRASS_SIGNER_KEY": state["signer_private"]}, "upload",
-                       str(photo), "--chain", state["chain_id"], "--wallet", state["wallet"],
-                       "--api", api)
+        uploaded = cli(env, *upload_line(log, photo))
         assert uploaded.returncode == 0, uploaded.stderr
+        assert "using the running `touchgrass dev`" in uploaded.stderr
         submission = json.loads(uploaded.stdout)
         wait(lambda: http_json(f"{api}/api/submissions/{submission['id']}")["status"] == "complete",
              900, "the submission to complete", process, log)
+        verified = cli(env, "verify", str(photo))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "using the running `touchgrass dev`" in verified.stderr
+        check_publicly(tmp_path, env, state, api, photo, process, log)
         verify_env = {**env, "DATABASE_URL": state["database_url"],
                       "SIGNER_PUBLIC_KEY": state["signer_public"],
-                      "MINA_NODE_ENDPOINT": state["mina_endpoint"]}
-        wait(lambda: cli(verify_env, "verify", str(photo)).returncode == 0, 300,
-             "`touchgrass verify` to pass", process, log)
+                      "MINA_NODE_ENDPOINT": state["mina_endpoint"],
+                      "ARCHIVE_NODE_ENDPOINT": state["archive_endpoint"]}
     finally:
         if process.poll() is None:
             stop_and_check(process, state_dir)

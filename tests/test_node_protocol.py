@@ -27,13 +27,14 @@ ANSWERS: dict[str, Any] = {
     "prove": {"proof": {"publicInput": ["1"], "proof": "x"}, "seconds": 0.1},
     "verify": {"valid": False, "reason": "the proof does not verify"},
     "public_key_of": {"publicKey": "B62qpayer"},
-    "derive_public_key": {"publicKey": "B62qowner"},
     "token_id": {"tokenId": "wTOKEN"},
     "deploy_transaction": {"command": COMMAND, "hash": "5Jhash", "zkappAddress": "B62qapp",
                            "tokenId": "wTOKEN"},
-    "verify_and_store_transaction": {"command": COMMAND, "hash": "5Jhash2",
-                                     "tokenOwner": "B62qowner"},
+    "verify_and_store_transaction": {"command": COMMAND, "hash": "5Jhash2"},
     "resign_transaction": {"command": COMMAND, "hash": "5Jhash3"},
+    # the checks process (tools.js)
+    "verify_proof": {"valid": True},
+    "action_state": {"actionState": "42", "empty": "1"},
 }
 
 
@@ -46,9 +47,9 @@ class StubInstallation(Installation):
 def _js_ops() -> dict[str, set[str]]:
     """Every op the real program serves, with the parameter names it destructures."""
     found: dict[str, set[str]] = {}
-    for name in ("service.js", "chain.js"):
+    for name in ("service.js", "chain.js", "tools.js"):
         source = (JS_SOURCE / "src" / name).read_text()
-        for match in re.finditer(r"^    async (\w+)\(\{?([^)]*?)\}?\) \{", source, re.M | re.S):
+        for match in re.finditer(r"^ +async (\w+)\(\{?([^)]*?)\}?\) \{", source, re.M | re.S):
             params = {p.strip().split(":")[0] for p in match.group(2).split(",") if p.strip()}
             found[match.group(1)] = params
     return found
@@ -63,19 +64,20 @@ async def _run_all(pool: ProverPool) -> None:
     assert await ops.verify(pool, {"publicInput": []}, digest=digest, signer=signer) == \
         (False, "the proof does not verify")
     assert await ops.public_key_of(pool, "EKkey") == "B62qpayer"
-    assert await ops.derive_public_key(pool, "ab" * 32) == "B62qowner"
     assert await ops.token_id(pool, "B62qapp") == "wTOKEN"
     deploy = await ops.deploy_transaction(pool, endpoint="http://node", network_id="devnet",
                                           fee_payer_key="EKkey", nonce=4, fee_nanomina=10)
     assert (deploy.hash, deploy.zkapp_address, deploy.token_id) == ("5Jhash", "B62qapp", "wTOKEN")
     receipt = await ops.verify_and_store_transaction(
         pool, endpoint="http://node", network_id="devnet", fee_payer_key="EKkey", nonce=5,
-        fee_nanomina=10, zkapp_address="B62qapp", token_owner_seed="ab" * 32,
-        chain_id_field="7", proof={"publicInput": []})
-    assert (receipt.hash, receipt.token_owner) == ("5Jhash2", "B62qowner")
+        fee_nanomina=10, zkapp_address="B62qapp", chain_id_field="7", proof={"publicInput": []})
+    assert receipt.hash == "5Jhash2"
     assert await ops.resign_transaction(pool, command=COMMAND, nonce=6, network_id="devnet",
-                                        fee_payer_key="EKkey", token_owner_seed="ab" * 32) == \
-        (COMMAND, "5Jhash3")
+                                        fee_payer_key="EKkey") == (COMMAND, "5Jhash3")
+    assert await ops.verify_with_key(pool, {"publicInput": []}, curve="secp256k1",
+                                     verification_key={"data": "AA", "hash": "1"},
+                                     digest=digest, signer=signer) == (True, "")
+    assert await ops.action_state(pool, [[["1", "2"]]]) == "42"
 
 
 def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> ProverPool:

@@ -179,8 +179,9 @@ def test_resubmit_notifies_the_stage(database_url, seeded) -> None:
     assert with_pool(database_url, listen_and_resubmit) == "touchgrass_generate"
 
 
-def test_commands_without_a_database_name_the_variable(monkeypatch) -> None:
+def test_commands_without_a_database_name_the_variable(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("TOUCHGRASS_DEV_DIR", str(tmp_path))  # no dev instance to adopt
     for command in (["status"], ["resubmit", "a" * 64], ["migrate"], ["generate"], ["publish"]):
         result = runner.invoke(app, command)
         assert result.exit_code == 2, (command, result.output)
@@ -193,3 +194,22 @@ def test_an_unreachable_database_is_one_clear_line() -> None:
     assert result.exit_code == 1
     assert "cannot reach the database at 127.0.0.1:1/db" in result.output
     assert "secret" not in result.output
+
+
+def test_commands_use_a_running_dev_instance_and_say_so(database_url, seeded, monkeypatch,
+                                                        tmp_path) -> None:
+    """Issue 12: after `touchgrass dev`, `status` in another terminal works with no exports;
+    a set variable wins, and a dev instance that is not running is not used."""
+    import os
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("TOUCHGRASS_DEV_DIR", str(tmp_path))
+    state = {"database_url": database_url, "pid": os.getpid()}
+    (tmp_path / "dev.json").write_text(json.dumps(state))
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "using the running `touchgrass dev`" in result.output and "DATABASE_URL" in result.output
+    monkeypatch.delenv("DATABASE_URL", raising=False)  # the run above set it in os.environ
+    (tmp_path / "dev.json").write_text(json.dumps({**state, "pid": 2**22 + 12345}))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2 and "DATABASE_URL is required" in result.output

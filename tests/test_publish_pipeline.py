@@ -56,6 +56,7 @@ class World:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.database_url, "LOG_FORMAT": "json",
                 "MINA_NODE_ENDPOINT": self.devnet.graphql, "MINA_NETWORK": "devnet",
+                "ARCHIVE_NODE_ENDPOINT": self.devnet.archive,
                 "FEE_PAYER_PRIVATE_KEY": self.fee_payer["sk"], "SIGNER_CURVE": "secp256k1",
                 "SIGNER_PUBLIC_KEY": self.signer_public, "STORAGE_DIR": str(self.tmp / "images"),
                 "QUEUE_POLL_INTERVAL_S": "1", "PUBLISH_BACKOFF_BASE_S": "1",

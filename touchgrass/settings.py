@@ -431,11 +431,23 @@ class ChainSettings(BaseSettings):
     mina_transaction_fee: int = Field(
         default=100_000_000, ge=1, description="Fee per transaction in nanomina (0.1 MINA)."
     )
+    archive_node_endpoint: str | None = Field(
+        default=None,
+        description="GraphQL URL of an Archive Node API (the old server's name), where "
+                    "`touchgrass verify` reads a zkApp's receipts (actions).",
+    )
 
     @field_validator("mina_node_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_url(value, {"http", "https"}, "an http(s):// URL of a node's /graphql")
+
+    @field_validator("archive_node_endpoint")
+    @classmethod
+    def _archive_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return _check_url(value, {"http", "https"}, "an http(s):// URL of an archive's GraphQL")
 
 
 class MonitorSettings(BaseSettings):

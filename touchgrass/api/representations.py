@@ -7,7 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["challenge", "chain", "iso", "like", "user"]
+from touchgrass.chain.records import receipt_fields
+from touchgrass.node.keys import known_keys
+from touchgrass.signing import SignerKey
+from touchgrass.statuses import ReceiptKind
+from touchgrass.store.submissions import ReceiptRow
+
+__all__ = ["challenge", "chain", "iso", "like", "receipt", "user"]
 
 
 def iso(value: datetime) -> str:
@@ -61,3 +67,28 @@ def like(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(row["id"]), "submissionId": str(row["submission_id"]),
             "walletAddress": row["wallet_address"], "createdAt": iso(row["created_at"]),
             "updatedAt": iso(row["updated_at"])}
+
+
+def receipt(row: ReceiptRow, signer: SignerKey) -> dict[str, Any]:
+    """GET /api/receipts/:sha256: where the record is and what it holds (http-api.md)."""
+    kind = ReceiptKind.TOKEN_ACCOUNT if row.token_owner_address else ReceiptKind.ACTION
+    digest = bytes.fromhex(row.sha256_hash)
+    contracts = [c.zkapp.hash for c in known_keys().contracts
+                 if c.curve == signer.curve and c.receipts is kind]
+    return _present({
+        "submissionId": str(row.id),
+        "sha256Hash": row.sha256_hash,
+        "kind": str(kind),
+        "zkAppAddress": row.zkapp_address,
+        "transactionHash": row.transaction_hash,
+        "blockHeight": row.block_height,
+        "chainStatus": str(row.chain_status) if row.chain_status else None,
+        "publishedAt": iso(row.published_at) if row.published_at else None,
+        "chainId": str(row.chain_id),
+        "signer": {"curve": signer.curve, "x": f"{signer.x:064x}", "y": f"{signer.y:064x}"},
+        "record": [str(v) for v in receipt_fields(row.chain_id, digest, signer.x, signer.y)],
+        "verificationKeyHashes": contracts,
+        "tokenOwnerAddress": row.token_owner_address,
+        "tokenId": row.token_id,
+        "verify": f"touchgrass verify {row.sha256_hash} --zkapp {row.zkapp_address}",
+    })

@@ -13,12 +13,18 @@ from aiohttp import web
 from touchgrass import __version__
 from touchgrass.api import pages
 from touchgrass.api.context import context
-from touchgrass.api.handlers import chains, challenges, likes, meta, submissions, users
+from touchgrass.api.handlers import chains, challenges, likes, meta, receipts, submissions, users
 from touchgrass.api.handlers.challenges import MAX_TITLE
 from touchgrass.api.handlers.submissions import MAX_TAGLINE
 from touchgrass.api.http import require_admin
 from touchgrass.api.upload import IMAGE_TYPES
-from touchgrass.statuses import PROCESSING, ChainStatus, DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import (
+    PROCESSING,
+    ChainStatus,
+    DeploymentStatus,
+    ReceiptKind,
+    SubmissionStatus,
+)
 
 __all__ = ["ROUTES", "Route", "add_routes", "openapi_document"]
 
@@ -89,6 +95,12 @@ ROUTES: list[Route] = [
     Route("GET", "/api/submissions/{id}/image", submissions.get_image,
           "The stored image (ETag = sha256; If-None-Match answers 304)", "submissions",
           {200: "", 304: "", 404: E}),
+    Route("GET", "/api/submissions/{id}/receipt", receipts.receipt_by_submission,
+          "The photo's public receipt: where its record is on chain (no auth); 404 before "
+          "it is published", "receipts", {200: "Receipt", 404: E}),
+    Route("GET", "/api/receipts/{sha256}", receipts.receipt_by_sha256,
+          "The public receipt of the photo with this SHA-256 (no auth); check it with "
+          "`touchgrass verify`", "receipts", {200: "Receipt", 404: E}),
     Route("PATCH", "/api/submissions/{id}", submissions.review_submission,
           "Review a submission awaiting review (approve queues its proof)", "submissions",
           {200: "Submission", 400: E, 401: E, 404: E}, admin=True, body="ReviewBody"),
@@ -142,6 +154,7 @@ _STATUSES = [str(status) for status in SubmissionStatus]
 # What each path and query parameter is; anything else is a plain string.
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "id": _UUID, "walletAddress": _WALLET, "chainId": _UUID, "challengeId": _UUID,
+    "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
     "status": {"type": "string", "enum": [*_STATUSES, PROCESSING],
                "description": f"`{PROCESSING}` (the old API's word) finds both in-flight "
                               "statuses, proof_generation and proof_publishing"},
@@ -197,6 +210,28 @@ _SCHEMAS: dict[str, Any] = {
     }, ["id", "sha256Hash", "walletAddress", "signature", "challengeId", "chainId",
         "storageKey", "chainPosition", "likeCount", "status", "retryCount", "challengeVerified",
         "createdAt", "updatedAt"]),
+    "Receipt": _object({
+        "submissionId": _UUID, "sha256Hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "kind": {"type": "string", "enum": [str(kind) for kind in ReceiptKind],
+                 "description": "`action`: an action of the zkApp (archive nodes index it); "
+                                "`token_account`: a token account's app state (before actions)"},
+        "zkAppAddress": _WALLET,
+        "transactionHash": {"type": "string"}, "blockHeight": {"type": "integer"},
+        "chainStatus": {"type": "string", "enum": [str(status) for status in ChainStatus]},
+        "publishedAt": _DATE, "chainId": _UUID,
+        "signer": _object({"curve": {"type": "string", "enum": ["secp256k1", "secp256r1"]},
+                           "x": _HEX64, "y": _HEX64}, ["curve", "x", "y"]),
+        "record": {"type": "array", "minItems": 7, "maxItems": 7,
+                   "items": {"type": "string", "pattern": "^[0-9]+$"},
+                   "description": "The seven fields recorded: chain id, digest high/low 128 "
+                                  "bits, signer x high/low, y high/low (decimal)"},
+        "verificationKeyHashes": {"type": "array", "items": {"type": "string"},
+                                  "description": "The zkApp verification key hashes of our "
+                                                 "contract builds for this curve and kind"},
+        "tokenOwnerAddress": _WALLET, "tokenId": {"type": "string"},
+        "verify": {"type": "string", "description": "The command that checks it"},
+    }, ["submissionId", "sha256Hash", "kind", "zkAppAddress", "chainId", "signer", "record",
+        "verificationKeyHashes", "verify"]),
     "Like": _object({"id": _UUID, "submissionId": _UUID, "walletAddress": _WALLET,
                      "createdAt": _DATE, "updatedAt": _DATE},
                     ["id", "submissionId", "walletAddress", "createdAt", "updatedAt"]),

@@ -68,11 +68,19 @@ def _database(database_url: str | None) -> DatabaseSettings:
 
 @app.callback(invoke_without_command=True)
 def _root(
+    context: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
         out.print(f"touchgrass {__version__}")
         raise typer.Exit(0)
+    # Runs before the subcommand's options are read: a running `touchgrass dev` fills the
+    # settings left unset (its envvar options and settings classes read os.environ).
+    from touchgrass.devtools.instance import ADOPTED_BY, adopt
+
+    names = ADOPTED_BY.get(context.invoked_subcommand or "")
+    if names and (line := adopt(names)):
+        err.print(f"[dim]{line}[/]", highlight=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------- roles

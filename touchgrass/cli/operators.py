@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,7 +54,11 @@ def verify_proof(
         "--image", help="Also check that the proof is about this photo's SHA-256.",
         show_default=False)] = None,
 ) -> None:
-    """Verify a proof; exit 0 when it holds, 1 when it does not (with the reason)."""
+    """Verify a proof; exit 0 when it holds, 1 when it does not (with the reason).
+
+    Checked against the verification key this version of touchgrass stores (no compile, about
+    a second).
+    """
     from touchgrass.operator import proofs
     from touchgrass.settings import ProverSettings, SignerSettings
 
@@ -62,8 +67,7 @@ def verify_proof(
     signer = document.signer or load(SignerSettings).key
 
     async def work() -> Any:
-        with console.compile_progress() as progress:
-            return await proofs.verify_proof_file(settings, document, signer, progress)
+        return await proofs.verify_proof_file(settings, document, signer)
 
     verdict = run(work)
     if not verdict.valid:
@@ -76,36 +80,44 @@ def verify_proof(
 @app.command("verify")
 @console.command("verify")
 def verify_photo(
-    target: Annotated[str, typer.Argument(help="A submission's SHA-256, or the image file.")],
-    check_proof: Annotated[bool, typer.Option(
-        "--check-proof/--no-check-proof",
-        help="Also verify a still-stored proof with the prover (starts one; slower).")] = False,
+    target: Annotated[str, typer.Argument(help="The photo (an image file), or its SHA-256.")],
+    zkapp: Annotated[str | None, typer.Option(
+        "--zkapp", show_default=False,
+        help="The challenge's zkApp address: no API or database needed.")] = None,
+    api: Annotated[str | None, typer.Option(
+        "--api", show_default=False,
+        help="A touchgrass API to ask where the record is (a pointer, not trusted).")] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The public check of a photo: digest, signature, stored proof and on-chain receipt.
+    """Check a photo against the chain: one verdict per check, exit 0 only when all hold.
 
-    Prints a verdict per check; exit 0 only when all hold. Needs DATABASE_URL,
-    SIGNER_PUBLIC_KEY and MINA_NODE_ENDPOINT.
+    The record is read from MINA_NODE_ENDPOINT and ARCHIVE_NODE_ENDPOINT and checked there:
+    the zkApp runs the contract this version builds (which verified the proof), it recorded
+    this digest, and the archive's records add up to the node's action state. Where to look
+    comes from --zkapp, --api or DATABASE_URL (the first given); with DATABASE_URL the stored
+    signature and proof are checked too. After `touchgrass dev`, a running dev instance's
+    settings are used when these are unset.
     """
     from touchgrass.operator import parse_sha256
-    from touchgrass.operator.verify import check_photo
+    from touchgrass.operator.verify import Sources, check_photo
     from touchgrass.settings import ChainSettings, ProverSettings, SignerSettings
 
-    database = _database(database_url)
-    signer, chain = load(SignerSettings), load(ChainSettings)
-    prover = load(ProverSettings) if check_proof else None
     path = Path(target)
     image = path.read_bytes() if path.is_file() else None
     sha256 = hashlib.sha256(image).hexdigest() if image is not None else parse_sha256(target)
+    database = _database(database_url) if database_url or os.environ.get("DATABASE_URL") \
+        else None
+    signer = load(SignerSettings).key if os.environ.get("SIGNER_PUBLIC_KEY") else None
+    sources = Sources(chain=load(ChainSettings), prover=load(ProverSettings), zkapp=zkapp,
+                      api=api, database=database, signer=signer)
 
     async def work() -> Any:
-        return await check_photo(database, chain, signer.key, sha256_hex=sha256, image=image,
-                                 prover=prover)
+        return await check_photo(sources, sha256_hex=sha256, image=image)
 
     report = run(work)
     for check in report.checks:
         mark = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[dim]–[/]"}[check.ok]
-        out.print(f"{mark} {check.name}: {check.detail}", highlight=False)
+        out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
     out.print("VERIFIED" if report.verified else "NOT VERIFIED",
               style="bold green" if report.verified else "bold red")
     raise typer.Exit(0 if report.verified else 1)

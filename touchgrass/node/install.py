@@ -36,6 +36,11 @@ class Installation:
         return self.directory / "src" / "main.js"
 
     @property
+    def checks_entry(self) -> Path:
+        """The checks process (js/src/tools.js): o1js without compiling anything."""
+        return self.directory / "src" / "tools.js"
+
+    @property
     def installed(self) -> bool:
         return (self.directory / "node_modules" / "o1js" / "package.json").is_file()
 

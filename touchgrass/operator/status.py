@@ -221,6 +221,8 @@ def render_timeline(row: dict[str, Any]) -> Group:
             else ""),
         ("stored proof", "yes" if row["has_proof"] else ""),
         ("transaction", row["transaction_id"] or ""),
+        ("receipt", f"an action of zkApp {row['receipt_zkapp_address']}"
+            if row["receipt_zkapp_address"] and not row["token_owner_address"] else ""),
         ("receipt (token owner)", row["token_owner_address"] or ""),
         ("correlation id", row["correlation_id"] or ""),
     ]

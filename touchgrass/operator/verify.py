@@ -1,140 +1,167 @@
-"""`touchgrass verify`: the public check of a photo, one verdict per check.
+"""`touchgrass verify`: a photo checked against the chain, one verdict per check.
 
-digest (the bytes hash to the submission's SHA-256), signature (the signer key signed that
-digest), stored proof (verified, when one is still stored: it is cleared once published),
-on-chain receipt (the token account under the challenge's zkApp holds the chain id, the
-digest and the signer key). All must hold for exit 0.
+Public by default: the record is read from a Mina node (and an archive) and checked there
+(operator/receipts.py); the database, when there is one, and the API are only pointers to
+it. With DATABASE_URL the operator's own checks come too: the stored signature against
+SIGNER_PUBLIC_KEY, and the stored proof (while it is kept) against the stored verification key.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
-import asyncpg
+import aiohttp
 
 from touchgrass import db
+from touchgrass.chain.archive import ArchiveClient
 from touchgrass.chain.client import ChainClient
-from touchgrass.errors import ChainError, UnknownSubmission
-from touchgrass.proof.o1js import O1jsProver, open_prover
+from touchgrass.errors import ConfigError, NotFound, OperatorError
+from touchgrass.node import ops
+from touchgrass.node.checks import ChecksProcess, open_checks
+from touchgrass.node.keys import known_keys
+from touchgrass.operator.receipts import Check, Pointer, Report, check_receipt
 from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings
 from touchgrass.signature import Signature
 from touchgrass.signing import SignerKey
-from touchgrass.store import challenges, submissions
+from touchgrass.store import submissions
 
-__all__ = ["RECEIPT_CHECK", "Check", "Report", "check_photo", "expected_receipt_state", "verify"]
-
-RECEIPT_CHECK = "on-chain receipt"
+__all__ = ["Sources", "check_photo", "pointer_from_api"]
 
 
 @dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool | None  # None: does not apply (e.g. no stored proof any more)
-    detail: str
-    decisive: bool = False  # the check that must hold (not just not fail) for a verdict
+class Sources:
+    """Where `verify` looks. `zkapp`, `api` and `database` say where the record is (the first
+    given wins); the node (and the archive) are where it is checked."""
+
+    chain: ChainSettings
+    prover: ProverSettings
+    zkapp: str | None = None
+    api: str | None = None
+    database: DatabaseSettings | None = None
+    signer: SignerKey | None = None  # SIGNER_PUBLIC_KEY, for the operator checks
 
 
-@dataclass(frozen=True)
-class Report:
-    checks: list[Check]
+class _LazyChecks:
+    """The checks process, started on first use (a verify that fails early needs none)."""
 
-    @property
-    def verified(self) -> bool:
-        """No check failed, and the decisive one (the receipt on chain) holds."""
-        return all(check.ok is not False for check in self.checks) and any(
-            check.decisive and check.ok for check in self.checks)
+    def __init__(self, settings: ProverSettings, stack: AsyncExitStack) -> None:
+        self._settings, self._stack = settings, stack
+        self._process: ChecksProcess | None = None
 
+    async def get(self) -> ChecksProcess:
+        if self._process is None:
+            self._process = await self._stack.enter_async_context(open_checks(self._settings))
+        return self._process
 
-async def check_photo(database: DatabaseSettings, chain: ChainSettings, signer: SignerKey, *,
-                      sha256_hex: str, image: bytes | None, prover: ProverSettings | None
-                      ) -> Report:
-    """Open what the checks need (a database pool, the node, a prover only when `prover` is
-    given), run them, close everything."""
-    pool = await db.create_pool(database.asyncpg_dsn, size=2,
-                                application_name="touchgrass-verify")
-    client = ChainClient(chain.mina_node_endpoint)
-    opened: O1jsProver | None = None
-    try:
-        async def proof_check(proof: dict[str, Any], digest: bytes) -> tuple[bool, str]:
-            nonlocal opened
-            assert prover is not None
-            opened = opened or await open_prover(prover, signer, size=1)
-            verdict = await opened.verify(proof, digest=digest)
-            return verdict.valid, verdict.reason
-
-        return Report(await verify(pool, client, signer, sha256_hex=sha256_hex, image=image,
-                                   verify_proof=proof_check if prover else None))
-    finally:
-        if opened is not None:
-            await opened.close()
-        await client.close()
-        await pool.close()
+    async def hash_actions(self, updates: list[list[list[str]]]) -> str:
+        return await ops.action_state(await self.get(), updates)
 
 
-def expected_receipt_state(chain_id_int: int, digest: bytes, signer: SignerKey) -> list[int]:
-    """The receipt's app state as AuthenticityZkApp writes it (128-bit halves)."""
-    low = (1 << 128) - 1
-    return [chain_id_int, int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big"),
-            signer.x >> 128, signer.x & low, signer.y >> 128, signer.y & low]
-
-
-async def verify(pool: asyncpg.Pool, chain: ChainClient, signer: SignerKey, *, sha256_hex: str,
-                 image: bytes | None = None,
-                 verify_proof: Callable[[dict[str, Any], bytes], Awaitable[tuple[bool, str]]]
-                 | None = None) -> list[Check]:
+async def check_photo(sources: Sources, *, sha256_hex: str, image: bytes | None) -> Report:
+    digest = bytes.fromhex(sha256_hex)
     checks: list[Check] = []
     if image is not None:
         actual = hashlib.sha256(image).hexdigest()
-        checks.append(Check("digest", actual == sha256_hex,
-                            f"the image hashes to {actual}"))
+        checks.append(Check("digest", actual == sha256_hex, f"the image hashes to {actual}"))
+    async with AsyncExitStack() as stack:
+        lazy = _LazyChecks(sources.prover, stack)
+        pool = None
+        if sources.database is not None:
+            pool = await db.create_pool(sources.database.asyncpg_dsn, size=2,
+                                        application_name="touchgrass-verify")
+            stack.push_async_callback(pool.close)
+        pointer: Pointer | None = None
+        if sources.zkapp:
+            pointer = Pointer(sources.zkapp, "--zkapp")
+        elif sources.api:
+            try:
+                pointer = await pointer_from_api(sources.api, sha256_hex)
+            except OperatorError as error:
+                return Report([*checks, Check("receipt", False, str(error), decisive=True)])
+        if pool is not None:
+            operator_checks, from_db = await _operator_checks(pool, lazy, sources.signer, digest)
+            checks += operator_checks
+            pointer = pointer or from_db
+        if pointer is None:
+            if pool is None:
+                raise ConfigError("say where the record is: --zkapp ADDRESS (the challenge's "
+                                  "zkApp), --api URL (a touchgrass API) or DATABASE_URL")
+            return Report([*checks, Check("receipt", False, "not published yet", decisive=True)])
+        node = ChainClient(sources.chain.mina_node_endpoint)
+        stack.push_async_callback(node.close)
+        archive = None
+        if sources.chain.archive_node_endpoint:
+            archive = ArchiveClient(sources.chain.archive_node_endpoint)
+            stack.push_async_callback(archive.close)
+        checks += await check_receipt(digest, pointer, node=node, archive=archive,
+                                      hash_actions=lazy.hash_actions)
+    return Report(checks)
+
+
+async def _operator_checks(pool: Any, lazy: _LazyChecks, signer: SignerKey | None,
+                           digest: bytes) -> tuple[list[Check], Pointer | None]:
+    """The database's signature and proof checks, and its pointer to the record."""
     try:
-        row = await submissions.find_by_sha256(pool, sha256_hex)
-    except UnknownSubmission:
-        return [*checks, Check("submission", False, f"no submission has SHA-256 {sha256_hex}")]
-    digest = bytes.fromhex(sha256_hex)
-    stored_signature, stored_proof = await submissions.evidence(pool, row["id"])
-    try:
-        signature = Signature.from_json(stored_signature)
-        signed = signer.verify(digest, signature)
-        checks.append(Check("signature", signed, f"{'valid' if signed else 'INVALID'} for the "
-                            f"configured {signer.curve} signer key"))
-    except ValueError as error:
-        checks.append(Check("signature", False, f"stored signature unreadable: {error}"))
+        row = await submissions.receipt(pool, sha256_hex=digest.hex())
+    except NotFound:
+        return [Check("submission", False, f"no submission has SHA-256 {digest.hex()}")], None
+    checks = []
+    stored_signature, stored_proof = await submissions.evidence(pool, row.id)
+    if signer is None:
+        checks.append(Check("signature", None, "SIGNER_PUBLIC_KEY not set: not checked"))
+    else:
+        try:
+            signed = signer.verify(digest, Signature.from_json(stored_signature))
+            checks.append(Check("signature", signed, f"{'valid' if signed else 'INVALID'} for "
+                                f"the configured {signer.curve} signer key"))
+        except ValueError as error:
+            checks.append(Check("signature", False, f"stored signature unreadable: {error}"))
     if stored_proof is None:
         checks.append(Check("stored proof", None, "not stored (cleared once published; the "
-                                                  "receipt below is the record)"))
-    elif verify_proof is None:
-        checks.append(Check("stored proof", None, "present, not checked"))
-    else:
-        valid, reason = await verify_proof(stored_proof, digest)
+                                                  "record on chain is the proof's trace)"))
+    elif signer is not None:
+        key = known_keys().current(signer.curve).program
+        valid, reason = await ops.verify_with_key(
+            await lazy.get(), stored_proof, curve=signer.curve, verification_key=key.as_json(),
+            digest=digest, signer=signer)
         checks.append(Check("stored proof", valid, "verifies" if valid else reason))
-    checks.append(await _receipt(pool, chain, signer, row, digest))
-    return checks
+    if not row.published:
+        return checks, None
+    assert row.zkapp_address is not None
+    return checks, Pointer(
+        row.zkapp_address, "the database", transaction_hash=row.transaction_hash,
+        chain_id=row.chain_id, signer_x=signer.x if signer else None,
+        signer_y=signer.y if signer else None, token_owner_address=row.token_owner_address,
+        token_id=row.token_id)
 
 
-def _receipt_check(ok: bool, detail: str) -> Check:
-    return Check(RECEIPT_CHECK, ok, detail, decisive=True)
-
-
-async def _receipt(pool: asyncpg.Pool, chain: ChainClient, signer: SignerKey,
-                   row: dict[str, Any], digest: bytes) -> Check:
-    owner = row["token_owner_address"]
-    challenge = await challenges.get(pool, row["challenge_id"])
-    token = challenge.get("zkapp_token_id")
-    if not owner or not token:
-        return _receipt_check(False, f"not published yet (status {row['status']})")
+async def pointer_from_api(api_url: str, sha256_hex: str) -> Pointer:
+    """GET /api/receipts/:sha256 of a touchgrass API, read as a pointer."""
+    url = f"{api_url.rstrip('/')}/api/receipts/{sha256_hex}"
+    source = f"the API at {api_url}"
     try:
-        account = await chain.account(owner, token)
-    except ChainError as error:
-        return _receipt_check(False, f"cannot read the chain: {error}")
-    if account is None or account.zkapp_state is None:
-        return _receipt_check(False, f"no receipt at {owner} under the challenge's "
-                                     f"zkApp {challenge['zkapp_address']}")
-    expected = expected_receipt_state(row["chain_id"].int, digest, signer)
-    if account.zkapp_state[:7] != expected:
-        return _receipt_check(False, f"the receipt at {owner} holds other values")
-    return _receipt_check(True, f"{owner} under zkApp {challenge['zkapp_address']} holds this "
-                                f"digest, signer and chain ({row['chain_status'] or 'sent'})")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session, \
+                session.get(url) as response:
+            body = await response.json(content_type=None)
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+        raise OperatorError(f"{source} cannot be read: {type(error).__name__}: {error}") from None
+    if status == 404:
+        raise OperatorError(f"{source} has no receipt: "
+                            f"{(body or {}).get('error', 'not found') if isinstance(body, dict) else body}")
+    if status != 200 or not isinstance(body, dict) or not isinstance(body.get("zkAppAddress"), str):
+        raise OperatorError(f"{source} answered HTTP {status} without a receipt")
+    try:
+        signer = body.get("signer") or {}
+        return Pointer(
+            body["zkAppAddress"], source, transaction_hash=body.get("transactionHash"),
+            chain_id=UUID(body["chainId"]) if body.get("chainId") else None,
+            signer_x=int(signer["x"], 16) if signer.get("x") else None,
+            signer_y=int(signer["y"], 16) if signer.get("y") else None,
+            token_owner_address=body.get("tokenOwnerAddress"), token_id=body.get("tokenId"))
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise OperatorError(f"{source} answered a malformed receipt: {error}") from None

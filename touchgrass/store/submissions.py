@@ -6,6 +6,7 @@ The queue columns are the queue engine's; this module owns the rest of the row's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +30,8 @@ from touchgrass.store import chains, challenges, images, keyset, notifications, 
 __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "chain_abandoned", "chain_final",
            "chain_included", "chain_totals",
            "WatchedSubmission", "chain_seen", "chain_watch", "create", "delete", "exists", "find_by_sha256",
-           "get", "image_referenced", "page", "page_end", "resubmit", "review", "status_totals"]
+           "get", "image_referenced", "page", "page_end", "receipt", "ReceiptRow", "resubmit",
+           "review", "status_totals"]
 
 
 # What the API shows of a submission, as the row's JSON text (http-api.md "Submission").
@@ -165,7 +167,7 @@ SELECT id, sha256_hash, status, attempts, run_at, lease_owner, lease_expires_at,
        transaction_id, transaction_hash, transaction_nonce, token_owner_address,
        chain_status, chain_included_height, created_at, queued_at, proof_generated_at,
        published_at, chain_included_at, chain_final_at, rejected_at, updated_at,
-       earlier_transactions
+       earlier_transactions, receipt_zkapp_address
 FROM submissions
 WHERE sha256_hash = $1
 """
@@ -223,14 +225,14 @@ published_at = CASE WHEN $4 THEN NULL ELSE published_at END
 
 # -- name: submission_chain_watch
 # The monitor's work list: sent and not final (the partial index submissions_chain_pending).
-# The challenge's token id comes along: a receipt account under it is proof that the command
-# landed, even once its block has left the node's frontier.
+# A token-account receipt's token id comes along (receipts before migration 0010): the account
+# under it is proof that the command landed, even once its block has left the node's
+# frontier. Action receipts have none (the monitor follows their hash only).
 SUBMISSION_CHAIN_WATCH = """
 SELECT s.id, s.sha256_hash, s.transaction_hash, s.chain_status, s.published_at,
        s.transaction_submitted_block_height, s.chain_included_height, s.token_owner_address,
-       s.challenge_id, c.zkapp_token_id
+       s.challenge_id, s.receipt_token_id AS zkapp_token_id
 FROM submissions s
-JOIN challenges c ON c.id = s.challenge_id
 WHERE s.chain_status IN ('pending', 'included') AND s.status = 'complete'
 ORDER BY s.published_at
 LIMIT $1
@@ -290,7 +292,19 @@ transaction_submitted_block_height = NULL, chain_included_height = NULL, publish
 """
 SUBMISSION_CHAIN_ABANDONED_FENCE = "transaction_hash = $4 AND status = 'complete'"
 
+# -- name: submission_receipt (GET /api/receipts/:sha256, /api/submissions/:id/receipt; verify)
+# Where a photo's receipt is: its own zkApp address (set when sent, migration 0010), not the
+# challenge's, which changes when the challenge is redeployed. {key} is the lookup column.
+SUBMISSION_RECEIPT = """
+SELECT s.id, s.sha256_hash, s.status, s.chain_id, s.challenge_id, s.transaction_hash,
+       s.chain_status, s.chain_included_height, s.published_at, s.token_owner_address,
+       s.receipt_zkapp_address, s.receipt_token_id
+FROM submissions s
+WHERE s.{key} = $1
+"""
+
 STATEMENTS = {
+    "submission_receipt": SUBMISSION_RECEIPT,
     "submission_chain_watch": SUBMISSION_CHAIN_WATCH,
     "submission_chain_seen": SUBMISSION_CHAIN_SEEN,
     "submission_chain_included": SUBMISSION_CHAIN_INCLUDED,
@@ -455,6 +469,46 @@ async def find_by_sha256(executor: Executor, sha256_hex: str
     return dict(row)
 
 
+@dataclass(frozen=True)
+class ReceiptRow:
+    """A photo's receipt as the database knows it (a pointer for verifiers, not evidence)."""
+
+    id: UUID
+    sha256_hash: str
+    status: SubmissionStatus
+    chain_id: UUID
+    challenge_id: UUID
+    transaction_hash: str | None
+    chain_status: ChainStatus | None
+    block_height: int | None
+    published_at: datetime | None
+    zkapp_address: str | None
+    token_owner_address: str | None  # the receipts before actions (token accounts)
+    token_id: str | None
+
+    @property
+    def published(self) -> bool:
+        return self.status is SubmissionStatus.COMPLETE and bool(self.zkapp_address) and \
+            bool(self.transaction_hash or self.token_owner_address)
+
+
+async def receipt(executor: Executor, *, sha256_hex: str | None = None,
+                  submission_id: UUID | None = None) -> ReceiptRow:
+    """By digest or by id; NotFound when no such submission."""
+    key, value = ("sha256_hash", sha256_hex.lower()) if sha256_hex else ("id", submission_id)
+    row = await executor.fetchrow(SUBMISSION_RECEIPT.format(key=key), value)
+    if row is None:
+        raise NotFound("Submission not found")
+    return ReceiptRow(
+        id=row["id"], sha256_hash=row["sha256_hash"], status=SubmissionStatus(row["status"]),
+        chain_id=row["chain_id"], challenge_id=row["challenge_id"],
+        transaction_hash=row["transaction_hash"],
+        chain_status=ChainStatus(row["chain_status"]) if row["chain_status"] else None,
+        block_height=row["chain_included_height"], published_at=row["published_at"],
+        zkapp_address=row["receipt_zkapp_address"],
+        token_owner_address=row["token_owner_address"], token_id=row["receipt_token_id"])
+
+
 async def evidence(executor: Executor, submission_id: UUID) -> tuple[str, dict[str, Any] | None]:
     """(the stored signature JSON, the stored proof or None)."""
     row = await executor.fetchrow(SUBMISSION_EVIDENCE, submission_id)
@@ -531,7 +585,7 @@ class WatchedSubmission:
     transaction_submitted_block_height: int | None  # the abandon timer's start (a tip height)
     chain_included_height: int | None
     token_owner_address: str | None  # the receipt account, once sent
-    zkapp_token_id: str | None  # the challenge's token, where the receipt lives
+    zkapp_token_id: str | None  # a token-account receipt's token (before 0010)
 
 
 async def chain_watch(executor: Executor, limit: int = 500) -> list[WatchedSubmission]:
