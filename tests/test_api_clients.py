@@ -12,9 +12,9 @@ import uuid
 import pytest
 
 from tests.support.api import WALLET, Api
+from touchgrass.api.routes import ROUTES
 
 ZKAPP = WALLET  # any well-formed address (the schema checks its shape)
-from touchgrass.api.routes import ROUTES
 
 pytestmark = pytest.mark.anyio
 

@@ -223,24 +223,28 @@ async def test_a_crash_right_after_sending_never_publishes_twice(world: World) -
     crashing = world.start("publish", TOUCHGRASS_TEST_CRASH_AFTER_SEND="1",
                            PUBLISH_LEASE_S="6")
     assert crashing.wait(timeout=600) in (-9, 137)  # killed itself right after the send
-    row = await world.pool.fetchrow("SELECT status, transaction_hash, token_owner_address "
+    row = await world.pool.fetchrow("SELECT status, transaction_hash "
                                     "FROM submissions WHERE sha256_hash = $1", sha)
     assert row["status"] == "proof_publishing" and row["transaction_hash"]
     world.start("publish", PUBLISH_LEASE_S="6")
     await world.until("SELECT chain_status FROM submissions WHERE sha256_hash = $1", sha,
                       expect="final")
-    # exactly one receipt command for this photo reached the chain
+    # exactly one receipt command for this photo reached the chain, and one record of it
+    from touchgrass.chain.archive import ArchiveClient
     from touchgrass.chain.client import ChainClient
 
-    client = ChainClient(world.devnet.graphql)
+    client, archive = ChainClient(world.devnet.graphql), ArchiveClient(world.devnet.archive)
     try:
         hashes = [h for block in await client.best_chain(500) for h in block.zkapp_command_hashes]
-        receipt = await client.account(row["token_owner_address"], await world.pool.fetchval(
-            "SELECT zkapp_token_id FROM challenges"))
+        zkapp = await world.pool.fetchval("SELECT zkapp_address FROM challenges")
+        digest_high = int.from_bytes(bytes.fromhex(sha)[:16], "big")
+        records = [action for block in await archive.actions(zkapp) for action in block.actions
+                   if action.fields[1] == digest_high]
     finally:
         await client.close()
+        await archive.close()
     assert hashes.count(row["transaction_hash"]) == 1
-    assert receipt is not None and receipt.balance_nanomina == 1
+    assert [record.transaction_hash for record in records] == [row["transaction_hash"]]
 
 
 async def test_a_dropped_transaction_is_abandoned_and_requeued(world: World) -> None:
