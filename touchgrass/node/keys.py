@@ -91,10 +91,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--curve", action="append", choices=["secp256k1", "secp256r1"],
                         help="compile only these curves (default both)")
-    curves = parser.parse_args().curve or ["secp256k1", "secp256r1"]
+    parser.add_argument("--earlier-note", default="an earlier build of this curve's circuit",
+                        help="what a replaced build was, kept with its hashes under \"earlier\"")
+    args = parser.parse_args()
+    curves = args.curve or ["secp256k1", "secp256r1"]
     document = json.loads(KEYS_FILE.read_text()) if KEYS_FILE.exists() else {"earlier": []}
+    compiled = {curve: asyncio.run(_compile_current(curve)) for curve in curves}
+    for entry in document.get("current", []):
+        new = compiled.get(entry["curve"])
+        # A changed build's zkApps stay on chain with their receipts: keep its hashes.
+        if new is not None and new["zkapp"]["hash"] != entry["zkapp"]["hash"]:
+            document["earlier"].append({
+                "curve": entry["curve"], "receipts": entry["receipts"],
+                "program": {"hash": entry["program"]["hash"]},
+                "zkapp": {"hash": entry["zkapp"]["hash"]}, "note": args.earlier_note})
+            print(f"{entry['curve']}: the circuit changed; the earlier build's hashes are kept")
     kept = [e for e in document.get("current", []) if e["curve"] not in curves]
-    document["current"] = kept + [asyncio.run(_compile_current(curve)) for curve in curves]
+    document["current"] = kept + list(compiled.values())
     KEYS_FILE.write_text(json.dumps(document, indent=1) + "\n")
     print(f"wrote {KEYS_FILE}")
 
