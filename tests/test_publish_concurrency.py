@@ -60,6 +60,9 @@ class StandinBuilder:
                 self.proving -= 1
             command = self.command(f"build{built:08d}", params["nonce"])
             return {"command": command, "hash": command["hash"]}
+        if op == "verify":  # the stored proof, checked against the builders' circuit
+            stale = params["proof"].get("stale", False)
+            return {"valid": not stale, "reason": "the proof does not verify" if stale else None}
         if op == "resign_transaction":
             command = self.command(params["command"]["memo"], params["nonce"])
             return {"command": command, "hash": command["hash"]}
@@ -77,10 +80,15 @@ async def node() -> AsyncIterator[StandinNode]:
 
 
 async def publish_all(pool: asyncpg.Pool, database_url: str, node: StandinNode,
-                      builder: StandinBuilder, count: int, *, concurrency: int) -> list[dict]:
-    """Queue `count` proven photos, run the publish lane until all are complete."""
+                      builder: StandinBuilder, count: int, *, concurrency: int,
+                      stale: int = 0) -> list[dict]:
+    """Queue `count` proven photos (the first `stale` with a proof an earlier circuit made),
+    run the publish lane until all are complete or rejected."""
     rows = await queue_submissions(pool, count, status="proof_publishing",
                                    proof={"stand-in": True}, notify=True)
+    for row in rows[:stale]:
+        await pool.execute("UPDATE submissions SET proof_json = '{\"stale\": true}' "
+                           "WHERE id = $1", row["id"])
     await pool.execute("UPDATE challenges SET deployment_status = 'active', zkapp_address = $1, "
                        "zkapp_token_id = 'wReceiptToken'", ZKAPP)
     client = ChainClient(node.url)
@@ -95,8 +103,8 @@ async def publish_all(pool: asyncpg.Pool, database_url: str, node: StandinNode,
         concurrency=concurrency, control=control, handle_signals=False))
     try:
         deadline = time.monotonic() + 60
-        while await pool.fetchval("SELECT count(*) FROM submissions WHERE status = 'complete'"
-                                  ) < count:
+        while await pool.fetchval("SELECT count(*) FROM submissions "
+                                  "WHERE status IN ('complete', 'rejected')") < count:
             assert not role.done(), role.exception()
             assert time.monotonic() < deadline, "the photos were not all published"
             await asyncio.sleep(0.05)
@@ -105,8 +113,8 @@ async def publish_all(pool: asyncpg.Pool, database_url: str, node: StandinNode,
         await role
         await client.close()
     return [dict(r) for r in await pool.fetch(
-        "SELECT sha256_hash, transaction_hash, transaction_nonce, attempts FROM submissions "
-        "ORDER BY transaction_nonce")] if rows else []
+        "SELECT sha256_hash, status, transaction_hash, transaction_nonce, attempts, "
+        "failure_reason FROM submissions ORDER BY transaction_nonce")] if rows else []
 
 
 def sent_nonces(node: StandinNode) -> list[int]:
@@ -155,6 +163,25 @@ async def test_a_refused_command_leaves_no_nonce_gap(
         range(FIRST_NONCE, FIRST_NONCE + 6))
     # the refused one was proven again (its proof was refused); no other photo was
     assert builder.calls["verify_and_store_transaction"] == 7
+
+
+async def test_a_proof_made_by_an_earlier_circuit_is_rejected_before_building(
+        pool: asyncpg.Pool, database_url: str, node: StandinNode) -> None:
+    """After an upgrade that changes the circuit (README "Upgrading"), a proof stored by the
+    earlier version is refused by the builders' circuit before seconds of proving; the row
+    says how to prove it again, and the photos behind it are published."""
+    builder = StandinBuilder()
+    rows = await publish_all(pool, database_url, node, builder, 3, concurrency=1, stale=1)
+    [rejected] = [r for r in rows if r["status"] == "rejected"]
+    assert "made by an earlier one" in rejected["failure_reason"]
+    assert f"touchgrass resubmit {rejected['sha256_hash']}" in rejected["failure_reason"]
+    assert rejected["attempts"] == 1 and rejected["transaction_hash"] is None
+    assert builder.calls["verify"] == 3
+    assert builder.calls["verify_and_store_transaction"] == 2  # not for the stale one
+    assert sent_nonces(node) == [FIRST_NONCE, FIRST_NONCE + 1]
+    # rejected rows drop their proof, so a resubmit goes back to generate
+    assert await pool.fetchval("SELECT proof_json FROM submissions WHERE status = 'rejected'"
+                               ) is None
 
 
 async def test_the_transaction_id_is_recorded_once_the_node_has_the_command(

@@ -41,6 +41,7 @@ from touchgrass.chain import (
 from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import ACCOUNT_CREATION_FEE_NANOMINA, BEST_CHAIN_WINDOW
 from touchgrass.errors import JobError, LeaseLost, PermanentJobError, SendErrorKind, SendRejected
+from touchgrass.node import ops
 from touchgrass.node.era import require_supported
 from touchgrass.node.ops import Runner
 
@@ -237,6 +238,15 @@ class MinaPublisher:
         if request.proof_json is None:
             raise PermanentJobError("the kept proven command was refused and no proof is stored "
                                     "any more; `touchgrass resubmit` proves it again")
+        # The contract verifies the proof against the circuit it was compiled with; a proof
+        # made by an earlier build of the circuit (README "Upgrading") would fail there after
+        # seconds of proving, on every attempt. The builders hold the current circuit.
+        valid, reason = await ops.verify(self.pool, request.proof_json)
+        if not valid:
+            raise PermanentJobError(
+                f"the stored proof does not verify with this version's circuit ({reason}): it "
+                f"was made by an earlier one. `touchgrass resubmit {request.sha256_hex}` proves "
+                "it again")
         started = time.monotonic()
         built = await transactions.build_verify_and_store(
             self.pool, endpoint=self.endpoint, network_id=self.network_id,
