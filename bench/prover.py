@@ -72,24 +72,36 @@ async def main(args: argparse.Namespace) -> None:
     prover, cached_s = await start(cold, public)
     print(f"cached compile: {cached_s:.1f} s", flush=True)
 
-    proofs = [await timed_proof(prover, request(private, args.curve)) for _ in range(args.proofs)]
-    for n, (seconds, rss) in enumerate(proofs, 1):
-        print(f"proof {n}: {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB", flush=True)
+    proofs = []
+    [process] = list(prover.pool._all)
+    for n in range(1, args.proofs + 1):
+        seconds, rss = await timed_proof(prover, request(private, args.curve))
+        proofs.append((seconds, rss))
+        memory = (await process.request("info", {}, 30))["memory"]
+        print(f"proof {n}: {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB; after it: V8 heap "
+              f"{memory['heapUsed'] / 2**20:.0f} of {memory['heapTotal'] / 2**20:.0f} MiB, "
+              f"external {memory['external'] / 2**20:.0f} MiB, rest (native) "
+              f"{(memory['rss'] - memory['heapTotal'] - memory['external']) / 2**20:.0f} MiB",
+              flush=True)
+    first_peak, highest_peak = proofs[0][1], max(rss for _, rss in proofs)
+    growth = 100 * (highest_peak - first_peak) / first_peak
 
-    started = time.perf_counter()
-    for _ in range(args.row):
-        await prover.prove(request(private, args.curve))
-    warm_s = time.perf_counter() - started
-    print(f"warm process, {args.row} proofs in a row: {warm_s:.1f} s", flush=True)
+    warm_s = fresh_s = 0.0
+    if args.row:  # --row 0: only the proofs above (a long memory run)
+        started = time.perf_counter()
+        for _ in range(args.row):
+            await prover.prove(request(private, args.curve))
+        warm_s = time.perf_counter() - started
+        print(f"warm process, {args.row} proofs in a row: {warm_s:.1f} s", flush=True)
     await prover.close()
-
-    started = time.perf_counter()
-    for _ in range(args.row):
-        fresh, _ = await start(cold, public)
-        await fresh.prove(request(private, args.curve))
-        await fresh.close()
-    fresh_s = time.perf_counter() - started
-    print(f"fresh process per proof, {args.row} proofs: {fresh_s:.1f} s", flush=True)
+    if args.row:
+        started = time.perf_counter()
+        for _ in range(args.row):
+            fresh, _ = await start(cold, public)
+            await fresh.prove(request(private, args.curve))
+            await fresh.close()
+        fresh_s = time.perf_counter() - started
+        print(f"fresh process per proof, {args.row} proofs: {fresh_s:.1f} s", flush=True)
 
     median_prove = statistics.median(s for s, _ in proofs)
     median_rss = statistics.median(r for _, r in proofs)
@@ -98,10 +110,14 @@ async def main(args: argparse.Namespace) -> None:
     print(f"| cached compile | {cached_s:.1f} s |")
     print(f"| prove, median of {args.proofs} | {median_prove:.1f} s |")
     print(f"| peak RSS while proving, median of {args.proofs} | {median_rss / 2**20:.0f} MiB |")
-    print(f"| {args.row} proofs, one warm process | {warm_s:.1f} s ({warm_s / args.row:.1f} s each) |")
-    print(f"| {args.row} proofs, a fresh process each | {fresh_s:.1f} s ({fresh_s / args.row:.1f} s each) |")
-    print(f"| proofs per hour per warm process | {3600 * args.row / warm_s:.0f} |")
-
+    print(f"| highest peak RSS over {args.proofs} proofs | {highest_peak / 2**20:.0f} MiB "
+          f"({growth:+.1f} % on the first proof's) |")
+    if args.row:
+        print(f"| {args.row} proofs, one warm process | {warm_s:.1f} s "
+              f"({warm_s / args.row:.1f} s each) |")
+        print(f"| {args.row} proofs, a fresh process each | {fresh_s:.1f} s "
+              f"({fresh_s / args.row:.1f} s each) |")
+        print(f"| proofs per hour per warm process | {3600 * args.row / warm_s:.0f} |")
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

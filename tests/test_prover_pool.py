@@ -138,3 +138,14 @@ async def test_close_leaves_no_process() -> None:
 def test_a_missing_node_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="NODE_BINARY"):
         find_node("node-that-does-not-exist")
+
+
+def test_the_memory_limit_defaults_per_curve_and_the_setting_wins() -> None:
+    from touchgrass.node.pool import BUILDER_MAX_RSS_MB, MAX_RSS_MB, max_rss_mb
+    from touchgrass.settings import ProverSettings
+
+    defaults = ProverSettings()
+    assert max_rss_mb(defaults, "secp256r1", zkapp=False) == MAX_RSS_MB["secp256r1"]
+    assert max_rss_mb(defaults, "secp256k1", zkapp=False) == MAX_RSS_MB["secp256k1"]
+    assert max_rss_mb(defaults, "secp256r1", zkapp=True) == BUILDER_MAX_RSS_MB
+    assert max_rss_mb(ProverSettings(prover_max_rss_mb=3000), "secp256r1", zkapp=False) == 3000

@@ -408,8 +408,10 @@ class ProverSettings(BaseSettings):
     prover_max_proofs: int = Field(
         default=50, ge=1, description="Recycle a process after this many proofs."
     )
-    prover_max_rss_mb: int = Field(
-        default=4096, ge=256, description="Recycle a process above this resident memory."
+    prover_max_rss_mb: int | None = Field(
+        default=None, ge=256,
+        description="Recycle a process above this resident memory (MiB); default: measured "
+        "per curve for provers, 4096 for the publisher's builders (node/pool.py).",
     )
 
 

@@ -2,8 +2,9 @@
 
 Processes compile once at start (the first one alone, so the others find a warm file
 cache), are replaced when they crash or hang (only the request in flight fails, and the
-queue retries it), and are recycled after `max_proofs` requests or above `max_rss_mb`,
-because o1js grows over many proofs.
+queue retries it), and are recycled after `max_proofs` requests or above `max_rss_mb`, a
+safety net: with the garbage collected after each proof (service.js) a process's memory
+stays flat after its second proof (bench/README.md "Prover memory").
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from touchgrass.node.install import Installation, find_node, install
 from touchgrass.node.process import ProverProcess, command_for, environment
 from touchgrass.settings import ProverSettings
 
-__all__ = ["CACHE_BYTES", "PoolConfig", "Progress", "ProverPool", "check_cache_space",
-           "compile_circuits", "open_pool"]
+__all__ = ["CACHE_BYTES", "MAX_RSS_MB", "PoolConfig", "Progress", "ProverPool",
+           "check_cache_space", "compile_circuits", "max_rss_mb", "open_pool"]
 
 log = logs.get_logger(__name__)
 
@@ -178,6 +179,21 @@ class ProverPool:
         self._all.clear()
 
 
+# PROVER_MAX_RSS_MB's defaults (MiB), from bench/prover.py's 20-proof runs: a prover's
+# highest peak over 20 proofs with a quarter on top, so a process recycles only if it grows
+# well past what was measured. Size a container for this plus one proof's ~350 MiB above
+# its resting memory (README "Deploying"). The builders also hold the contract and prove
+# its transactions; they keep the earlier, unmeasured 4096.
+MAX_RSS_MB = {"secp256k1": 2688, "secp256r1": 2688}
+BUILDER_MAX_RSS_MB = 4096
+
+
+def max_rss_mb(settings: ProverSettings, curve: str, *, zkapp: bool) -> int:
+    if settings.prover_max_rss_mb is not None:
+        return settings.prover_max_rss_mb
+    return BUILDER_MAX_RSS_MB if zkapp else MAX_RSS_MB[curve]
+
+
 async def open_pool(settings: ProverSettings, *, curve: str, size: int = 1, zkapp: bool = False,
                     progress: Progress | None = None) -> ProverPool:
     """Install the JS dependencies when missing, start `size` processes, wait until ready.
@@ -192,7 +208,7 @@ async def open_pool(settings: ProverSettings, *, curve: str, size: int = 1, zkap
         node_binary=settings.node_binary, threads=settings.prover_threads,
         request_timeout_s=settings.prover_timeout_s,
         start_timeout_s=settings.prover_start_timeout_s, max_proofs=settings.prover_max_proofs,
-        max_rss_mb=settings.prover_max_rss_mb,
+        max_rss_mb=max_rss_mb(settings, curve, zkapp=zkapp),
     ), installation)
     await pool.start(progress)
     return pool

@@ -204,7 +204,8 @@ class ProverProcess:
 
 
 def command_for(node: str, entry: str) -> list[str]:
-    return [node, "--enable-source-maps", entry]
+    # --expose-gc: the service collects V8's garbage after each proof (service.js, serve).
+    return [node, "--enable-source-maps", "--expose-gc", entry]
 
 
 def environment(*, curve: str, cache_dir: str, threads: int, zkapp: bool = False
@@ -219,4 +220,8 @@ def environment(*, curve: str, cache_dir: str, threads: int, zkapp: bool = False
         "O1JS_BACKEND": env.get("O1JS_BACKEND", "native"),
         "TOUCHGRASS_ZKAPP": "1" if zkapp else "0",
     })
+    # glibc's malloc gives each of the prover's threads its own arena, which keeps freed
+    # memory: two arenas hold a P-256 prover ~90 MiB lower at the same speed (bench/README.md
+    # "Prover memory"). An operator's own value wins.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env

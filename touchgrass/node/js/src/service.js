@@ -52,6 +52,9 @@ export function makeOps({ circuit, verificationKey, curveName, log }) {
         curve: curveName,
         verificationKeyHash: verificationKey.hash.toString(),
         rss: process.memoryUsage().rss,
+        // Where the resident memory is: V8's heap, buffers it tracks (external), the rest
+        // native (the Rust prover's allocations, code).
+        memory: process.memoryUsage(),
       };
     },
 
@@ -126,6 +129,7 @@ export async function serve(ops, log) {
       write({ id, ok: false, error: { code: 'bad_request', message: `unknown op ${op}` } });
       continue;
     }
+    const started = Date.now();
     try {
       write({ id, ok: true, result: await handler(params) });
     } catch (error) {
@@ -133,5 +137,10 @@ export async function serve(ops, log) {
       if (code === 'internal') log('error', error.stack ?? String(error), 'error');
       write({ id, ok: false, error: { code, message: brief(error) } });
     }
+    // A proof leaves ~125 MiB of garbage in V8's old generation, which V8 collects only
+    // when the heap nears its limit, so RSS climbed by that much a proof for several proofs
+    // (bench/README.md "Prover memory"). Collecting after each long op (the answer is
+    // already written) starts every proof from the same heap. Needs node --expose-gc.
+    if (Date.now() - started >= 1000) globalThis.gc?.();
   }
 }
