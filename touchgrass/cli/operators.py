@@ -56,8 +56,9 @@ def verify_proof(
 ) -> None:
     """Verify a proof; exit 0 when it holds, 1 when it does not (with the reason).
 
-    Checked against the verification key this version of touchgrass stores (no compile, about
-    a second).
+    Checked against the verification key this version of touchgrass stores (no compile: ~7 s
+    here, reading the verifier's caches from CIRCUIT_CACHE_PATH; a machine's first check
+    writes them).
     """
     from touchgrass.operator import proofs
     from touchgrass.settings import ProverSettings, SignerSettings

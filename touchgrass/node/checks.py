@@ -37,9 +37,13 @@ class ChecksProcess:
 async def open_checks(settings: ProverSettings) -> AsyncIterator[ChecksProcess]:
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
     node = find_node(settings.node_binary)
+    await asyncio.to_thread(settings.circuit_cache_path.mkdir, parents=True, exist_ok=True)
     process = ProverProcess(
         command_for(node, str(installation.checks_entry)),
-        environment(curve="", cache_dir="", threads=settings.prover_threads or 2),
+        # the provers' cache: verifying reads the SRS and the wrap domain's Lagrange basis
+        # from it (tools.js), computing and writing them only on a machine's first check
+        environment(curve="", cache_dir=str(settings.circuit_cache_path),
+                    threads=settings.prover_threads or 2),
         name="checks")
     await process.start(START_TIMEOUT_S)
     try:

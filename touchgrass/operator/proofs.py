@@ -92,7 +92,7 @@ def read_proof_file(file: Path, image: Path | None = None) -> ProofFile:
 async def verify_proof_file(settings: ProverSettings, file: ProofFile, signer: SignerKey
                             ) -> Verdict:
     """Against the verification key this version stores for the signer's curve: no compile,
-    about a second (bench/README.md)."""
+    ~7 s here, most of it o1js loading the SRS and verifying (bench/README.md "Receipts")."""
     key = known_keys().current(signer.curve).program
     async with open_checks(settings) as checks:
         valid, reason = await ops.verify_with_key(

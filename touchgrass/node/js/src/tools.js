@@ -7,11 +7,39 @@
 //                 the zkApp action-state hash after these actions, one list per account
 //                 update in chain order, from the empty state: what a node's account
 //                 `actionState` must equal when the list is complete and untampered
-import { AccountUpdate, Field, setBackend } from 'o1js';
+import { AccountUpdate, Cache, Field, initializeBindings, setBackend } from 'o1js';
 import { authenticityProgram } from './circuit.js';
 import { makeOps, RequestError, serve } from './service.js';
 
 setBackend(process.env.O1JS_BACKEND === 'wasm' ? 'wasm' : 'native');
+
+// Verifying a proof needs the wrap domain's Lagrange basis, which the native verifier
+// computes from scratch on first use (4-5 s here); o1js caches it on disk only when a
+// compile asks for it. Asking for it through o1js's SRS cache (CIRCUIT_CACHE_PATH, shared
+// with the provers, whose compile writes it) reads it from disk instead, as it does the SRS
+// itself; the first run on a machine computes and writes both. The installed o1js's
+// internal modules (2.15 layout), as chain.js's signer: this is that seam.
+// AuthenticityProgram verifies no proofs, so Pickles wraps it in a 2^13 domain.
+const WRAP_DOMAIN_LOG2 = 13;
+let basisLoaded = false;
+
+async function loadVerifierCaches() {
+  const cacheDir = process.env.CIRCUIT_CACHE_PATH;
+  if (basisLoaded || !cacheDir) return;
+  const o1js = import.meta.resolve('o1js');
+  const bindings = await import(new URL('./bindings.js', o1js)); // live after initializing
+  const { setSrsCache } = await import(new URL('./bindings/crypto/cache.js', o1js));
+  basisLoaded = true;
+  try {
+    await initializeBindings();
+    setSrsCache(Cache.FileSystem(cacheDir));
+    globalThis.__snarkyTsBindings.srs(bindings.wasm).fq.addLagrangeBasis(
+      bindings.Pickles.loadSrsFq(), WRAP_DOMAIN_LOG2);
+  } catch (error) {
+    // only slower: the verifier computes what it needs itself
+    log('cache', `verifier caches not used: ${error.message}`, 'warning');
+  }
+}
 
 function log(action, message, level = 'info') {
   process.stderr.write(JSON.stringify({ level, action, message, pid: process.pid }) + '\n');
@@ -40,6 +68,7 @@ const ops = {
       throw new RequestError('bad_request', error.message);
     }
     const key = { data: verificationKey.data, hash: field(String(verificationKey.hash)) };
+    await loadVerifierCaches();
     return makeOps({ circuit, verificationKey: key, curveName: curve, log }).verify({ proof, digest, signer });
   },
 
