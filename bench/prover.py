@@ -73,10 +73,10 @@ async def main(args: argparse.Namespace) -> None:
     print(f"cached compile: {cached_s:.1f} s", flush=True)
 
     proofs = []
-    [process] = list(prover.pool._all)
     for n in range(1, args.proofs + 1):
         seconds, rss = await timed_proof(prover, request(private, args.curve))
         proofs.append((seconds, rss))
+        [process] = list(prover.pool._all)  # a recycled process is replaced
         memory = (await process.request("info", {}, 30))["memory"]
         print(f"proof {n}: {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB; after it: V8 heap "
               f"{memory['heapUsed'] / 2**20:.0f} of {memory['heapTotal'] / 2**20:.0f} MiB, "
@@ -85,6 +85,7 @@ async def main(args: argparse.Namespace) -> None:
               flush=True)
     first_peak, highest_peak = proofs[0][1], max(rss for _, rss in proofs)
     growth = 100 * (highest_peak - first_peak) / first_peak
+    limit_mb, recycled = prover.pool.config.max_rss_mb, prover.pool.recycles
 
     warm_s = fresh_s = 0.0
     if args.row:  # --row 0: only the proofs above (a long memory run)
@@ -112,6 +113,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"| peak RSS while proving, median of {args.proofs} | {median_rss / 2**20:.0f} MiB |")
     print(f"| highest peak RSS over {args.proofs} proofs | {highest_peak / 2**20:.0f} MiB "
           f"({growth:+.1f} % on the first proof's) |")
+    print(f"| recycling limit (PROVER_MAX_RSS_MB for {args.curve}) / recycles | {limit_mb} MiB / "
+          f"{recycled} |")
     if args.row:
         print(f"| {args.row} proofs, one warm process | {warm_s:.1f} s "
               f"({warm_s / args.row:.1f} s each) |")
