@@ -5,7 +5,8 @@ import { authenticityProgram } from '../src/circuit.js';
 import { assertEcdsaHalfScalars, digestScalar, parts, WINDOWS } from '../src/ecdsa.js';
 
 const o1js = import.meta.resolve('o1js');
-const { Ecdsa } = await import(new URL('./lib/provable/gadgets/elliptic-curve.js', o1js));
+const { Ecdsa, Point, initialAggregator } =
+  await import(new URL('./lib/provable/gadgets/elliptic-curve.js', o1js));
 const { Field3 } = await import(new URL('./lib/provable/gadgets/foreign-field.js', o1js));
 
 const r1 = authenticityProgram('secp256r1');
@@ -31,7 +32,7 @@ const half = (windows) => (input, signature) =>
   assertEcdsaHalfScalars(...args(input, signature), undefined, windows);
 
 // Parts of the half-scalar check, each alone on witnessed inputs.
-const point = () => Provable.witness(parts.Point.provable, () => parts.Point.from(Curve.Bigint.one));
+const point = () => Provable.witness(Point.provable, () => Point.from(Curve.Bigint.one));
 const scalar = (limbs) => Provable.witness(Field3, () => Field3.from(1n)).slice(0, limbs);
 const result = {
   secp256k1: (await authenticityProgram('secp256k1').Program.analyzeMethods()).verifySignature.rows,
@@ -40,7 +41,7 @@ const result = {
   stock: {}, half: {},
   parts: {
     doublingChain: await rows('chain', () => parts.doublingChain(Curve.Bigint,
-      parts.Point.from(parts.initialAggregator(Curve.Bigint)),
+      Point.from(initialAggregator(Curve.Bigint)),
       [[...scalar(2), Field(0)], [...scalar(2), Field(0)]],
       [point(), point()], WINDOWS.variable)),
     comb: await rows('comb', () => parts.fixedBaseComb(Curve.Bigint, point(), scalar(3),

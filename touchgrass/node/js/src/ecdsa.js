@@ -61,7 +61,7 @@ export function assertEcdsaHalfScalars(Curve, { r, s }, msgHash, publicKey,
   // r != 0 (r < n, so the integer); with v*r = z*s and v != 0 this also gives s != 0.
   r[0].add(r[1].mul(1n << 88n)).add(r[2].mul(1n << 176n)).assertNotEquals(0n);
 
-  const [v0, v1, zAbs0, zAbs1, zNegative, c0, c1, c2, y0, y1, y2] = exists(11, () => {
+  const [v0, v1, zAbs0, zAbs1, zSign, c0, c1, c2, y0, y1, y2] = exists(11, () => {
     const w = witness(Curve, Field3.toBigints(r, s, msgHash),
       { x: Field3.toBigint(publicKey.x), y: Field3.toBigint(publicKey.y) });
     return [...split(w.v).slice(0, 2), ...split(w.zAbs).slice(0, 2), w.zNegative ? 1n : 0n,
@@ -72,13 +72,13 @@ export function assertEcdsaHalfScalars(Curve, { r, s }, msgHash, publicKey,
   const v = [v0, v1, Field(0)];
   const zAbs = [zAbs0, zAbs1, Field(0)];
   const c = [c0, c1, c2];
-  zNegative.assertBool();
+  zSign.assertBool();
+  const zNegative = Bool.Unsafe.fromField(zSign);
   v0.add(v1.mul(1n << 88n)).assertNotEquals(0n);
 
   // v*r = z*s (mod n): v*r = +-(|z|*s).
   const zs = ForeignField.mul(zAbs, s, n);
-  const zSigned = Provable.if(Bool.Unsafe.fromField(zNegative), Field3,
-    ForeignField.negate(zs, n), zs);
+  const zSigned = Provable.if(zNegative, Field3, ForeignField.negate(zs, n), zs);
   ForeignField.assertMul(v, r, zSigned, n);
   // c*s = v*e (mod n).
   ForeignField.assertMul(c, s, ForeignField.mul(v, msgHash, n), n);
@@ -88,16 +88,14 @@ export function assertEcdsaHalfScalars(Curve, { r, s }, msgHash, publicKey,
   EllipticCurve.assertOnCurve(negR, Curve);
   const signedP = {
     x: publicKey.x,
-    y: Provable.if(Bool.Unsafe.fromField(zNegative), Field3,
-      ForeignField.negate(publicKey.y, p), publicKey.y),
+    y: Provable.if(zNegative, Field3, ForeignField.negate(publicKey.y, p), publicKey.y),
   };
 
   // v*(-R) + z*P + c*G = 0, started from the initial aggregator IA so that no addition
   // meets the point at infinity: the sum must come out as 2^127 * IA.
-  const ia = initialAggregator(Curve);
+  const { ia, expected } = constantsOf(Curve, windows.comb);
   let sum = doublingChain(Curve, Point.from(ia), [v, zAbs], [negR, signedP], windows.variable);
   sum = fixedBaseComb(Curve, sum, c, windows.comb);
-  const expected = Curve.scale(Curve.fromNonzero(ia), 1n << BigInt(HALF_BITS - 1));
   ForeignField.equals(sum.x, expected.x, p)
     .and(ForeignField.equals(sum.y, expected.y, p))
     .assertTrue(INVALID_SIGNATURE);
@@ -131,18 +129,38 @@ function doublingChain(Curve, sum, scalars, points, window) {
 /** sum + c*G from constant tables [0, 1, ..., 2^w - 1] * 2^(w*i) * G: additions only. */
 function fixedBaseComb(Curve, sum, c, window) {
   const chunks = sliceField3(c, { maxBits: 256, chunkSize: window });
-  let base = Curve.one;
-  for (const chunk of chunks) {
-    const table = [Point.from(Curve.zero)];
-    let multiple = base;
-    for (let j = 1; j < 1 << window; j++) {
-      table.push(Point.from(multiple));
-      multiple = Curve.add(multiple, base);
-    }
-    sum = addChosen(Curve, sum, table, chunk);
-    base = multiple; // 2^w * base
-  }
+  const { combTables } = constantsOf(Curve, window);
+  chunks.forEach((chunk, i) => { sum = addChosen(Curve, sum, combTables[i], chunk); });
   return sum;
+}
+
+// The constant points, computed in bigints once per curve and window rather than at every
+// run of the method (each proof runs it): the initial aggregator, what the sum must end at,
+// and the comb's 256/w tables.
+const constants = new Map();
+
+function constantsOf(Curve, window) {
+  const key = `${Curve.modulus}:${window}`;
+  if (!constants.has(key)) {
+    const ia = initialAggregator(Curve);
+    const combTables = [];
+    let base = Curve.one;
+    for (let i = 0; i < Math.ceil(256 / window); i++) {
+      const table = [Point.from(Curve.zero)];
+      let multiple = base;
+      for (let j = 1; j < 1 << window; j++) {
+        table.push(Point.from(multiple));
+        multiple = Curve.add(multiple, base);
+      }
+      combTables.push(table);
+      base = multiple; // 2^w * base
+    }
+    constants.set(key, {
+      ia, combTables,
+      expected: Curve.scale(Curve.fromNonzero(ia), 1n << BigInt(HALF_BITS - 1)),
+    });
+  }
+  return constants.get(key);
 }
 
 /** [0, P, 2P, ..., (2^w - 1)P]; entry 0 is never added (addChosen skips it). */
@@ -200,4 +218,4 @@ export function halfGcd(u, n) {
 }
 
 // The parts, for bench/circuit.mjs's rows per part (not used by the circuit this way).
-export const parts = { doublingChain, fixedBaseComb, initialAggregator, Point };
+export const parts = { doublingChain, fixedBaseComb };

@@ -48,13 +48,14 @@ function signerPoint(circuit, signer) {
 export function makeOps({ circuit, verificationKey, curveName, log }) {
   return {
     async info() {
+      // Where the resident memory is: V8's heap, buffers it tracks (external), the rest
+      // native (the Rust prover's allocations, code).
+      const memory = process.memoryUsage();
       return {
         curve: curveName,
         verificationKeyHash: verificationKey.hash.toString(),
-        rss: process.memoryUsage().rss,
-        // Where the resident memory is: V8's heap, buffers it tracks (external), the rest
-        // native (the Rust prover's allocations, code).
-        memory: process.memoryUsage(),
+        rss: memory.rss,
+        memory,
       };
     },
 
