@@ -38,7 +38,21 @@ async def fake_node(answers: list) -> tuple[TestServer, ChainClient]:
     ("Account_nonce_precondition_unsatisfied", SendErrorKind.NONCE),
     ("Couldn't send zkApp command: Insufficient_funds", SendErrorKind.BALANCE),
     ("Couldn't send zkApp command: Verification_failed: proof", SendErrorKind.INVALID_PROOF),
-    ("Couldn't send zkApp command: Overloaded", SendErrorKind.OTHER),
+    ("Couldn't send zkApp command: (Verification_failed (Invalid_proof \"In progress\"))",
+     SendErrorKind.INVALID_PROOF),
+    # a signature made for another network: signed again, never proven again
+    ("Couldn't send zkApp command: (Verification_failed (Invalid_signature (B62q...)))",
+     SendErrorKind.INVALID_SIGNATURE),
+    # the node cannot take commands now: no attempt used
+    ("Daemon is bootstrapping", SendErrorKind.NOT_READY),
+    ("Couldn't send zkApp command: We don't have a transition frontier", SendErrorKind.NOT_READY),
+    ("Couldn't send zkApp command: [\"After_slot_tx_end\"]", SendErrorKind.NOT_READY),
+    ("Couldn't send zkApp command: [\"Expired\"]", SendErrorKind.NOT_READY),
+    ("Couldn't send zkApp command: Overloaded", SendErrorKind.NOT_READY),
+    # no retry can help
+    ("Couldn't send zkApp command: [\"Fee_payer_not_permitted_to_send\"]",
+     SendErrorKind.CONFIGURATION),
+    ("Couldn't send zkApp command: something new", SendErrorKind.OTHER),
 ])
 def test_classification_of_daemon_errors(message: str, kind: SendErrorKind) -> None:
     assert classify(message) is kind
@@ -118,8 +132,9 @@ async def test_pool_best_chain_and_node_info() -> None:
         {"data": {"pooledZkappCommands": None}, "errors": [{"message": "bad key"}]},
         {"data": {"bestChain": [block]}},
         {"data": {"bestChain": [{"stateHash": "3N"}]}},
-        {"data": {"version": "4.0.0-mainnet-mesa-6850301",
-                  "daemonStatus": {"syncStatus": "SYNCED", "chainId": "a7351abc"}}},
+        {"data": {"version": "5f20bd0b8a7a69e7b1da9c0a53c2f6cf1c1a1b91", "networkID": "mina:devnet",
+                  "daemonStatus": {"syncStatus": "SYNCED", "chainId": "a7351abc",
+                                   "consensusConfiguration": {"k": 290, "slotDuration": 180000}}}},
         {"data": {"version": None, "daemonStatus": None}},
     ])
     try:
@@ -131,8 +146,9 @@ async def test_pool_best_chain_and_node_info() -> None:
         with pytest.raises(ChainError, match="lacks"):
             await client.best_chain(5)
         info = await client.node_info()
-        assert (info.version, info.sync_status, info.chain_id) == \
-            ("4.0.0-mainnet-mesa-6850301", "SYNCED", "a7351abc")
+        assert (info.version, info.network_id, info.sync_status, info.chain_id, info.k,
+                info.slot_duration_ms) == ("5f20bd0b8a7a69e7b1da9c0a53c2f6cf1c1a1b91",
+                                           "mina:devnet", "SYNCED", "a7351abc", 290, 180000)
         with pytest.raises(ChainError, match="version query failed"):
             await client.node_info()
     finally:

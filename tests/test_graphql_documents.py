@@ -58,3 +58,49 @@ def test_a_document_the_daemon_would_refuse_fails(schema: GraphQLSchema, documen
         return text.lower().replace('"', "").replace("'", "")
     assert any(all(part in words(message) for part in words(complaint).split(" ... "))
                for message in found), found
+
+
+def _declared(document: str) -> list[str]:
+    """What graphql-core reads as the operation's declared variables (the reference)."""
+    [operation] = parse(document).definitions
+    return [definition.variable.name.value
+            for definition in operation.variable_definitions or ()]  # type: ignore[attr-defined]
+
+
+ALL_DOCUMENTS = {**{f"node {name}": text for name, text in DOCUMENTS.items()},
+                 **{f"archive {name}": text for name, text in archive.DOCUMENTS.items()}}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_DOCUMENTS))
+def test_the_client_sends_exactly_the_declared_variables(name: str) -> None:
+    """A daemon (ocaml-graphql-server 0.13.0) refuses a used variable the request leaves out
+    ("Missing variable", HTTP 400): the client's own reading of each document's declarations
+    must be exactly graphql-core's, so `_call` fills in every one (null when absent)."""
+    from touchgrass.chain.client import declared_variables
+
+    assert list(declared_variables(ALL_DOCUMENTS[name])) == _declared(ALL_DOCUMENTS[name])
+
+
+@pytest.mark.anyio
+async def test_a_call_with_a_variable_left_out_still_sends_it_as_null() -> None:
+    """The account query declares `$token`; a call without a token sends `"token": null`, and
+    the stand-in daemon, which refuses an omitted variable as the daemon does, answers."""
+    from tests.support.daemon_standin import DEFAULT_TOKEN, StandinNode
+    from touchgrass.chain.client import ACCOUNT_QUERY, ChainClient
+
+    node = await StandinNode().start()
+    node.accounts[("B62qsomeone", DEFAULT_TOKEN)] = {"nonce": "4", "balance": "7"}
+    client = ChainClient(node.url)
+    try:
+        account = await client.account("B62qsomeone")
+        assert account is not None and account.nonce == 4
+        # what the old client sent: the variable omitted. Refused, with HTTP 400.
+        import aiohttp
+        async with aiohttp.ClientSession() as session, session.post(node.url, json={
+                "query": ACCOUNT_QUERY, "variables": {"publicKey": "B62qsomeone"}}) as answer:
+            assert answer.status == 400
+            assert (await answer.json()) == {"errors": [{"message": "Missing variable `token`"}],
+                                             "data": None}
+    finally:
+        await client.close()
+        await node.close()

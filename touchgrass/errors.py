@@ -3,7 +3,8 @@
     TouchgrassError
      ├── ConfigError              a setting is missing or malformed: the process stops with one line
      │    ├── PortTaken             a port touchgrass would listen on is in use
-     │    └── UnsupportedNetwork    the node runs a protocol our o1js cannot make transactions for
+     │    ├── UnsupportedNetwork    the node runs a protocol our o1js cannot make transactions for
+     │    └── WrongNetwork          the node's networkID is not MINA_NETWORK's: every signature would fail
      ├── MigrationError           the database could not be migrated (unreachable, refused)
      ├── DatabaseUnavailable      no connection to the database could be opened (at start)
      ├── ApiError                 an HTTP-only failure (401, 408, 413, 415, ...) with its status
@@ -19,7 +20,9 @@
      │    └── ProverRequestError    the program refused the request (`code` says why)
      ├── ChainError               the Mina node could not be reached or answered nonsense
      │    ├── SendRejected          it refused a command (`kind`, a SendErrorKind, says why)
-     │    └── NodeNotSynced         it is bootstrapping or catching up: ask again later, no attempt used
+     │    ├── SendAnswerLost        a send went out and no answer came: look the command up by hash
+     │    └── NodeNotReady          it cannot take commands now: ask again later, no attempt used
+     │         └── NodeNotSynced      it is bootstrapping or catching up
      ├── JobError                 raised by a stage handler while working on one row
      │    ├── PermanentJobError     retrying cannot help (bad bytes, bad signature): reject now
      │    └── LeaseLost             the row's lease was lost before sending: nothing was sent
@@ -38,8 +41,11 @@ import enum
 __all__ = [
     "ApiError",
     "DatabaseUnavailable",
+    "NodeNotReady",
     "NodeNotSynced",
+    "SendAnswerLost",
     "UnsupportedNetwork",
+    "WrongNetwork",
     "SendErrorKind",
     "SendRejected",
     "ProverTimeout",
@@ -96,6 +102,11 @@ class PortTaken(ConfigError):
 class UnsupportedNetwork(ConfigError):
     """The node's network runs a transaction protocol this build's o1js cannot produce (a Mesa
     network for o1js 2.x); publishing would only burn attempts on rejections."""
+
+
+class WrongNetwork(ConfigError):
+    """The node serves another network than MINA_NETWORK names: the network id is part of what
+    is signed, so every command would be refused as `Invalid_signature`."""
 
 
 class MigrationError(TouchgrassError):
@@ -204,7 +215,12 @@ class SendErrorKind(enum.Enum):
     REPLACE_FEE = "replace_fee"  # the nonce is taken by a pending command
     DUPLICATE = "duplicate"  # this very command is already known
     BALANCE = "balance"  # the fee payer cannot pay
-    INVALID_PROOF = "invalid_proof"  # a proof or signature does not verify
+    INVALID_PROOF = "invalid_proof"  # a proof does not verify: prove again
+    INVALID_SIGNATURE = "invalid_signature"  # a signature does not verify: sign again, never
+    #                                          prove (a wrong network is refused at start)
+    NOT_READY = "not_ready"  # the node cannot take commands now (bootstrapping, no frontier,
+    #                          the window before a hard fork, overloaded): wait, no attempt
+    CONFIGURATION = "configuration"  # no retry can help (the fee payer may not send)
     OTHER = "other"
 
 
@@ -217,6 +233,16 @@ class SendRejected(ChainError):
         self.kind = kind
 
 
-class NodeNotSynced(ChainError):
+class NodeNotReady(ChainError):
+    """The node cannot take or answer for commands now (not synced, bootstrapping, refusing
+    sends before a hard fork, overloaded). Not the row's fault: retry without an attempt."""
+
+
+class SendAnswerLost(ChainError):
+    """A send went out but its answer never came (a timeout, a reset connection): the node may
+    have the command. The publisher looks it up by hash before anything else."""
+
+
+class NodeNotSynced(NodeNotReady):
     """The node answers but is not synced (`daemonStatus.syncStatus` is not SYNCED): its ledger
     answers (`account: null`) mean nothing yet. Not the row's fault: retry without an attempt."""

@@ -462,7 +462,13 @@ class MonitorSettings(BaseSettings):
     abandon_after_blocks: int = Field(
         default=10, ge=1,
         description="A sent transaction the node no longer knows, in no block this many blocks "
-                    "after it was first seen, is abandoned and its row re-queued.",
+                    "after it was first seen, and whose fee payer's nonce is still free, is "
+                    "abandoned and its row re-queued.",
+    )
+    archive_block_range: int = Field(
+        default=10_000, ge=1,
+        description="The archive's BLOCK_RANGE_SIZE: the widest from/to range one actions "
+                    "query may ask (Archive-Node-API's default is 10,000 blocks).",
     )
 
 

@@ -44,6 +44,7 @@ class PublishReceipt:
     transaction_id: str  # the public id: the command's hash, as explorers show it
     transaction_hash: str
     nonce: int
+    fee_payer: str | None = None  # whose nonce the command used: the monitor reads it
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,18 @@ class ActionBlock:
 class ArchiveClient(GraphQLClient):
     what = "the archive"
 
-    async def actions(self, address: str) -> list[ActionBlock]:
-        """Every action of the zkApp since it was deployed, oldest block first."""
-        data, errors = await self._call(ACTIONS_QUERY, {"input": {"address": address}})
+    async def actions(self, address: str, *, from_height: int | None = None,
+                      to_height: int | None = None) -> list[ActionBlock]:
+        """The zkApp's actions, oldest block first: from `from_height` (inclusive) to
+        `to_height` (exclusive), as Archive-Node-API reads them. Without either, a real
+        archive scans only its last BLOCK_RANGE_SIZE blocks (10,000 by default), and a range
+        wider than that is an error (docs/chain.md)."""
+        query: dict[str, Any] = {"address": address}
+        if from_height is not None:
+            query["from"] = from_height
+        if to_height is not None:
+            query["to"] = to_height
+        data, errors = await self._call(ACTIONS_QUERY, {"input": query})
         raw = (data or {}).get("actions") if isinstance(data, dict) else None
         if not isinstance(raw, list):
             raise ChainError(f"the archive's actions query failed: "

@@ -14,10 +14,16 @@ from typing import Any
 
 import aiohttp
 
-from touchgrass.errors import ChainError, NodeNotSynced, SendErrorKind, SendRejected
+from touchgrass.errors import (
+    ChainError,
+    NodeNotSynced,
+    SendAnswerLost,
+    SendErrorKind,
+    SendRejected,
+)
 
 __all__ = ["DOCUMENTS", "Account", "Block", "ChainClient", "GraphQLClient", "NodeInfo",
-           "SentCommand", "ZkappAccount", "classify"]
+           "SentCommand", "ZkappAccount", "classify", "declared_variables"]
 
 # Every document here is validated against the daemon's schema (devtools/daemon.graphql, a
 # transcript of the types we use) by tests/test_graphql_documents.py.
@@ -44,8 +50,14 @@ query ZkappAccount($publicKey: PublicKey!) {
 SYNC_STATUS = """
 query SyncStatus { daemonStatus { syncStatus } }"""
 
+# Who the node is: its network (the signature domain), the chain of its current hard fork and
+# the consensus constants that tell the era (docs/chain.md "Telling a network's era"). The
+# daemon's `version` is its git commit id, not a release: it names no era.
 NODE_VERSION = """
-query NodeVersion { version daemonStatus { syncStatus chainId } }"""
+query NodeVersion {
+  version networkID
+  daemonStatus { syncStatus chainId consensusConfiguration { k slotDuration } }
+}"""
 
 SEND_ZKAPP = """
 mutation SendZkapp($input: SendZkappInput!) {
@@ -56,6 +68,13 @@ mutation SendZkapp($input: SendZkappInput!) {
 POOLED_ZKAPP_COMMANDS = """
 query Pooled($publicKey: PublicKey, $hashes: [String!]) {
   pooledZkappCommands(publicKey: $publicKey, hashes: $hashes) { hash }
+}"""
+
+# The tip alone: a block without its transactions, asked first each pass so that only the
+# blocks since the last pass are read with their commands.
+BEST_TIP = """
+query BestTip {
+  bestChain(maxLength: 1) { stateHash protocolState { consensusState { blockHeight } } }
 }"""
 
 BEST_CHAIN = """
@@ -70,17 +89,36 @@ query BestChain($maxLength: Int) {
 DOCUMENTS = {"account": ACCOUNT_QUERY, "zkapp_account": ZKAPP_ACCOUNT_QUERY,
              "sync_status": SYNC_STATUS, "node_version": NODE_VERSION,
              "send_zkapp": SEND_ZKAPP, "pooled_zkapp_commands": POOLED_ZKAPP_COMMANDS,
-             "best_chain": BEST_CHAIN}
+             "best_chain": BEST_CHAIN, "best_tip": BEST_TIP}
+
+_DECLARATIONS = re.compile(r"^\s*(?:query|mutation)\s*\w*\s*\(([^)]*)\)")
+_VARIABLE = re.compile(r"\$(\w+)\s*:")
 
 
+def declared_variables(document: str) -> tuple[str, ...]:
+    """The variables an operation declares, in order.
+
+    A Mina daemon's GraphQL library (ocaml-graphql-server 0.13.0) answers HTTP 400 "Missing
+    variable" for a declared variable the request leaves out, where graphql-js reads it as
+    null: every request sends all of them, null when absent (docs/chain.md)."""
+    found = _DECLARATIONS.match(document)
+    return tuple(_VARIABLE.findall(found.group(1))) if found else ()
+
+
+# Refusal texts, read in the daemon's sources (docs/chain.md "Send refusals"); the first
+# pattern that matches decides. "Not ready" comes first: a bootstrapping node's text says
+# nothing about the command.
 _KINDS = [
+    (re.compile(r"Daemon is bootstrapping|transition frontier|After_slot_tx_end|\bExpired\b|"
+                r"\bOverloaded\b", re.I), SendErrorKind.NOT_READY),
+    (re.compile(r"Fee_payer_not_permitted_to_send", re.I), SendErrorKind.CONFIGURATION),
     (re.compile(r"Insufficient_replace_fee", re.I), SendErrorKind.REPLACE_FEE),
     (re.compile(r"Duplicate", re.I), SendErrorKind.DUPLICATE),
     (re.compile(r"nonce", re.I), SendErrorKind.NONCE),
     (re.compile(r"Insufficient_funds|Insufficient_fee|Fee_payer_account_not_found|"
                 r"Overflow|balance", re.I), SendErrorKind.BALANCE),
-    (re.compile(r"Verification_failed|Invalid_proof|Invalid_signature|proof|signature", re.I),
-     SendErrorKind.INVALID_PROOF),
+    (re.compile(r"Invalid_signature|signature", re.I), SendErrorKind.INVALID_SIGNATURE),
+    (re.compile(r"Verification_failed|Invalid_proof|proof", re.I), SendErrorKind.INVALID_PROOF),
 ]
 
 
@@ -124,9 +162,18 @@ class SentCommand:
 
 @dataclass(frozen=True)
 class NodeInfo:
-    version: str  # the daemon's release, e.g. 4.0.0-mainnet-mesa-6850301 (era: node/era.py)
+    version: str  # the daemon's git commit id (40 hex), not a release number
+    network_id: str  # `mina:<network>`: decides the signature domain
     sync_status: str
-    chain_id: str
+    chain_id: str  # changes at every hard fork
+    k: int  # blocks in the node's frontier (what bestChain and transactionStatus know)
+    slot_duration_ms: int  # 180000 before Mesa, 90000 on Mesa (node/era.py)
+
+
+@dataclass(frozen=True)
+class Tip:
+    height: int
+    state_hash: str
 
 
 @dataclass(frozen=True)
@@ -178,13 +225,19 @@ class GraphQLClient:
             await self._session.close()
             self._session = None
 
-    async def _call(self, query: str, variables: dict[str, Any]) -> tuple[Any, list[str]]:
-        """(data, error messages) of one GraphQL request."""
+    async def _call(self, query: str, variables: dict[str, Any], *,
+                    timeout_s: float | None = None) -> tuple[Any, list[str]]:
+        """(data, error messages) of one GraphQL request, every declared variable sent."""
+        declared = declared_variables(query)
+        extra = set(variables) - set(declared)
+        if extra:
+            raise ValueError(f"variables {sorted(extra)} are not declared by the document")
+        variables = {name: variables.get(name) for name in declared}
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         for attempt in (1, 2):
             try:
-                body = await self._post(query, variables)
+                body = await self._post(query, variables, timeout_s)
                 break
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
                 # A kept-alive connection the server closed as we reused it (the keep-alive
@@ -204,13 +257,23 @@ class GraphQLClient:
         return body.get("data"), errors
 
     def _unreachable(self, error: BaseException) -> ChainError:
-        return ChainError(f"{self.what} at {self.endpoint} is unreachable: "
-                          f"{type(error).__name__}: {error}")
+        """A request that may have reached the node (a timeout, a connection closed while we
+        waited) is SendAnswerLost; one that never left (refused, no route) a ChainError."""
+        lost = isinstance(error, TimeoutError | aiohttp.ServerDisconnectedError
+                          | aiohttp.ClientPayloadError)
+        kind = SendAnswerLost if lost else ChainError
+        return kind(f"{self.what} at {self.endpoint} "
+                    f"{'did not answer' if lost else 'is unreachable'}: "
+                    f"{type(error).__name__}: {error}".rstrip(": "))
 
-    async def _post(self, query: str, variables: dict[str, Any]) -> Any:
+    async def _post(self, query: str, variables: dict[str, Any], timeout_s: float | None) -> Any:
         assert self._session is not None
-        async with self._session.post(self.endpoint, json={"query": query,
-                                                           "variables": variables}) as answer:
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        # HTTP 400 is read like 200: the daemon's GraphQL library answers argument and
+        # validation errors, and a failed non-null field like sendZkapp's, with 400 and a
+        # JSON `errors` list (docs/chain.md).
+        async with self._session.post(self.endpoint, json={"query": query, "variables": variables},
+                                      timeout=timeout) as answer:
             if answer.status >= 500 or answer.status in (404, 405):
                 raise ChainError(f"{self.what} at {self.endpoint} answered HTTP {answer.status}")
             return await answer.json(content_type=None)
@@ -246,10 +309,7 @@ class ChainClient(GraphQLClient):
 
         A null answer from a node that is not synced raises NodeNotSynced instead: it says
         nothing about the account."""
-        variables: dict[str, Any] = {"publicKey": public_key}
-        if token is not None:
-            variables["token"] = token
-        data, errors = await self._call(ACCOUNT_QUERY, variables)
+        data, errors = await self._call(ACCOUNT_QUERY, {"publicKey": public_key, "token": token})
         raw = (data or {}).get("account") if isinstance(data, dict) else None
         if raw is None:
             if errors and not any("not found" in e.lower() or "no account" in e.lower()
@@ -281,19 +341,30 @@ class ChainClient(GraphQLClient):
                                 f"(syncStatus {status}); its ledger answers mean nothing yet")
 
     async def node_info(self) -> NodeInfo:
-        """The daemon's release and sync status (the publish role's era check reads it)."""
+        """Who the node is: network, chain, sync status and consensus constants (the publish
+        role's network and era checks read it)."""
         data, errors = await self._call(NODE_VERSION, {})
         try:
             status = data["daemonStatus"]
+            consensus = status["consensusConfiguration"]
             return NodeInfo(version=str(data.get("version") or ""),
-                            sync_status=str(status["syncStatus"]), chain_id=str(status["chainId"]))
+                            network_id=str(data["networkID"]),
+                            sync_status=str(status["syncStatus"]), chain_id=str(status["chainId"]),
+                            k=_int(consensus["k"], "k"),
+                            slot_duration_ms=_int(consensus["slotDuration"], "slotDuration"))
         except (KeyError, TypeError, AttributeError):
             raise ChainError(f"the node's version query failed: "
                              f"{_why(errors, data)}") from None
 
-    async def send_zkapp(self, command: dict[str, Any]) -> SentCommand:
-        """Submit a signed zkApp command (o1js `tx.toJSON()` form)."""
-        data, errors = await self._call(SEND_ZKAPP, {"input": {"zkappCommand": command}})
+    async def send_zkapp(self, command: dict[str, Any], *,
+                         timeout_s: float | None = None) -> SentCommand:
+        """Submit a signed zkApp command (o1js `tx.toJSON()` form).
+
+        A node verifies the command's proofs before it answers (tens of seconds on a busy
+        one), hence its own, longer timeout. A send whose answer is lost raises
+        SendAnswerLost: the node may have the command."""
+        data, errors = await self._call(SEND_ZKAPP, {"input": {"zkappCommand": command}},
+                                        timeout_s=timeout_s)
         if errors:
             raise SendRejected(errors[0], classify(errors[0]))
         try:
@@ -311,6 +382,24 @@ class ChainClient(GraphQLClient):
         if not isinstance(raw, list):
             raise ChainError(f"pooledZkappCommands failed: {_why(errors, raw)}")
         return {str(item["hash"]) for item in raw if isinstance(item, dict) and "hash" in item}
+
+    async def best_tip(self) -> Tip | None:
+        """The best tip's height and state hash, without transactions; None while the node
+        has no frontier."""
+        data, errors = await self._call(BEST_TIP, {})
+        raw = (data or {}).get("bestChain") if isinstance(data, dict) else None
+        if raw is None and not errors:
+            return None
+        if not isinstance(raw, list):
+            raise ChainError(f"bestChain failed: {_why(errors, raw)}")
+        if not raw:
+            return None
+        try:
+            block = raw[-1]
+            return Tip(height=_int(block["protocolState"]["consensusState"]["blockHeight"],
+                                   "blockHeight"), state_hash=str(block["stateHash"]))
+        except (KeyError, TypeError) as error:
+            raise ChainError(f"the node's bestChain answer lacks {error}") from None
 
     async def best_chain(self, max_length: int | None = None) -> list[Block]:
         """The newest blocks, oldest first, with the zkApp commands each included (the whole

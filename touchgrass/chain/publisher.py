@@ -39,10 +39,23 @@ from touchgrass.chain import (
     transactions,
 )
 from touchgrass.chain.client import ChainClient, SentCommand
-from touchgrass.chain.constants import ACCOUNT_CREATION_FEE_NANOMINA, BEST_CHAIN_WINDOW
-from touchgrass.errors import JobError, LeaseLost, PermanentJobError, SendErrorKind, SendRejected
+from touchgrass.chain.constants import (
+    ACCOUNT_CREATION_FEE_NANOMINA,
+    DEFAULT_K,
+    LOST_ANSWER_LOOKS,
+    SEND_TIMEOUT_S,
+)
+from touchgrass.errors import (
+    JobError,
+    LeaseLost,
+    NodeNotReady,
+    PermanentJobError,
+    SendAnswerLost,
+    SendErrorKind,
+    SendRejected,
+)
 from touchgrass.node import ops
-from touchgrass.node.era import require_supported
+from touchgrass.node.era import require_network, require_supported
 from touchgrass.node.ops import Runner
 
 __all__ = ["MinaPublisher"]
@@ -68,7 +81,8 @@ class _Proven:
 class MinaPublisher:
     def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
                  fee_payer_key: str, fee_payer_address: str, fee_nanomina: int,
-                 era_checked: bool = False, contract_hash: str | None = None) -> None:
+                 era_checked: bool = False, contract_hash: str | None = None,
+                 k: int = DEFAULT_K, lost_answer_pause_s: float = 1.5) -> None:
         self.pool = pool
         self.chain = chain
         self.endpoint = endpoint
@@ -81,12 +95,18 @@ class MinaPublisher:
         self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
         self.contract_hash = contract_hash  # the zkApp build the builders compile (node/keys.py)
+        self.k = k  # the node's frontier length, once it said it
+        self._lost_answer_pause_s = lost_answer_pause_s
 
     async def _check_era(self) -> None:
         """Once per process, before the first transaction (the start-up check may have found
-        the node unreachable): a Mesa node refuses every command our o1js makes."""
+        the node unreachable): a Mesa node refuses every command our o1js makes, and a node of
+        another network every signature."""
         if not self._era_checked:
-            require_supported((await self.chain.node_info()).version)
+            info = await self.chain.node_info()
+            require_supported(info)
+            require_network(info, self.network_id)
+            self.k = info.k
             self._era_checked = True
 
     # -- what the chain already knows ------------------------------------------------------
@@ -98,7 +118,21 @@ class MinaPublisher:
         if command_hash in await self.chain.pooled_hashes(hashes=[command_hash]):
             return True
         return any(command_hash in block.zkapp_command_hashes
-                   for block in await self.chain.best_chain(BEST_CHAIN_WINDOW))
+                   for block in await self.chain.best_chain(self.k))
+
+    async def _after_lost_answer(self, command_hash: str, lost: SendAnswerLost) -> SentCommand:
+        """The send's answer was lost: the node may still be verifying the command, or have it
+        already. Looked up by hash a few times, seconds apart; found means sent."""
+        for look in range(LOST_ANSWER_LOOKS):
+            await asyncio.sleep(self._lost_answer_pause_s * look)
+            try:
+                if await self._known(command_hash):
+                    log.info("sent", "the send's answer was lost, but the node has %s",
+                             command_hash)
+                    return SentCommand(hash=command_hash)
+            except SendAnswerLost:
+                continue
+        raise lost
 
     # -- the lane ------------------------------------------------------------------------
 
@@ -141,7 +175,10 @@ class MinaPublisher:
                 raise LeaseLost("lease lost before sending; nothing was sent")
             asked = time.monotonic()
             try:
-                sent = await self.chain.send_zkapp(built.command)
+                try:
+                    sent = await self.chain.send_zkapp(built.command, timeout_s=SEND_TIMEOUT_S)
+                except SendAnswerLost as lost:
+                    sent = await self._after_lost_answer(built.hash, lost)
             except SendRejected as refused:
                 if refused.kind in (SendErrorKind.NONCE, SendErrorKind.REPLACE_FEE):
                     log.warning("nonce", "nonce %d refused (%s); resyncing", nonce, refused.message)
@@ -152,6 +189,15 @@ class MinaPublisher:
                 elif refused.kind is SendErrorKind.BALANCE:
                     raise JobError(f"the node refused the fee payer's balance: {refused.message}"
                                    ) from None
+                elif refused.kind is SendErrorKind.NOT_READY:
+                    raise NodeNotReady(f"the node cannot take commands now: {refused.message}"
+                                       ) from None
+                elif refused.kind is SendErrorKind.CONFIGURATION:
+                    raise PermanentJobError(f"the node refuses the fee payer {self.fee_payer}: "
+                                            f"{refused.message}") from None
+                elif refused.kind is SendErrorKind.INVALID_SIGNATURE:
+                    # the proofs are fine; the next attempt signs again (never proves again)
+                    raise JobError(f"the node refused a signature: {refused.message}") from None
                 else:
                     raise
             finally:
@@ -175,7 +221,7 @@ class MinaPublisher:
             log.info("publish", "already on chain; not sending again")
             return PublishReceipt(transaction_id=request.previous_transaction_hash,
                                   transaction_hash=request.previous_transaction_hash,
-                                  nonce=request.previous_nonce or 0)
+                                  nonce=request.previous_nonce or 0, fee_payer=self.fee_payer)
         await self._check_balance(new_account=False)
         ahead = self._queued
         self._queued += 1
@@ -203,6 +249,7 @@ class MinaPublisher:
         async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
             return await request.record_progress({
                 "transaction_hash": built.hash, "transaction_nonce": nonce,
+                "transaction_fee_payer": self.fee_payer,
                 "receipt_zkapp_address": request.zkapp_address})
 
         async with self._lane:
@@ -224,7 +271,8 @@ class MinaPublisher:
                  "re-signed" if resigned else "as proven", held_ms, node_ms,
                  lane_ms=round(held_ms, 1), node_ms=round(node_ms, 1),
                  resigned=resigned, nonce=nonce)
-        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce)
+        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
+                              fee_payer=self.fee_payer)
 
     async def _proven(self, request: PublishRequest, zkapp_address: str, *,
                       nonce: int) -> _Proven:

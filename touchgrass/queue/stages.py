@@ -73,15 +73,17 @@ PUBLISH = Stage(
     ),
     result_columns=frozenset({
         "proof_json", "transaction_id", "transaction_hash", "transaction_nonce",
-        "token_owner_address", "transaction_submitted_block_height", "chain_status",
+        "transaction_fee_payer", "token_owner_address", "transaction_submitted_block_height",
+        "chain_status",
     }),
     done_timestamp="published_at",
     rejected_timestamp="rejected_at",
     ready_since_column="proof_generated_at",
     cleared_on_reject=("proof_json", "proven_command"),
     # proven_command: the command proven once, outside the lane; a retry only re-signs it
-    progress_columns=frozenset({"transaction_hash", "transaction_nonce", "token_owner_address",
-                                "proven_command", "transaction_id", "receipt_zkapp_address"}),
+    progress_columns=frozenset({"transaction_hash", "transaction_nonce", "transaction_fee_payer",
+                                "token_owner_address", "proven_command", "transaction_id",
+                                "receipt_zkapp_address"}),
     expires_after_column="proof_generated_at",
 )
 

@@ -9,15 +9,18 @@ import asyncpg
 
 from touchgrass import db, logs
 from touchgrass.chain import DeployRequest, Publisher, PublishRequest
-from touchgrass.chain.client import ChainClient
+from touchgrass.chain.client import ChainClient, NodeInfo
+from touchgrass.chain.constants import DEFAULT_K, LOST_ANSWER_RETRY_S
 from touchgrass.errors import (
     ChainError,
     ConfigError,
-    NodeNotSynced,
+    NodeNotReady,
     ProverRequestError,
+    SendAnswerLost,
     UnsupportedNetwork,
+    WrongNetwork,
 )
-from touchgrass.node.era import require_supported
+from touchgrass.node.era import require_network, require_supported
 from touchgrass.node.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
@@ -28,9 +31,21 @@ from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings,
 from touchgrass.statuses import ChainStatus
 from touchgrass.store import challenges
 
-__all__ = ["check_era", "make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
+__all__ = ["check_node", "make_deploy_handler", "make_publish_handler", "publish_lanes", "run"]
 
 log = logs.get_logger(__name__)
+
+
+# Failures that are not the row's: no attempt is used. A node that is not ready waits the
+# stage's backoff; a Mesa node or one of another network found after start is refused on
+# every try until the role is restarted, which then stops at once; a send whose answer was
+# lost is looked at again within seconds (its command may be in the node already).
+_NOT_THE_ROWS_FAULT = (NodeNotReady, UnsupportedNetwork, WrongNetwork, SendAnswerLost)
+
+
+def _wait(waiting: Exception) -> Retry:
+    after_s = LOST_ANSWER_RETRY_S if isinstance(waiting, SendAnswerLost) else None
+    return Retry(str(waiting), consume_attempt=False, after_s=after_s)
 
 
 def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
@@ -55,15 +70,14 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
         try:
             receipt = await publisher.publish_proof(_publish_request(job, challenge))
-        except (NodeNotSynced, UnsupportedNetwork) as waiting:
-            # not the row's fault: no attempt used (a Mesa node found after start is refused
-            # on every try until the role is restarted, which then stops at once)
-            return Retry(str(waiting), consume_attempt=False)
+        except _NOT_THE_ROWS_FAULT as waiting:
+            return _wait(waiting)
         return Done({
             "proof_json": None,  # cleared on success: the chain holds the proof now
             "transaction_id": receipt.transaction_id,
             "transaction_hash": receipt.transaction_hash,
             "transaction_nonce": receipt.nonce,
+            "transaction_fee_payer": receipt.fee_payer,
             "chain_status": ChainStatus.PENDING,
         })
 
@@ -102,10 +116,8 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
                 previous_nonce=job.payload["transaction_nonce"],
                 record_progress=job.progress or _no_progress,
             ))
-        except (NodeNotSynced, UnsupportedNetwork) as waiting:
-            # not the row's fault: no attempt used (a Mesa node found after start is refused
-            # on every try until the role is restarted, which then stops at once)
-            return Retry(str(waiting), consume_attempt=False)
+        except _NOT_THE_ROWS_FAULT as waiting:
+            return _wait(waiting)
         return Done({
             "zkapp_address": receipt.zkapp_address,
             "zkapp_token_id": receipt.zkapp_token_id,
@@ -128,21 +140,24 @@ async def _no_progress(fields: Mapping[str, Any]) -> bool:
     return True
 
 
-async def check_era(client: ChainClient) -> bool:
-    """Refuse, before any attempt is spent, a network whose transactions our o1js cannot make.
+async def check_node(client: ChainClient, mina_network: str) -> NodeInfo | None:
+    """Refuse, before any attempt is spent, a network whose transactions our o1js cannot make
+    (Mesa) and a node of another network than MINA_NETWORK (every signature would fail).
 
     A node that cannot be reached now is not a reason to refuse to start (a node restarting
-    with the role is normal): the publisher then checks before its first send. True when the
-    check was made, so the publisher need not ask again."""
+    with the role is normal): the publisher then checks before its first send. The node's
+    answers when the check was made, so the publisher need not ask again."""
     try:
         info = await client.node_info()
     except ChainError as error:
-        log.warning("node", "cannot check the node's era now (%s); checking before the first "
-                    "send", error)
-        return False
-    require_supported(info.version)
-    log.info("node", "Mina node %s (%s, %s)", info.version or "?", info.chain_id, info.sync_status)
-    return True
+        log.warning("node", "cannot check the node's era and network now (%s); checking "
+                    "before the first send", error)
+        return None
+    require_supported(info)
+    require_network(info, mina_network)
+    log.info("node", "Mina node %s (commit %s, chain %s…, %s, k %d)", info.network_id,
+             info.version[:12] or "?", info.chain_id[:12], info.sync_status, info.k)
+    return info
 
 
 async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
@@ -160,7 +175,7 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
     fee_payer_key = chain.fee_payer_private_key.get_secret_value()
     client = ChainClient(chain.mina_node_endpoint)
     try:
-        era_checked = await check_era(client)
+        checked = await check_node(client, chain.mina_network)
     except BaseException:
         await client.close()
         raise
@@ -178,7 +193,8 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
         publisher = MinaPublisher(pool=builder, chain=client, endpoint=chain.mina_node_endpoint,
                                   network_id=chain.mina_network, fee_payer_key=fee_payer_key,
                                   fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee,
-                                  era_checked=era_checked, contract_hash=contract_hash)
+                                  era_checked=checked is not None, contract_hash=contract_hash,
+                                  k=checked.k if checked is not None else DEFAULT_K)
         await run_lanes("publish", publish_lanes(publisher, dbpool), database=database,
                         queue=queue, concurrency=concurrency)
     finally:

@@ -231,7 +231,8 @@ published_at = CASE WHEN $4 THEN NULL ELSE published_at END
 SUBMISSION_CHAIN_WATCH = """
 SELECT s.id, s.sha256_hash, s.transaction_hash, s.chain_status, s.published_at,
        s.transaction_submitted_block_height, s.chain_included_height, s.token_owner_address,
-       s.challenge_id, s.receipt_token_id AS zkapp_token_id
+       s.challenge_id, s.receipt_token_id AS zkapp_token_id, s.transaction_nonce,
+       s.transaction_fee_payer, s.chain_included_block, s.receipt_zkapp_address
 FROM submissions s
 WHERE s.chain_status IN ('pending', 'included') AND s.status = 'complete'
 ORDER BY s.published_at
@@ -247,11 +248,28 @@ WHERE id = $1 AND transaction_hash = $2 AND transaction_submitted_block_height I
 # -- name: submission_chain_included
 # Every chain transition is fenced by the transaction hash: a row re-published meanwhile
 # (new hash) is never marked by news about the old transaction.
+# The block's state hash ($4) is kept beside its height: a reorg can replace the block at
+# that height, and only the hash tells (submission_chain_reorged). Asked again for an
+# included row, it moves the inclusion to the block the command is in now.
 SUBMISSION_CHAIN_INCLUDED = """
 UPDATE submissions
-SET chain_status = 'included', chain_included_height = $3, chain_included_at = now(),
-    updated_at = now()
-WHERE id = $1 AND transaction_hash = $2 AND chain_status = 'pending'
+SET chain_status = 'included', chain_included_height = $3, chain_included_block = $4,
+    chain_included_at = coalesce(chain_included_at, now()), updated_at = now()
+WHERE id = $1 AND transaction_hash = $2
+  AND (chain_status = 'pending'
+       OR (chain_status = 'included' AND chain_included_block IS DISTINCT FROM $4))
+"""
+
+# -- name: submission_chain_reorged
+# The including block left the best chain and the command is in no block of it: back to
+# `pending`, the abandon timer restarted at the tip ($3). Nothing is re-queued: the command
+# is most likely back in the mempool and in a block soon; if not, the fee payer's nonce
+# decides, as for any pending command (roles/monitor.py).
+SUBMISSION_CHAIN_REORGED = """
+UPDATE submissions
+SET chain_status = 'pending', chain_included_height = NULL, chain_included_block = NULL,
+    chain_included_at = NULL, transaction_submitted_block_height = $3, updated_at = now()
+WHERE id = $1 AND transaction_hash = $2 AND chain_status = 'included'
 """
 
 # -- name: submission_chain_final
@@ -287,8 +305,9 @@ earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_obj
 queued_at = CASE WHEN $5 THEN queued_at ELSE now() END,
 proven_command = CASE WHEN $5 THEN proven_command END,
 chain_status = 'abandoned',
-transaction_hash = NULL, transaction_nonce = NULL,
-transaction_submitted_block_height = NULL, chain_included_height = NULL, published_at = NULL
+transaction_hash = NULL, transaction_nonce = NULL, transaction_fee_payer = NULL,
+transaction_submitted_block_height = NULL, chain_included_height = NULL,
+chain_included_block = NULL, published_at = NULL
 """
 SUBMISSION_CHAIN_ABANDONED_FENCE = "transaction_hash = $4 AND status = 'complete'"
 
@@ -586,6 +605,10 @@ class WatchedSubmission:
     chain_included_height: int | None
     token_owner_address: str | None  # the receipt account, once sent
     zkapp_token_id: str | None  # a token-account receipt's token (before 0010)
+    transaction_nonce: int | None = None
+    transaction_fee_payer: str | None = None  # NULL for rows sent before 0011
+    chain_included_block: str | None = None  # the including block's state hash
+    receipt_zkapp_address: str | None = None
 
 
 async def chain_watch(executor: Executor, limit: int = 500) -> list[WatchedSubmission]:
@@ -595,6 +618,10 @@ async def chain_watch(executor: Executor, limit: int = 500) -> list[WatchedSubmi
         transaction_submitted_block_height=row["transaction_submitted_block_height"],
         chain_included_height=row["chain_included_height"],
         token_owner_address=row["token_owner_address"], zkapp_token_id=row["zkapp_token_id"],
+        transaction_nonce=row["transaction_nonce"],
+        transaction_fee_payer=row["transaction_fee_payer"],
+        chain_included_block=row["chain_included_block"],
+        receipt_zkapp_address=row["receipt_zkapp_address"],
     ) for row in await executor.fetch(SUBMISSION_CHAIN_WATCH, limit)]
 
 
@@ -602,8 +629,14 @@ async def chain_seen(executor: Executor, row_id: UUID, tx_hash: str, height: int
     await executor.execute(SUBMISSION_CHAIN_SEEN, row_id, tx_hash, height)
 
 
-async def chain_included(executor: Executor, row_id: UUID, tx_hash: str, height: int) -> bool:
-    return bool(await executor.execute(SUBMISSION_CHAIN_INCLUDED, row_id, tx_hash, height) == "UPDATE 1")
+async def chain_included(executor: Executor, row_id: UUID, tx_hash: str, height: int,
+                         state_hash: str | None) -> bool:
+    return bool(await executor.execute(SUBMISSION_CHAIN_INCLUDED, row_id, tx_hash, height,
+                                       state_hash) == "UPDATE 1")
+
+
+async def chain_reorged(executor: Executor, row_id: UUID, tx_hash: str, tip: int) -> bool:
+    return bool(await executor.execute(SUBMISSION_CHAIN_REORGED, row_id, tx_hash, tip) == "UPDATE 1")
 
 
 async def chain_final(executor: Executor, row_id: UUID, tx_hash: str, height: int | None) -> bool:
