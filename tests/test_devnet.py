@@ -391,3 +391,73 @@ def test_the_devnet_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# -- the daemon's and the archive's own rules (docs/chain.md "Conformance") ----------------
+
+async def post(url: str, query: str, variables: dict | None) -> tuple[int, dict]:
+    body: dict = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as answer:
+        return answer.status, await answer.json()
+
+
+async def test_the_devnet_answers_as_the_daemons_graphql_library_does(world) -> None:
+    """ocaml-graphql-server 0.13.0: a used variable left out is HTTP 400 "Missing variable"
+    with data null (graphql-js would read null), and an answer without data is HTTP 400; the
+    client, which sends every declared variable, still works against it."""
+    url = world["network"].graphql
+    account = "query A($publicKey: PublicKey!, $token: TokenId) { account(publicKey: " \
+              "$publicKey, token: $token) { nonce } }"
+    status, answer = await post(url, account, {"publicKey": world["payer"]["pk"]})
+    assert (status, answer) == (400, {"errors": [{"message": "Missing variable `token`"}],
+                                      "data": None})
+    status, answer = await post(url, account, {"publicKey": world["payer"]["pk"], "token": None})
+    assert status == 200 and answer["data"]["account"]["nonce"] is not None
+    status, answer = await post(url, "{ account(publicKey: \"x\") { nonceOfPayer } }", None)
+    assert status == 400 and "data" not in answer  # a validation error
+    assert (await world["chain"].account(world["payer"]["pk"])) is not None
+    info = await world["chain"].node_info()
+    assert len(info.version) == 40 and int(info.version, 16) >= 0  # a commit id, no release
+    assert info.network_id == "mina:devnet" and len(info.chain_id) == 64
+    assert (info.k, info.slot_duration_ms) == (290, 180_000)  # Berkeley's constants
+
+
+async def test_the_archive_reads_ranges_as_archive_node_api_does(world) -> None:
+    """`to` is exclusive, a range wider than the window is an error, and so is an action state
+    the archive never recorded (Archive-Node-API's actions resolver)."""
+    url = world["network"].archive
+    zkapp = world["deployed"][0] if "deployed" in world else world["payer"]["pk"]
+    document = ("query Q($input: ActionFilterOptionsInput!) { actions(input: $input) { "
+                "blockInfo { height } } }")
+    _, every = await post(url, document, {"input": {"address": zkapp}})
+    heights = [item["blockInfo"]["height"] for item in every["data"]["actions"]]
+    if heights:
+        top = heights[-1]
+        _, upto = await post(url, document, {"input": {"address": zkapp, "from": 1, "to": top}})
+        assert top not in [i["blockInfo"]["height"] for i in upto["data"]["actions"]]
+    _, wide = await post(url, document, {"input": {"address": zkapp, "from": 1, "to": 20_000}})
+    assert "maximum range is 10000" in wide["errors"][0]["message"]
+    _, unknown = await post(url, document, {"input": {"address": zkapp,
+                                                      "fromActionState": "12345"}})
+    assert "fromActionState 12345 does not exist" in unknown["errors"][0]["message"]
+
+
+async def test_a_mesa_devnet_not_synced_refuses_sends_and_shows_its_era(tmp_path: Path) -> None:
+    network = await start_devnet(port=free_port(), state_dir=tmp_path / "mesa",
+                                 block_interval_s=1.0, era="mesa", network_id="mina:mainnet",
+                                 unsynced_s=120)
+    chain = ChainClient(network.graphql)
+    try:
+        info = await chain.node_info()
+        assert (info.slot_duration_ms, info.network_id, info.sync_status) == \
+            (90_000, "mina:mainnet", "BOOTSTRAP")
+        status, answer = await post(network.graphql, "mutation($input: SendZkappInput!) { "
+                                    "sendZkapp(input: $input) { zkapp { hash } } }",
+                                    {"input": {"zkappCommand": {"feePayer": {}}}})
+        assert status == 400 and answer["data"] is None
+        assert "Daemon is bootstrapping" in answer["errors"][0]["message"]
+    finally:
+        await chain.close()
+        await network.stop()

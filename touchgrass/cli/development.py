@@ -27,8 +27,19 @@ def devnet(
         min=0, help="Seconds after start during which the node says BOOTSTRAP and answers "
         "`account: null`, as a daemon catching up does.")] = 0.0,
     daemon_version: Annotated[str | None, typer.Option(
-        help="What `version` answers; e.g. 4.0.0-mainnet-mesa to see publish refuse a Mesa "
-        "network.", show_default=False)] = None,
+        help="What `version` answers (a daemon answers its 40-hex git commit id).",
+        show_default=False)] = None,
+    era: Annotated[str, typer.Option(
+        help="The protocol the consensus constants say: berkeley (180 s slots) or mesa (90 s "
+        "slots, 32 zkApp state fields), to see publish refuse a Mesa network.")] = "berkeley",
+    network_id: Annotated[str, typer.Option(
+        help="What `networkID` answers; publish refuses one that is not mina:<MINA_NETWORK>.")
+    ] = "mina:devnet",
+    archive_window: Annotated[int, typer.Option(
+        min=1, help="The archive's BLOCK_RANGE_SIZE: blocks an actions query reads without "
+        "from/to, and the widest range it accepts.")] = 10_000,
+    archive_lag: Annotated[int, typer.Option(
+        min=0, help="Blocks the archive is behind the node.")] = 0,
 ) -> None:
     """Run a local DEVELOPMENT Mina network (not a Mina node) for `touchgrass dev` and tests.
 
@@ -40,13 +51,18 @@ def devnet(
     """
     from touchgrass.devtools.devnet import default_state_dir, serve_devnet
 
+    if era not in ("berkeley", "mesa"):
+        raise typer.BadParameter("berkeley or mesa", param_hint="--era")
+
     async def work() -> int:
         control = console.signal_control()
         return await serve_devnet(port=port, host=host,
                                   state_dir=state_dir or default_state_dir(),
                                   block_interval_s=block_interval, stop=control.stop,
                                   say=err.print, frontier_blocks=frontier,
-                                  unsynced_s=unsynced, daemon_version=daemon_version)
+                                  unsynced_s=unsynced, daemon_version=daemon_version, era=era,
+                                  network_id=network_id, archive_window=archive_window,
+                                  archive_lag=archive_lag)
 
     raise typer.Exit(run(work))
 

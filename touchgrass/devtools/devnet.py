@@ -60,12 +60,16 @@ class Devnet:
 async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 5.0,
                        host: str = "127.0.0.1", prover: ProverSettings | None = None,
                        accounts: int = 20, frontier_blocks: int = 290, unsynced_s: float = 0,
-                       daemon_version: str | None = None) -> Devnet:
+                       daemon_version: str | None = None, era: str = "berkeley",
+                       network_id: str = "mina:devnet", archive_window: int = 10_000,
+                       archive_lag: int = 0) -> Devnet:
     """Install the JS program when needed, start the devnet, wait until it serves.
 
     `frontier_blocks` is how many blocks `bestChain` knows (a daemon's k), `unsynced_s` a
     start-up period in which the node says BOOTSTRAP, `daemon_version` what `version` answers
-    (a Mesa release such as 4.0.0-mainnet-mesa, to see the publish role refuse it)."""
+    (a commit id, as a daemon's), `era` the protocol its consensus constants say (`mesa`, to
+    see the publish role refuse it), `network_id` its `networkID`; `archive_window` is the
+    archive's BLOCK_RANGE_SIZE and `archive_lag` how many blocks it is behind the node."""
     settings = prover or load(ProverSettings)
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
     script = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet.js")
@@ -79,7 +83,8 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
                f"--schema={schema}", f"--archive-schema={archive_schema}",
                f"--block-interval={block_interval_s:g}",
                f"--accounts={accounts}", f"--frontier={frontier_blocks}",
-               f"--unsynced-s={unsynced_s:g}"]
+               f"--unsynced-s={unsynced_s:g}", f"--era={era}", f"--network-id={network_id}",
+               f"--archive-window={archive_window}", f"--archive-lag={archive_lag}"]
     if daemon_version is not None:
         options.append(f"--daemon-version={daemon_version}")
     process = await asyncio.create_subprocess_exec(
@@ -102,12 +107,15 @@ def default_state_dir() -> Path:
 async def serve_devnet(*, port: int, host: str, state_dir: Path, block_interval_s: float,
                        stop: asyncio.Event, say: Callable[[str], None],
                        frontier_blocks: int = 290, unsynced_s: float = 0,
-                       daemon_version: str | None = None) -> int:
+                       daemon_version: str | None = None, era: str = "berkeley",
+                       network_id: str = "mina:devnet", archive_window: int = 10_000,
+                       archive_lag: int = 0) -> int:
     """`touchgrass devnet`: run until `stop` is set or the devnet exits; its exit code."""
     network = await start_devnet(port=port, host=host, state_dir=state_dir,
                                  block_interval_s=block_interval_s,
                                  frontier_blocks=frontier_blocks, unsynced_s=unsynced_s,
-                                 daemon_version=daemon_version)
+                                 daemon_version=daemon_version, era=era, network_id=network_id,
+                                 archive_window=archive_window, archive_lag=archive_lag)
     say(f"devnet: GraphQL {network.graphql} (height {network.height}), archive "
         f"{network.archive}; funded keys at "
         f"{network.base_url}/acquire-account; state in {state_dir}")

@@ -15,14 +15,26 @@
 // it is in the frontier (--frontier blocks, the daemon's k = 290). For --unsynced-s seconds
 // after start the node says BOOTSTRAP: `account` and `bestChain` are null.
 //
+// The daemon's own rules it keeps (docs/chain.md "Conformance", each held by a test): a variable
+// an operation uses but the request leaves out is HTTP 400 "Missing variable" (the daemon's
+// GraphQL library, ocaml-graphql-server 0.13.0, has no "missing means null"); an answer with
+// errors and no data is HTTP 400; `version` is a 40-hex commit id; `networkID`, `chainId` and
+// the era's consensus constants are settable (--network-id, --chain-id, --era); sends are
+// refused with the daemon's words while not synced; a pending command can be kept out of
+// blocks (POST /devnet/hold) and the last blocks replaced (POST /devnet/reorg).
+//
 // At /archive it also serves what an archive node's GraphQL API (Archive-Node-API,
-// archive.graphql) answers for zkApp actions and events, from every block ever made: a block
-// is "canonical" once --frontier blocks deep, "pending" before; failed commands left none.
+// archive.graphql) answers for zkApp actions and events, as its resolvers do: without from/to
+// only the last --archive-window blocks (10,000 there), a wider range an error, `to`
+// exclusive, an unknown fromActionState an error, accountUpdateId the id of the account
+// update's body (identical bodies share one), ActionOutput.transactionInfo unfilled, and the
+// archive --archive-lag blocks behind the node. A block is "canonical" once --frontier blocks
+// deep, "pending" before; failed commands left none.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { buildSchema, graphql as execute } from 'graphql';
+import { Kind, buildSchema, graphql as execute, parse, visit } from 'graphql';
 import {
   AccountUpdate, Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, Types, setBackend,
 } from 'o1js';
@@ -45,7 +57,23 @@ const fundedCount = Number(args.accounts ?? 20);
 const frontier = Number(args.frontier ?? 290); // the daemon's k: blocks bestChain knows
 const unsyncedFor = Number(args['unsynced-s'] ?? 0) * 1000;
 let unsyncedUntil = Infinity; // set when the server starts serving
-const daemonVersion = args['daemon-version'] ?? '3.4.0-touchgrass-devnet';
+// What a daemon answers: `version` is its git commit id; networkID `mina:<ledger name>`;
+// chainId a 64-hex digest that changes at every hard fork.
+const daemonVersion = args['daemon-version'] ?? '5f20bd0b8a7a69e7b1da9c0a53c2f6cf1c1a1b91';
+const networkId = args['network-id'] ?? 'mina:devnet';
+const chainId = args['chain-id'] ??
+  crypto.createHash('sha256').update(`touchgrass-devnet:${networkId}`).digest('hex');
+// The era shows in the consensus constants: 180 s slots before Mesa, 90 s on Mesa (whose
+// zkApp state also has 32 fields instead of 8).
+const era = args.era ?? 'berkeley';
+if (!['berkeley', 'mesa'].includes(era)) {
+  console.error('--era is berkeley or mesa');
+  process.exit(2);
+}
+const slotDurationMs = era === 'mesa' ? 90_000 : 180_000;
+const zkappStateLength = era === 'mesa' ? 32 : 8;
+const archiveWindow = Number(args['archive-window'] ?? 10000); // Archive-Node-API BLOCK_RANGE_SIZE
+const archiveLag = Number(args['archive-lag'] ?? 0); // blocks the archive is behind the node
 const schemaFile = args.schema;
 const archiveSchemaFile = args['archive-schema'];
 const FUNDED_BALANCE = 1_000_000n * 10n ** 9n; // nanomina
@@ -160,7 +188,7 @@ function accountJson(publicKey, tokenBase58) {
     delegateAccount: account.delegate ? { publicKey: account.delegate } : null,
     votingFor: null,
     permissions: account.permissions,
-    zkappState: zkapp ? zkapp.appState : null,
+    zkappState: zkapp ? [...zkapp.appState, ...Array(zkappStateLength - zkapp.appState.length).fill('0')] : null,
     verificationKey: zkapp?.verificationKey
       ? { verificationKey: zkapp.verificationKey.data, hash: zkapp.verificationKey.hash }
       : null,
@@ -175,6 +203,8 @@ function accountJson(publicKey, tokenBase58) {
 class Refused extends Error {}
 
 async function sendZkapp(json) {
+  // the resolver's own words while the node has no best tip to apply commands to
+  if (!synced()) throw new Refused('Daemon is bootstrapping');
   let transaction;
   let hash;
   try {
@@ -225,26 +255,60 @@ function refusal(reason) {
 function classify(error) {
   const text = String(error?.message ?? error);
   if (/proof|verif/i.test(text)) return `Verification_failed: ${text.split('\n')[0].slice(0, 200)}`;
-  if (/signature/i.test(text)) return `Verification_failed: invalid signature`;
+  if (/signature/i.test(text)) return `(Verification_failed (Invalid_signature ${text.split('\n')[0].slice(0, 120)}))`;
   if (/balance|insufficient|overflow/i.test(text)) return 'Insufficient_funds';
   if (/nonce/i.test(text)) return 'Invalid_nonce';
   return text.split('\n')[0].slice(0, 300);
 }
 
 let paused = false; // test hook: hold block production (POST /devnet/pause)
+const held = new Map(); // test hook: command hash -> blocks it stays out of (POST /devnet/hold)
+let forks = 0; // how many reorgs replaced blocks: part of every later block's state hash
 
 function field(text) {
   return Field(BigInt('0x' + crypto.createHash('sha256').update(text).digest('hex')) % Field.ORDER);
 }
 
+// A block takes the pending commands in nonce order, up to the first held one of each fee
+// payer (a later nonce cannot go before it).
 function produceBlock() {
   const height = (blocks.at(-1)?.height ?? 0) + 1;
-  const commands = pending.map(({ hash, json, failure }) => ({ hash, json, failure }));
-  const stateHash = StateHash.toBase58(field(`${height}:${commands.map((c) => c.hash).join()}`));
+  const blocked = new Set();
+  const taken = [];
+  const kept = [];
+  for (const command of pending) {
+    const wait = held.get(command.hash) ?? 0;
+    if (wait > 0 || blocked.has(command.feePayer)) {
+      blocked.add(command.feePayer);
+      kept.push(command);
+    } else {
+      taken.push(command);
+    }
+  }
+  for (const [hash, wait] of held) wait <= 1 ? held.delete(hash) : held.set(hash, wait - 1);
+  const commands = taken.map(({ hash, json, failure }) => ({ hash, json, failure }));
+  const stateHash = StateHash.toBase58(field(`${forks}:${height}:${commands.map((c) => c.hash).join()}`));
   replay(Tip, commands);
   appendBlock({ height, stateHash, time: Date.now(), commands });
   if (commands.length) log('block', `block ${height} includes ${commands.length} command(s)`);
-  pending = [];
+  pending = kept;
+}
+
+// A reorg: the last `depth` blocks leave the best chain; their commands go back to the
+// mempool (before the pending ones: lower nonces), and as many new blocks are made, except
+// that commands in `keepOut` stay in the mempool for `keepOutBlocks` blocks.
+async function reorg(depth, keepOut = [], keepOutBlocks = 1) {
+  const replaced = blocks.splice(blocks.length - depth, depth);
+  const back = replaced.flatMap((block) => block.commands).map((c) => ({
+    ...c, feePayer: c.json.feePayer.body.publicKey, nonce: Number(c.json.feePayer.body.nonce),
+  }));
+  fs.writeFileSync(journalFile, blocks.map((b) => JSON.stringify(b) + '\n').join(''));
+  pending = [...back, ...pending];
+  for (const hash of keepOut) held.set(hash, keepOutBlocks);
+  forks += 1;
+  await rebuild();
+  for (let i = 0; i < depth; i++) produceBlock();
+  log('reorg', `replaced the last ${depth} block(s); ${back.length} command(s) went back to the mempool`);
 }
 
 async function dropPending(hash) {
@@ -331,17 +395,19 @@ const root = {
   daemonStatus: () => ({
     syncStatus: synced() ? 'SYNCED' : 'BOOTSTRAP',
     blockchainLength: blocks.at(-1)?.height ?? 0,
-    chainId: 'touchgrass-devnet',
+    chainId,
     commitId: daemonVersion,
     // Int! in the daemon's schema (32-bit): a devnet whose blocks are made by hand (a huge
     // --block-interval) would overflow it, and the daemon never sends more than fits.
+    // the era's constants, whatever --block-interval makes blocks at (a local network's
+    // pace is not a protocol constant); Int! in the daemon's schema (32-bit)
     consensusConfiguration: {
-      delta: 0, k: frontier, slotsPerEpoch: 7140, slotDuration: Math.min(blockIntervalMs, INT32_MAX),
-      epochDuration: Math.min(7140 * blockIntervalMs, INT32_MAX), acceptableNetworkDelay: 0,
+      delta: 0, k: frontier, slotsPerEpoch: 7140, slotDuration: slotDurationMs,
+      epochDuration: Math.min(7140 * slotDurationMs, INT32_MAX), acceptableNetworkDelay: 180000,
     },
   }),
   version: () => daemonVersion,
-  networkID: () => 'mina:devnet',
+  networkID: () => networkId,
   genesisConstants: () => ({
     accountCreationFee: '1000000000', coinbase: '720000000000',
     genesisTimestamp: new Date(genesisTime).toISOString(),
@@ -384,8 +450,13 @@ const root = {
 const DEFAULT_TOKEN = TokenId.toBase58(TokenId.default);
 const { Actions } = AccountUpdate;
 
+// What the archive has: every block up to --archive-lag blocks behind the node's tip.
+function archived() {
+  return archiveLag > 0 ? blocks.slice(0, Math.max(0, blocks.length - archiveLag)) : blocks;
+}
+
 function blockInfo(block, index) {
-  const tip = blocks.at(-1)?.height ?? 0;
+  const tip = archived().at(-1)?.height ?? 0;
   const distance = tip - block.height;
   return {
     height: block.height, stateHash: block.stateHash,
@@ -408,12 +479,13 @@ function authorizationKind(update) {
 function perBlock(address, tokenId, pick) {
   const token = tokenId ?? DEFAULT_TOKEN;
   const found = [];
-  blocks.forEach((block, index) => {
+  archived().forEach((block, index) => {
     const updates = [];
     block.commands.forEach((command, sequenceNumber) => {
       if (command.failure) return; // a failed command's account updates were not applied
       const all = command.json.accountUpdates;
-      const ids = all.map((_, i) => block.height * 100000 + sequenceNumber * 100 + i);
+      // the archive's id of an account update is its de-duplicated body's: equal bodies, one id
+      const ids = all.map((update) => bodyId(update.body));
       all.forEach((update, i) => {
         const items = pick(update.body) ?? [];
         if (update.body.publicKey !== address || update.body.tokenId !== token || !items.length) return;
@@ -429,9 +501,33 @@ function perBlock(address, tokenId, pick) {
   return found;
 }
 
-function inRange(found, { from, to, status }) {
+const bodyIds = new Map(); // account update body (JSON) -> the archive's id for it
+function bodyId(body) {
+  const key = JSON.stringify(body);
+  if (!bodyIds.has(key)) bodyIds.set(key, bodyIds.size + 1);
+  return bodyIds.get(key);
+}
+
+// Archive-Node-API's block range: `from` inclusive, `to` exclusive; `from` alone reads
+// --archive-window blocks from it, `to` alone the window before it, neither the window
+// before the archive's tip; `to - from` wider than the window is an error. (A `from` of 0
+// counts as not given there, as here.)
+function blockRange({ from, to }) {
+  if (to != null && from && to < from) throw new Error('to must be greater than from');
+  if (to != null && from && to - from > archiveWindow) {
+    throw new Error(`The block range is too large. The maximum range is ${archiveWindow}`);
+  }
+  if (from) return [from, to != null ? Math.min(to, from + archiveWindow) : from + archiveWindow];
+  if (to != null) return [to - archiveWindow, to];
+  const tip = archived().at(-1)?.height ?? 0;
+  return [tip - archiveWindow, Infinity];
+}
+
+function inRange(found, input) {
+  const [low, high] = blockRange(input);
+  const { status } = input;
   return found.filter(({ block, index }) =>
-    (from == null || block.height >= from) && (to == null || block.height <= to) &&
+    block.height >= low && block.height < high &&
     (status == null || status === 'ALL' || blockInfo(block, index).chainStatus === status.toLowerCase()));
 }
 
@@ -447,13 +543,19 @@ const archiveRoot = {
         block, index,
         output: {
           blockInfo: blockInfo(block, index),
-          transactionInfo: updates[0].transactionInfo,
+          transactionInfo: null, // not filled by the real resolver
           actionData: updates.flatMap(({ id, items, transactionInfo }) =>
             items.map((data) => ({ accountUpdateId: id, transactionInfo, data }))),
           actionState: { actionStateOne: state.toString(), actionStateTwo: before.toString() },
         },
       };
     });
+    // an action state the archive never recorded is an error, not an empty answer
+    const known = (state) => state === Actions.emptyActionState().toString() ||
+      outputs.some((o) => o.output.actionState.actionStateOne === state);
+    for (const name of ['fromActionState', 'endActionState']) {
+      if (input[name] != null && !known(input[name])) throw new Error(`${name} ${input[name]} does not exist`);
+    }
     if (input.fromActionState != null) {
       const start = outputs.findIndex((o) => o.output.actionState.actionStateTwo === input.fromActionState);
       outputs = start < 0 ? [] : outputs.slice(start);
@@ -471,10 +573,30 @@ const archiveRoot = {
         items.map((data) => ({ accountUpdateId: id, transactionInfo, data }))),
     })),
   networkState: () => {
-    const tip = blocks.at(-1)?.height ?? 0;
+    const tip = archived().at(-1)?.height ?? 0;
     return { maxBlockHeight: { canonicalMaxBlockHeight: Math.max(0, tip - frontier), pendingMaxBlockHeight: tip } };
   },
 };
+
+// Variables the operation uses in an argument that the request leaves out. The daemon's
+// GraphQL library refuses each ("Missing variable `name`"); graphql-js would read null.
+function missingVariables(query, variables) {
+  let document;
+  try {
+    document = parse(query);
+  } catch {
+    return []; // a syntax error is graphql-js's to answer
+  }
+  const used = new Set();
+  for (const definition of document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    visit(definition, {
+      VariableDefinition: () => false, // a declaration is not a use
+      Variable: (node) => { used.add(node.name.value); },
+    });
+  }
+  return [...used].filter((name) => !(variables && Object.hasOwn(variables, name)));
+}
 
 async function graphql({ query, variables, operationName }, served = schema, rootValue = root) {
   if (typeof query !== 'string') return { errors: [{ message: 'Must provide query string.' }] };
@@ -506,7 +628,15 @@ const server = http.createServer(async (request, response) => {
   try {
     const url = new URL(request.url, `http://${host}`);
     if (url.pathname === '/graphql' && request.method === 'POST') {
-      return reply(response, 200, await graphql(await body(request)));
+      const asked = await body(request);
+      const missing = typeof asked.query === 'string' ? missingVariables(asked.query, asked.variables) : [];
+      if (missing.length) {
+        return reply(response, 400, { errors: [{ message: `Missing variable \`${missing[0]}\`` }], data: null });
+      }
+      const result = await graphql(asked);
+      // the daemon's HTTP layer: 400 for an answer without data (an argument or validation
+      // error, a failed non-null field such as sendZkapp's), 200 otherwise
+      return reply(response, result.errors?.length && result.data == null ? 400 : 200, result);
     }
     if (url.pathname === '/archive' && request.method === 'POST') {
       return reply(response, 200, await graphql(await body(request), archiveSchema, archiveRoot));
@@ -531,6 +661,17 @@ const server = http.createServer(async (request, response) => {
     if (url.pathname === '/devnet/pause' && request.method === 'POST') {
       paused = Boolean((await body(request)).paused);
       return reply(response, 200, { paused });
+    }
+    if (url.pathname === '/devnet/hold' && request.method === 'POST') {
+      const { hash, blocks: count } = await body(request);
+      held.set(hash, Number(count ?? 1));
+      return reply(response, 200, { hash, blocks: held.get(hash) });
+    }
+    if (url.pathname === '/devnet/reorg' && request.method === 'POST') {
+      const { depth, keepOut, keepOutBlocks } = await body(request);
+      if (!(depth >= 1 && depth <= blocks.length)) return reply(response, 400, { error: 'depth out of range' });
+      await reorg(Number(depth), keepOut ?? [], Number(keepOutBlocks ?? 1));
+      return reply(response, 200, { height: blocks.at(-1).height, stateHash: blocks.at(-1).stateHash });
     }
     if (url.pathname === '/devnet/block' && request.method === 'POST') {
       produceBlock();
