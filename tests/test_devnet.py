@@ -461,3 +461,34 @@ async def test_a_mesa_devnet_not_synced_refuses_sends_and_shows_its_era(tmp_path
     finally:
         await chain.close()
         await network.stop()
+
+
+async def test_a_held_command_waits_and_a_reorg_sends_it_back_to_the_pool(world) -> None:
+    """The devnet's two chain events a real network has and a timer does not: a pending
+    command kept out of blocks (a producer that does not take it), and the best tip replaced
+    (a reorg) with the command back in the mempool and a new state hash at that height."""
+    chain = world["chain"]
+    base = world["network"].base_url
+    await pause_blocks(world, True)
+    try:
+        built = await deploy(world, await next_nonce(world))
+        assert (await chain.send_zkapp(built.command)).hash == built.hash
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{base}/devnet/hold", json={"hash": built.hash, "blocks": 2})
+            for _ in range(2):
+                await http.post(f"{base}/devnet/block")
+                assert not await included(world, built.hash)
+            assert await chain.pooled_hashes(hashes=[built.hash]) == {built.hash}
+            await http.post(f"{base}/devnet/block")
+            assert await included(world, built.hash)
+            tip = (await chain.best_chain(1))[-1]
+            async with http.post(f"{base}/devnet/reorg",
+                                 json={"depth": 1, "keepOut": [built.hash]}) as answer:
+                replaced = await answer.json()
+            assert replaced["height"] == tip.height and replaced["stateHash"] != tip.state_hash
+            assert not await included(world, built.hash)
+            assert await chain.pooled_hashes(hashes=[built.hash]) == {built.hash}
+            await http.post(f"{base}/devnet/block")
+            assert await included(world, built.hash)
+    finally:
+        await pause_blocks(world, False)

@@ -62,7 +62,7 @@ class World:
                 "QUEUE_POLL_INTERVAL_S": "1", "PUBLISH_BACKOFF_BASE_S": "1",
                 "GENERATE_BACKOFF_BASE_S": "1", "DEPLOY_BACKOFF_BASE_S": "1",
                 "MONITOR_INTERVAL_S": "1", "FINALITY_DEPTH": "3", "ABANDON_AFTER_BLOCKS": "4",
-                **extra}
+                "ARCHIVE_BLOCK_RANGE": "10", **extra}
 
     def start(self, role: str, *args: str, **extra: str) -> subprocess.Popen:
         log = open(self.tmp / f"{role}-{len(self.roles)}.log", "w")
@@ -109,8 +109,10 @@ async def world(postgres_server: str, tmp_path_factory):
     w.database_url = await asyncio.to_thread(databases.create_database, postgres_server,
                                              "touchgrass_pipeline")
     w.pool = await db.create_pool(w.database_url, size=4)
+    # The devnet as strict as a daemon, and its archive as a real one is: a 10-block range
+    # (Archive-Node-API's BLOCK_RANGE_SIZE, 10,000 there) and 2 blocks behind the node.
     w.devnet = await start_devnet(port=free_port(), state_dir=tmp / "devnet",
-                                  block_interval_s=100000)
+                                  block_interval_s=100000, archive_window=10, archive_lag=2)
     w.ticker = asyncio.create_task(w.tick_blocks())
     async with aiohttp.ClientSession() as http:
         w.fee_payer = await (await http.get(f"{w.devnet.base_url}/acquire-account")).json()
