@@ -1,13 +1,10 @@
+// @ts-check
 // Rows of the AuthenticityProgram per curve, per part of P-256's check and per window choice
 // (bench/circuit.py runs this against the installed o1js). Prints one JSON line.
 import { Field, Provable, ZkProgram } from 'o1js';
 import { authenticityProgram } from '../src/circuit.js';
 import { assertEcdsaHalfScalars, digestScalar, parts, WINDOWS } from '../src/ecdsa.js';
-
-const o1js = import.meta.resolve('o1js');
-const { Ecdsa, Point, initialAggregator } =
-  await import(new URL('./lib/provable/gadgets/elliptic-curve.js', o1js));
-const { Field3 } = await import(new URL('./lib/provable/gadgets/foreign-field.js', o1js));
+import { Ecdsa, Field3, Point, initialAggregator } from '../src/o1js-internal.js';
 
 const r1 = authenticityProgram('secp256r1');
 const { Curve, Signature, PublicInput } = r1;

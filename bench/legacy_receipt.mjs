@@ -1,3 +1,4 @@
+// @ts-check
 // bench/receipts.py's baseline: one receipt the way touchgrass made them before migration
 // 0010, with that version's contract (a TokenContract minting a NEW token account per photo),
 // read from git into legacy/ next to this file. Sends a deploy and one verifyAndStore with

@@ -8,10 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
+setup_flags=""
 compile=0
 for argument in "$@"; do
   case "$argument" in
-    --dev) extras="[dev]" ;;
+    --dev) extras="[dev]"; setup_flags="--dev" ;;
     --compile) compile=1 ;;
     *) echo "usage: scripts/install.sh [--dev] [--compile]" >&2; exit 2 ;;
   esac
@@ -19,7 +20,8 @@ done
 
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".${extras}"
-touchgrass setup
+# shellcheck disable=SC2086
+touchgrass setup $setup_flags
 if [ "$compile" -eq 1 ]; then
   touchgrass setup --compile
 fi

@@ -173,6 +173,7 @@ KINDS = {
              "test_prover_pool", "test_publish_standin", "test_settings_and_logs",
              "test_signatures_and_addresses", "test_structure"},
     "integration": {"test_api_clients", "test_circuit", "test_api_hardening", "test_api_lists",
+                    "test_js_types",
                     "test_api_resources", "test_api_s3",
                     "test_api_submissions", "test_devnet", "test_metrics", "test_migrations",
                     "test_monitor", "test_notify",

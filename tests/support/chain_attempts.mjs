@@ -1,3 +1,4 @@
+// @ts-check
 // Test helper (zk tests): transactions an adversary could send to the devnet, made with o1js.
 //   node chain_attempts.mjs lookalike  {endpoint, payerKey, fields, verificationKey}
 //     a new account that looks like our zkApp: another circuit's verification key, and the

@@ -1,3 +1,4 @@
+// @ts-check
 // Test helper: the P-256 circuit's signature check (src/ecdsa.js) run in o1js's prover mode
 // with constraint checking, against an honest prover and against provers that lie in their
 // witness. Prints one JSON line: {rows, halfGcd, cases: {name: "ok" | "<first error line>"}}.

@@ -1,3 +1,4 @@
+// @ts-check
 // A stand-in for the o1js prover program that speaks the same JSON-lines protocol in
 // milliseconds, for unit tests of the Python pool (recycling, timeouts, crashes).
 // Behaviour per request op: "prove" answers after params.delayMs; "crash" exits at once;

@@ -1,3 +1,4 @@
+// @ts-check
 // A stand-in for the o1js program (node/js/src/main.js) that needs no o1js: it speaks the
 // same JSON-lines protocol, writes every request it gets to STUB_REQUESTS (one JSON line
 // each) and answers from STUB_ANSWERS ({"op": result, ...}; an op missing there gets an

@@ -149,6 +149,9 @@ def setup(
     compile_circuits: Annotated[bool, typer.Option(
         "--compile", help="Also compile the circuit and the zkApp for SIGNER_CURVE into "
                           "CIRCUIT_CACHE_PATH (what a container build does).")] = False,
+    dev: Annotated[bool, typer.Option(
+        "--dev", help="Also install the JS package's dev dependencies (TypeScript, for the "
+                      "type check the tests run).")] = False,
 ) -> None:
     """Install the prover's JS dependencies (o1js, from the committed lockfile).
 
@@ -160,7 +163,7 @@ def setup(
 
     settings, curve = load(ProverSettings), load(CurveSettings)
     with console.working("installing the prover's JS dependencies (npm ci)"):
-        target = node.install(settings.prover_js_dir, settings.node_binary, force=force)
+        target = node.install(settings.prover_js_dir, settings.node_binary, force=force, dev=dev)
     err.print(f"prover JS dependencies installed in {target.directory}")
     if not compile_circuits:
         return

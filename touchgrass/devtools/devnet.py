@@ -1,9 +1,10 @@
-"""`touchgrass devnet`: start the local DEVELOPMENT Mina network (devtools/js/devnet.js).
+"""`touchgrass devnet`: start the local DEVELOPMENT Mina network (devtools/js/devnet/).
 
 It is not a Mina node: an o1js LocalBlockchain (proofs verified) behind the part of the
 daemon's GraphQL API that touchgrass uses, for `touchgrass dev` and the tests. Production
-points MINA_NODE_ENDPOINT at a real node. The JS file ships here, apart from the production
-program, and runs from the prover's installation (whose node_modules it imports).
+points MINA_NODE_ENDPOINT at a real node. The JS program (js/devnet/) ships here, apart
+from the production program, and runs from the prover's installation (whose node_modules
+and o1js-internal.js it imports).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ __all__ = ["DAEMON_SCHEMA", "DEVNET_JS", "Devnet", "default_state_dir", "serve_d
 
 log = logs.get_logger(__name__)
 
-DEVNET_JS = Path(__file__).resolve().parent / "js" / "devnet.js"
+# The devnet's JS program (js/devnet/: chain.js, daemon.js, archive.js; main.js runs it).
+DEVNET_JS = Path(__file__).resolve().parent / "js" / "devnet"
 # The daemon's types the devnet serves (and the client's documents are checked against).
 DAEMON_SCHEMA = Path(__file__).resolve().parent / "daemon.graphql"
 ARCHIVE_SCHEMA = Path(__file__).resolve().parent / "archive.graphql"
@@ -72,7 +74,8 @@ async def start_devnet(*, port: int, state_dir: Path, block_interval_s: float = 
     archive's BLOCK_RANGE_SIZE and `archive_lag` how many blocks it is behind the node."""
     settings = prover or load(ProverSettings)
     installation = await asyncio.to_thread(install, settings.prover_js_dir, settings.node_binary)
-    script = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet.js")
+    folder = await asyncio.to_thread(sync_extra_source, installation, DEVNET_JS, "devnet")
+    script = folder / "main.js"
     schema = await asyncio.to_thread(sync_extra_source, installation, DAEMON_SCHEMA,
                                      "daemon.graphql")
     archive_schema = await asyncio.to_thread(sync_extra_source, installation, ARCHIVE_SCHEMA,

@@ -44,6 +44,11 @@ class Installation:
     def installed(self) -> bool:
         return (self.directory / "node_modules" / "o1js" / "package.json").is_file()
 
+    @property
+    def has_dev_tools(self) -> bool:
+        """The JS package's dev dependencies (TypeScript, for the type check) are there too."""
+        return (self.directory / "node_modules" / "typescript" / "package.json").is_file()
+
 
 def _lock_hash() -> str:
     lock = (JS_SOURCE / "package-lock.json").read_bytes()
@@ -75,18 +80,24 @@ def find_node(node_binary: str) -> str:
 
 
 def sync_sources(target: Installation) -> None:
-    """Copy package.json, the lockfile and src/ next to the installed dependencies."""
+    """Copy package.json, the lockfile, tsconfig.json and src/ next to the installed
+    dependencies."""
     target.directory.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
+    for name in ("package.json", "package-lock.json", "tsconfig.json"):
         _copy_if_changed(JS_SOURCE / name, target.directory / name)
     for source in (JS_SOURCE / "src").glob("*.js"):
         _copy_if_changed(source, target.directory / "src" / source.name)
 
 
 def sync_extra_source(target: Installation, source: Path, name: str) -> Path:
-    """Put a JS file that ships elsewhere (the devnet's) into the installation, where its
-    bare imports (`o1js`) resolve against the installed dependencies; returns its path."""
+    """Put a file that ships elsewhere (the devnet's) into the installation, where its bare
+    imports (`o1js`) resolve against the installed dependencies; returns its path. A folder is
+    copied with its `.js` files (extra/<name>/)."""
     destination = target.directory / "extra" / name
+    if source.is_dir():
+        for file in source.glob("*.js"):
+            _copy_if_changed(file, destination / file.name)
+        return destination
     _copy_if_changed(source, destination)
     return destination
 
@@ -101,20 +112,27 @@ def _copy_if_changed(source: Path, destination: Path) -> None:
 
 
 def install(js_dir: Path, node_binary: str = "node", *, force: bool = False,
-            echo: bool = False) -> Installation:
-    """`npm ci` from the committed lockfile, unless already installed (or `force`)."""
+            echo: bool = False, dev: bool = False) -> Installation:
+    """`npm ci` from the committed lockfile, unless already installed (or `force`). `dev`
+    adds the JS package's dev dependencies (TypeScript, for the type check), to an existing
+    installation too."""
     find_node(node_binary)
     target = installation(js_dir)
     sync_sources(target)
-    if target.installed and not force:
+    if target.installed and not force and (target.has_dev_tools or not dev):
         return target
     npm = shutil.which("npm")
     if npm is None:
         raise ConfigError("npm is required to install the prover's JS dependencies and was not "
                           "found on PATH (it comes with Node.js)")
-    flags = ["--no-audit", "--no-fund", "--omit=dev"]
-    result = subprocess.run([npm, "ci", *flags], cwd=target.directory,
-                            capture_output=not echo, text=True, timeout=1800)
+    flags = ["--no-audit", "--no-fund"] + ([] if dev else ["--omit=dev"])
+    if target.installed and not force:
+        # only the dev tools are missing: added beside what is there (`npm ci` would start over)
+        result = subprocess.run([npm, "install", "--no-save", *flags], cwd=target.directory,
+                                capture_output=not echo, text=True, timeout=1800)
+    else:
+        result = subprocess.run([npm, "ci", *flags], cwd=target.directory,
+                                capture_output=not echo, text=True, timeout=1800)
     if result.returncode != 0:
         # `npm ci` insists that the lockfile lists every platform's optional native package;
         # a registry that only carries linux-x64 (like ours) makes that impossible. `npm

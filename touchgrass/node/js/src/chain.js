@@ -1,3 +1,4 @@
+// @ts-check
 // Chain operations of the prover service: build, prove and sign the zkApp transactions that
 // the Python publisher sends. Each op reads what it needs from the node (`endpoint`, the
 // same GraphQL the publisher uses), sets the fee payer's nonce explicitly (the publisher
@@ -5,14 +6,13 @@
 import {
   AccountUpdate, Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, fetchAccount,
 } from 'o1js';
+import { signZkappCommand } from './o1js-internal.js';
 import { RequestError } from './service.js';
 
-// o1js's own JSON signer (its bundled mina-signer), the same code o1js signs with: it signs
-// the fee payer and every signature-authorised account update of the key, on the JSON
-// command, leaving proofs as they are. The package exports no path to it, so it is imported
-// by file from the installed o1js (2.15 layout; this file is the o1js-version seam).
-const { signZkappCommand } = await import(
-  new URL('./mina-signer/src/sign-zkapp-command.js', import.meta.resolve('o1js')));
+// Commands are signed by o1js's own JSON signer (its bundled mina-signer, through
+// o1js-internal.js), the same code o1js signs with: it signs the fee payer and every
+// signature-authorised account update of the key, on the JSON command, leaving proofs as
+// they are.
 
 function network(endpoint, networkId) {
   if (typeof endpoint !== 'string' || !/^https?:\/\//.test(endpoint)) {

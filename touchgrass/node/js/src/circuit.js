@@ -1,3 +1,4 @@
+// @ts-check
 // The AuthenticityProgram: "there is an ECDSA signature by the signer key P over the 32-byte
 // digest D". D is the SHA-256 of the photo, computed outside (hashing megabytes inside a
 // circuit is out of reach); the proof binds D to P. One program per curve: the verification

@@ -1,3 +1,4 @@
+// @ts-check
 // ECDSA verification with half-length scalars, for curves without an endomorphism (P-256).
 //
 // o1js's verifyEcdsa computes R = u1*G + u2*P with 256-bit scalars: 255 foreign-field
@@ -19,19 +20,13 @@
 // v*R and z*P share 127 doublings of 128-bit scalars; c*G uses a fixed-base comb of
 // constant tables (j * 2^(4i) * G), which costs additions but no doublings.
 //
-// The gadgets come from the installed o1js's internal modules (2.15 layout), as chain.js's
-// signer does: this file is the circuit's o1js-version seam.
+// The gadgets are o1js's own, from its internal modules (o1js-internal.js holds every such
+// import).
 import { Bool, Field, Provable } from 'o1js';
-
-const o1js = import.meta.resolve('o1js');
-const internal = (path) => import(new URL(path, o1js));
-const { EllipticCurve, Point, initialAggregator } =
-  await internal('./lib/provable/gadgets/elliptic-curve.js');
-const { ForeignField, Field3, split } = await internal('./lib/provable/gadgets/foreign-field.js');
-const { sliceField3 } = await internal('./lib/provable/gadgets/bit-slices.js');
-const { arrayGetGeneric } = await internal('./lib/provable/gadgets/basic.js');
-const { exists } = await internal('./lib/provable/core/exists.js');
-const { inverse, mod } = await internal('./bindings/crypto/finite-field.js');
+import {
+  EllipticCurve, Field3, ForeignField, Point, arrayGetGeneric, exists, initialAggregator, inverse,
+  mod, sliceField3, split,
+} from './o1js-internal.js';
 
 const HALF_BITS = 128; // |v|, |z| < 2^128 (see halfGcd)
 // Window sizes: bits of a scalar added at once from a table of multiples. bench/README.md
@@ -202,6 +197,8 @@ export function honestWitness(Curve, [r, s, e], publicKey) {
  * v, z with v*u = z (mod n), 0 < v < 2^128 and |z| < 2^128: the extended Euclidean
  * algorithm on (n, u) keeps r_i = t_i*u (mod n); stopping at the first r_i < 2^128 gives
  * |t_i| <= n / r_(i-1) < 2^128.
+ * @param {bigint} u @param {bigint} n
+ * @returns {{ v: bigint, z: bigint }}
  */
 export function halfGcd(u, n) {
   const bound = 1n << BigInt(HALF_BITS);

@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point of one prover process. Configuration comes from the environment (the Python
 // pool sets it): TOUCHGRASS_CURVE, CIRCUIT_CACHE_PATH, TOUCHGRASS_PROVER_THREADS. Compiles
 // once (from the file cache when it is warm), prints {"event": "ready"} on stdout, then

@@ -1,3 +1,4 @@
+// @ts-check
 // The JSON-lines protocol. One request per line on stdin, one answer per line on stdout:
 //   {"id": 7, "op": "prove", "params": {...}}  ->  {"id": 7, "ok": true, "result": {...}}
 //                                              or {"id": 7, "ok": false, "error": {"code", "message"}}

@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point of a checks process: what `verify` and `verify-proof` need from o1js, without
 // compiling anything (so it is ready in under a second). Same JSON-lines protocol as
 // service.js. Ops:
@@ -9,6 +10,7 @@
 //                 `actionState` must equal when the list is complete and untampered
 import { AccountUpdate, Cache, Field, initializeBindings, setBackend } from 'o1js';
 import { authenticityProgram } from './circuit.js';
+import { bindings, setSrsCache } from './o1js-internal.js';
 import { makeOps, RequestError, serve } from './service.js';
 
 setBackend(process.env.O1JS_BACKEND === 'wasm' ? 'wasm' : 'native');
@@ -18,7 +20,7 @@ setBackend(process.env.O1JS_BACKEND === 'wasm' ? 'wasm' : 'native');
 // compile asks for it. Asking for it through o1js's SRS cache (CIRCUIT_CACHE_PATH, shared
 // with the provers, whose compile writes it) reads it from disk instead, as it does the SRS
 // itself; the first run on a machine computes and writes both. The installed o1js's
-// internal modules (2.15 layout), as chain.js's signer: this is that seam.
+// internal modules (through o1js-internal.js).
 // AuthenticityProgram verifies no proofs, so Pickles wraps it in a 2^13 domain.
 const WRAP_DOMAIN_LOG2 = 13;
 let basisLoaded = false;
@@ -26,9 +28,6 @@ let basisLoaded = false;
 async function loadVerifierCaches() {
   const cacheDir = process.env.CIRCUIT_CACHE_PATH;
   if (basisLoaded || !cacheDir) return;
-  const o1js = import.meta.resolve('o1js');
-  const bindings = await import(new URL('./bindings.js', o1js)); // live after initializing
-  const { setSrsCache } = await import(new URL('./bindings/crypto/cache.js', o1js));
   basisLoaded = true;
   try {
     await initializeBindings();

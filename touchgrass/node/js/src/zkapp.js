@@ -1,3 +1,4 @@
+// @ts-check
 // AuthenticityZkApp: one per challenge. Its admin (the deployer, our fee payer) publishes
 // receipts: `verifyAndStore` verifies an AuthenticityProgram proof and appends what was
 // proven to the zkApp's actions, one action of seven fields (the Receipt layout):
@@ -77,6 +78,8 @@ export function authenticityZkApp(circuit) {
 
   // Plain JS has no decorators: declare the state and the methods' argument types.
   declareState(AuthenticityZkApp, { admin: PublicKey });
-  declareMethods(AuthenticityZkApp, { verifyAndStore: [Field, AuthenticityProof] });
+  // (a proof class is one of the argument types o1js takes; its .d.ts says Provable only)
+  declareMethods(AuthenticityZkApp,
+    { verifyAndStore: [Field, /** @type {any} */ (AuthenticityProof)] });
   return { AuthenticityZkApp, AuthenticityProof };
 }
