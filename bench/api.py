@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support import databases  # noqa: E402
 from tests.support.api import WALLET  # noqa: E402
 from tests.support.seaweed import seaweedfs  # noqa: E402
-from touchgrass.signing import generate_private_key, sign  # noqa: E402
+from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -37,7 +37,7 @@ from tests.support.api import WALLET  # noqa: E402
 from tests.support.api_process import ApiProcess  # noqa: E402
 from tests.support.private_postgres import PrivatePostgres  # noqa: E402
 from touchgrass import migrations  # noqa: E402
-from touchgrass.signing import generate_private_key, sign  # noqa: E402
+from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINE = "797daff"  # main before the hardening issue

@@ -36,7 +36,7 @@ from tests.support import databases  # noqa: E402
 from tests.support.api import WALLET  # noqa: E402
 from tests.support.api_process import ApiProcess  # noqa: E402
 from touchgrass.api import pages  # noqa: E402
-from touchgrass.signing import generate_private_key  # noqa: E402
+from touchgrass.signatures import generate_private_key  # noqa: E402
 from touchgrass.store.keyset import Key  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

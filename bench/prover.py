@@ -4,7 +4,7 @@ recompiled for every job).
 
     python bench/prover.py [--curve secp256k1] [--proofs 3] [--row 5]
 
-Everything runs through the real pool (`touchgrass.proof`), one process at a time, with
+Everything runs through the real pool (`touchgrass.node.prover`), one process at a time, with
 the thread count the generate role would use. The cold compile uses an empty cache folder;
 every later start reads it.
 """
@@ -23,10 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from touchgrass.proof import ProofRequest  # noqa: E402
-from touchgrass.proof.o1js import O1jsProver, open_prover  # noqa: E402
+from touchgrass.node.prover import (  # noqa: E402
+    O1jsProver,
+    ProofRequest,  # noqa: E402
+    open_prover,
+)
 from touchgrass.settings import ProverSettings  # noqa: E402
-from touchgrass.signing import generate_private_key, sign  # noqa: E402
+from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
 
 def request(private: str, curve: str) -> ProofRequest:

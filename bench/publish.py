@@ -42,10 +42,9 @@ from touchgrass.chain.publisher import MinaPublisher  # noqa: E402
 from touchgrass.devtools.devnet import Devnet, start_devnet  # noqa: E402
 from touchgrass.node import open_pool  # noqa: E402
 from touchgrass.node.pool import ProverPool  # noqa: E402
-from touchgrass.proof import ProofRequest  # noqa: E402
-from touchgrass.proof.o1js import O1jsProver  # noqa: E402
+from touchgrass.node.prover import O1jsProver, ProofRequest  # noqa: E402
 from touchgrass.settings import ProverSettings  # noqa: E402
-from touchgrass.signing import generate_private_key, sign  # noqa: E402
+from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
 FEE = 100_000_000
 

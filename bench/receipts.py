@@ -37,16 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.net import free_port  # noqa: E402
-from touchgrass.chain import transactions  # noqa: E402
 from touchgrass.chain.client import ChainClient  # noqa: E402
+from touchgrass.chain.records import chain_id_field  # noqa: E402
 from touchgrass.devtools.devnet import start_devnet  # noqa: E402
 from touchgrass.node import open_pool, ops  # noqa: E402
 from touchgrass.node.checks import open_checks  # noqa: E402
 from touchgrass.node.install import find_node, install, sync_extra_source  # noqa: E402
-from touchgrass.proof import ProofRequest  # noqa: E402
-from touchgrass.proof.o1js import O1jsProver  # noqa: E402
+from touchgrass.node.prover import O1jsProver, ProofRequest  # noqa: E402
 from touchgrass.settings import ProverSettings  # noqa: E402
-from touchgrass.signing import generate_private_key, sign  # noqa: E402
+from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
 FEE = 100_000_000
 LEGACY_COMMIT = "b8fa8d1"  # the last commit with token-account receipts
@@ -120,7 +119,7 @@ async def main(photos: int, records: int) -> None:
             return account.next_nonce
 
         before = await balance(chain, payer["pk"])
-        deploy = await transactions.build_deploy(builder, endpoint=devnet.graphql,
+        deploy = await ops.deploy_transaction(builder, endpoint=devnet.graphql,
                                                  network_id="devnet", fee_payer_key=payer["sk"],
                                                  nonce=await nonce(), fee_nanomina=FEE)
         await included(chain, (await chain.send_zkapp(deploy.command)).hash)
@@ -132,10 +131,10 @@ async def main(photos: int, records: int) -> None:
             digest = hashlib.sha256(image).digest()
             proof = await prover.prove(ProofRequest(digest, sign(private, digest, "secp256k1"),
                                                     digest.hex()))
-            built = await transactions.build_verify_and_store(
+            built = await ops.verify_and_store_transaction(
                 builder, endpoint=devnet.graphql, network_id="devnet", fee_payer_key=payer["sk"],
                 nonce=await nonce(), fee_nanomina=FEE, zkapp_address=deploy.zkapp_address,
-                chain_id=chain_id, proof=proof)
+                chain_id_field=chain_id_field(chain_id), proof=proof)
             before = await balance(chain, payer["pk"])
             await included(chain, (await chain.send_zkapp(built.command)).hash)
             costs.append(before - await balance(chain, payer["pk"]))

@@ -13,9 +13,9 @@ import pytest
 
 from tests.support import databases
 from touchgrass import db
+from touchgrass.images import FilesystemStorage
 from touchgrass.queue.stages import Policy, Stage
 from touchgrass.queue.worker import Handler, Worker, WorkerEvent
-from touchgrass.storage import FilesystemStorage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,9 +124,9 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
     from tests.support.api import ADMIN_PASSWORD, Api, ApiTestServer
     from touchgrass.api.app import build_app
     from touchgrass.api.context import ApiContext
+    from touchgrass.images import S3Storage
     from touchgrass.settings import ApiSettings
-    from touchgrass.signing import generate_private_key
-    from touchgrass.storage import S3Storage
+    from touchgrass.signatures import generate_private_key
 
     clients: list[TestClient] = []
     stores = []

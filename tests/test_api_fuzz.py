@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.api import ADMIN_PASSWORD, WALLET
 from tests.support.api_process import ApiProcess
-from touchgrass.signing import generate_private_key
+from touchgrass.signatures import generate_private_key
 
 pytestmark = pytest.mark.slow
 

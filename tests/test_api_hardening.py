@@ -15,8 +15,8 @@ from tests.support.api import ADMIN, Api, image_bytes
 from touchgrass import images
 from touchgrass.api import server as api_server
 from touchgrass.errors import ConfigError
+from touchgrass.images import image_key
 from touchgrass.settings import ApiSettings, DatabaseSettings, load
-from touchgrass.storage import image_key
 from touchgrass.store import submissions as submission_store
 
 pytestmark = pytest.mark.anyio

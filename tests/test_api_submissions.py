@@ -12,8 +12,7 @@ import pytest
 
 from tests.support.api import ADMIN, OTHER_WALLET, WALLET, Api, high_s, image_bytes
 from touchgrass import mina
-from touchgrass.signature import Signature
-from touchgrass.signing import sign
+from touchgrass.signatures import Signature, sign
 
 pytestmark = pytest.mark.anyio
 

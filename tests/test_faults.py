@@ -22,8 +22,8 @@ from tests.support.api import ADMIN, ADMIN_PASSWORD, WALLET, Api, stored_keys
 from tests.support.api_process import ApiProcess
 from tests.support.private_postgres import PrivatePostgres
 from touchgrass import migrations
-from touchgrass.signing import generate_private_key, sign
-from touchgrass.storage import FilesystemStorage
+from touchgrass.images import FilesystemStorage
+from touchgrass.signatures import generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

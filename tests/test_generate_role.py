@@ -17,9 +17,9 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.support.factories import SIGNER, queue_submissions
-from touchgrass.proof.o1js import open_prover
+from touchgrass.images import S3Storage
+from touchgrass.node.prover import open_prover
 from touchgrass.settings import ProverSettings
-from touchgrass.storage import S3Storage
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(1500)]
 
@@ -130,7 +130,7 @@ def test_offline_prove_and_verify_proof_commands(tmp_path: Path) -> None:
     import json
 
     from tests.support.factories import SIGNER_PRIVATE_KEY
-    from touchgrass.signing import sign
+    from touchgrass.signatures import sign
 
     env = {**os.environ, "SIGNER_PUBLIC_KEY": str(SIGNER)}
     photo, other = tmp_path / "photo.jpg", tmp_path / "other.jpg"

@@ -15,7 +15,7 @@ import pytest
 from tests.support import databases
 from touchgrass import migrations
 from touchgrass.queue.stages import STAGES
-from touchgrass.signing import generate_private_key
+from touchgrass.signatures import generate_private_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -15,8 +15,7 @@ from touchgrass.errors import ProverError, ProverRequestError
 from touchgrass.node import ops
 from touchgrass.node.install import JS_SOURCE, O1JS_VERSION, Installation
 from touchgrass.node.pool import PoolConfig, ProverPool
-from touchgrass.signature import Signature
-from touchgrass.signing import generate_private_key
+from touchgrass.signatures import Signature, generate_private_key
 
 pytestmark = pytest.mark.anyio
 
@@ -73,7 +72,8 @@ async def _run_all(pool: ProverPool) -> None:
         fee_nanomina=10, zkapp_address="B62qapp", chain_id_field="7", proof={"publicInput": []})
     assert receipt.hash == "5Jhash2"
     assert await ops.resign_transaction(pool, command=COMMAND, nonce=6, network_id="devnet",
-                                        fee_payer_key="EKkey") == (COMMAND, "5Jhash3")
+                                        fee_payer_key="EKkey") == ops.ReceiptTransaction(
+        COMMAND, "5Jhash3")
     assert await ops.verify_with_key(pool, {"publicInput": []}, curve="secp256k1",
                                      verification_key={"data": "AA", "hash": "1"},
                                      digest=digest, signer=signer) == (True, "")

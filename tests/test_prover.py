@@ -12,11 +12,9 @@ import pytest
 
 from tests.support.api import high_s
 from touchgrass.errors import PermanentJobError, ProverCrashed, ProverRequestError
-from touchgrass.proof import ProofRequest
-from touchgrass.proof.o1js import O1jsProver, open_prover
+from touchgrass.node.prover import O1jsProver, ProofRequest, open_prover
 from touchgrass.settings import ProverSettings
-from touchgrass.signature import Signature
-from touchgrass.signing import SignerKey, generate_private_key, sign
+from touchgrass.signatures import Signature, SignerKey, generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(1200)]
 
@@ -118,7 +116,7 @@ async def test_p256_works_the_same_with_signer_curve_secp256r1() -> None:
 
 
 def test_the_prover_is_an_instance_of_the_protocol() -> None:
-    from touchgrass.proof import Prover
+    from touchgrass.node.prover import Prover
 
     def accepts(prover: Prover) -> None: ...
 

@@ -26,7 +26,7 @@ from tests.support.api import ADMIN, WALLET
 from tests.support.net import free_port
 from touchgrass import db
 from touchgrass.devtools.devnet import start_devnet
-from touchgrass.signing import generate_private_key, sign
+from touchgrass.signatures import generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(2400)]
 

@@ -23,7 +23,7 @@ from touchgrass.node.checks import open_checks
 from touchgrass.node.keys import known_keys
 from touchgrass.operator.receipts import Pointer, Report, check_receipt
 from touchgrass.settings import ProverSettings
-from touchgrass.signing import generate_private_key
+from touchgrass.signatures import generate_private_key
 
 pytestmark = pytest.mark.anyio
 

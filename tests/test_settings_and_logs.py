@@ -112,7 +112,7 @@ def test_the_curve_is_told_from_the_key_when_signer_curve_is_unset(monkeypatch, 
     """clients.md: an old P-256 deployment (a P-256 SIGNER_PUBLIC_KEY, no SIGNER_CURVE) starts
     unchanged; a point is on one curve or the other."""
     from touchgrass.settings import CurveSettings, SignerSettings
-    from touchgrass.signing import generate_private_key
+    from touchgrass.signatures import generate_private_key
 
     _, public = generate_private_key(curve)  # type: ignore[arg-type]
     monkeypatch.delenv("SIGNER_CURVE", raising=False)
@@ -123,7 +123,7 @@ def test_the_curve_is_told_from_the_key_when_signer_curve_is_unset(monkeypatch, 
 
 def test_a_key_on_neither_curve_or_off_the_named_one_is_refused_by_name(monkeypatch) -> None:
     from touchgrass.settings import CurveSettings, SignerSettings
-    from touchgrass.signing import generate_private_key
+    from touchgrass.signatures import generate_private_key
 
     monkeypatch.delenv("SIGNER_CURVE", raising=False)
     monkeypatch.setenv("SIGNER_PUBLIC_KEY", f"{1:064x},{2:064x}")

@@ -14,8 +14,7 @@ from tests.support.api import high_s
 from touchgrass import mina
 from touchgrass.errors import ConfigError
 from touchgrass.settings import SignerSettings, load
-from touchgrass.signature import Signature
-from touchgrass.signing import CURVE_ORDER, SignerKey, generate_private_key, low_s, sign
+from touchgrass.signatures import CURVE_ORDER, Signature, SignerKey, generate_private_key, low_s, sign
 
 DIGEST = hashlib.sha256(b"a photo of grass").digest()
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from touchgrass.errors import ObjectNotFound, StorageError
-from touchgrass.storage import FilesystemStorage, S3Storage
+from touchgrass.images import FilesystemStorage, S3Storage
 
 pytestmark = pytest.mark.anyio
 

@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from touchgrass.errors import ConfigError
-from touchgrass.signing import CURVES, Curve, SignerKey
+from touchgrass.signatures import CURVES, Curve, SignerKey
 
 __all__ = [
     "ApiSettings",

@@ -17,9 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from touchgrass import mina
 from touchgrass.api.server import ApiRunner
-from touchgrass.signature import Signature
-from touchgrass.signing import CURVE_ORDER, SignerKey, sign
-from touchgrass.storage import FilesystemStorage, Storage
+from touchgrass.images import FilesystemStorage, Storage
+from touchgrass.signatures import CURVE_ORDER, Signature, SignerKey, sign
 
 ADMIN_PASSWORD = "test-admin-password"
 ADMIN = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()}
@@ -119,7 +118,7 @@ async def stored_keys(storage: Storage) -> set[str]:
             return set()
         return {str(p.relative_to(root)) for p in root.rglob("*")
                 if p.is_file() and not p.name.endswith(".type") and not p.name.startswith(".tmp")}
-    from touchgrass.storage import S3Storage
+    from touchgrass.images import S3Storage
 
     assert isinstance(storage, S3Storage)
     await storage.ensure_bucket()

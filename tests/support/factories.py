@@ -8,8 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from touchgrass.signing import public_key_of, sign
-from touchgrass.storage import FilesystemStorage, image_key
+from touchgrass.images import FilesystemStorage, image_key
+from touchgrass.signatures import public_key_of, sign
 
 WALLET = "B62qtestwallet"
 # One fixed signer for every queued test row (in every test process), so the generate

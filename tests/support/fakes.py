@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from touchgrass.chain import DeployReceipt, DeployRequest, PublishReceipt, PublishRequest
-from touchgrass.proof import ProofRequest
+from touchgrass.node.prover import ProofRequest
 
 
 class CountingProver:

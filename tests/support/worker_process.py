@@ -15,6 +15,7 @@ import anyio
 from tests.support.factories import SIGNER
 from tests.support.fakes import CountingProver
 from touchgrass import logs
+from touchgrass.images import open_storage
 from touchgrass.roles.generate import generate_lane
 from touchgrass.roles.runner import run_lanes, serve_metrics
 from touchgrass.settings import (
@@ -24,7 +25,6 @@ from touchgrass.settings import (
     StorageSettings,
     load,
 )
-from touchgrass.storage import open_storage
 
 
 async def main() -> None:

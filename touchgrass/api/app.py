@@ -13,8 +13,8 @@ from touchgrass.api.middleware import decorate_response, edge, errors
 from touchgrass.api.routes import add_routes
 from touchgrass.api.server import ApiRunner
 from touchgrass.errors import StorageError
+from touchgrass.images import open_storage
 from touchgrass.settings import ApiSettings, DatabaseSettings, SignerSettings, StorageSettings
-from touchgrass.storage import open_storage
 
 __all__ = ["build_app", "open_context", "serve"]
 

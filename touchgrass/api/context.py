@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiohttp import web
 
+from touchgrass.images import Storage
 from touchgrass.settings import ApiSettings
-from touchgrass.signing import SignerKey
-from touchgrass.storage import Storage
+from touchgrass.signatures import SignerKey
 
 __all__ = ["CONTEXT", "CORRELATION_ID", "ApiContext", "context", "correlation_id"]
 

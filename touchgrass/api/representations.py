@@ -9,9 +9,9 @@ from typing import Any
 
 from touchgrass.chain.records import receipt_fields
 from touchgrass.node.keys import known_keys
-from touchgrass.signing import SignerKey
+from touchgrass.signatures import SignerKey
 from touchgrass.statuses import ReceiptKind
-from touchgrass.store.submissions import ReceiptRow
+from touchgrass.store.receipts import ReceiptRow
 
 __all__ = ["challenge", "chain", "iso", "like", "receipt", "user"]
 

@@ -31,13 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from touchgrass import logs, metrics
-from touchgrass.chain import (
-    DeployReceipt,
-    DeployRequest,
-    PublishReceipt,
-    PublishRequest,
-    transactions,
-)
+from touchgrass.chain import DeployReceipt, DeployRequest, PublishReceipt, PublishRequest
 from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import (
     ACCOUNT_CREATION_FEE_NANOMINA,
@@ -45,6 +39,7 @@ from touchgrass.chain.constants import (
     LOST_ANSWER_LOOKS,
     SEND_TIMEOUT_S,
 )
+from touchgrass.chain.records import chain_id_field
 from touchgrass.errors import (
     JobError,
     LeaseLost,
@@ -56,16 +51,25 @@ from touchgrass.errors import (
 )
 from touchgrass.node import ops
 from touchgrass.node.era import require_network, require_supported
-from touchgrass.node.ops import Runner
+from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
 
 __all__ = ["MinaPublisher"]
 
 log = logs.get_logger(__name__)
 
 NONCE_REBUILDS = 3
-Built = TypeVar("Built", transactions.DeployTransaction, transactions.ReceiptTransaction)
+Built = TypeVar("Built", DeployTransaction, ReceiptTransaction)
 # Test hook (acceptance test of pipeline.md's idempotency): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
+
+
+def targets(command: Mapping[str, Any], zkapp_address: str) -> bool:
+    """Does the command call this zkApp? A kept command for a zkApp since replaced (a
+    redeployed challenge) proves against the wrong contract and must be proven again."""
+    updates = command.get("accountUpdates")
+    return isinstance(updates, list) and any(
+        isinstance(u, dict) and u.get("body", {}).get("publicKey") == zkapp_address
+        for u in updates)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class _Proven:
     transaction with the nonce it was built for (sent as it is when the lane gives that one)."""
 
     command: Mapping[str, Any]
-    built: transactions.ReceiptTransaction | None = None
+    built: ReceiptTransaction | None = None
     built_nonce: int | None = None
 
 
@@ -237,16 +241,16 @@ class MinaPublisher:
         hash recorded, sent. Only milliseconds of our own work happen while it is held."""
         resigned = False
 
-        async def sign(nonce: int) -> transactions.ReceiptTransaction:
+        async def sign(nonce: int) -> ReceiptTransaction:
             nonlocal resigned
             if proven.built is not None and proven.built_nonce == nonce:
                 return proven.built
             resigned = True
-            return await transactions.resign_verify_and_store(
-                self.pool, proven.command, nonce=nonce, network_id=self.network_id,
+            return await ops.resign_transaction(
+                self.pool, command=proven.command, nonce=nonce, network_id=self.network_id,
                 fee_payer_key=self._key)
 
-        async def record(built: transactions.ReceiptTransaction, nonce: int) -> bool:
+        async def record(built: ReceiptTransaction, nonce: int) -> bool:
             return await request.record_progress({
                 "transaction_hash": built.hash, "transaction_nonce": nonce,
                 "transaction_fee_payer": self.fee_payer,
@@ -279,7 +283,7 @@ class MinaPublisher:
         """The kept proven command, or a new one proven now for `nonce` (outside the lane,
         then kept)."""
         kept = request.proven_command
-        if kept is not None and transactions.targets(kept, zkapp_address):
+        if kept is not None and targets(kept, zkapp_address):
             log.info("resign", "photo %s: re-signing the command proven earlier (no new proof)",
                      request.sha256_hex)
             return _Proven(kept)
@@ -296,10 +300,10 @@ class MinaPublisher:
                 f"was made by an earlier one. `touchgrass resubmit {request.sha256_hex}` proves "
                 "it again")
         started = time.monotonic()
-        built = await transactions.build_verify_and_store(
+        built = await ops.verify_and_store_transaction(
             self.pool, endpoint=self.endpoint, network_id=self.network_id,
             fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
-            zkapp_address=zkapp_address, chain_id=request.chain_id,
+            zkapp_address=zkapp_address, chain_id_field=chain_id_field(request.chain_id),
             proof=dict(request.proof_json))
         if not await request.record_progress({"proven_command": built.command}):
             raise LeaseLost("lease lost after proving; nothing was sent")
@@ -319,12 +323,12 @@ class MinaPublisher:
                                      verification_key_hash=self.contract_hash)
             await self._check_balance(new_account=True)
 
-            async def build(nonce: int) -> transactions.DeployTransaction:
-                return await transactions.build_deploy(
+            async def build(nonce: int) -> DeployTransaction:
+                return await ops.deploy_transaction(
                     self.pool, endpoint=self.endpoint, network_id=self.network_id,
                     fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee)
 
-            async def record(built: transactions.DeployTransaction, nonce: int) -> bool:
+            async def record(built: DeployTransaction, nonce: int) -> bool:
                 return await request.record_progress({
                     "zkapp_address": built.zkapp_address, "zkapp_token_id": built.token_id,
                     "transaction_hash": built.hash, "transaction_nonce": nonce})

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-__all__ = ["Record", "chain_text", "receipt_fields"]
+__all__ = ["Record", "chain_id_field", "chain_text", "receipt_fields"]
+
+
+def chain_id_field(chain_id: UUID) -> str:
+    """The chain id as the field element written into the receipt (a UUID is 128 bits)."""
+    return str(chain_id.int)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from touchgrass.cli import app, console
+from touchgrass.cli import console
+from touchgrass.cli.app import app
 from touchgrass.cli.console import fail, out, run
 
 keys_app = typer.Typer(help="Signer keys for the camera clients (and `touchgrass upload`).",
@@ -39,7 +40,7 @@ def keys_new(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Make a signer key pair: the public key for the API, the private key for clients."""
-    from touchgrass.signing import generate_private_key
+    from touchgrass.signatures import generate_private_key
 
     private, public = generate_private_key(_curve(curve))
     if as_json:

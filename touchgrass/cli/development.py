@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from touchgrass.cli import app, console
+from touchgrass.cli import console
+from touchgrass.cli.app import app
 from touchgrass.cli.console import err, run
 
 

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from touchgrass.cli import DatabaseUrl, _database, app, console
+from touchgrass.cli import console
+from touchgrass.cli.app import DatabaseUrl, app, database_settings
 from touchgrass.cli.console import err, out, run
 from touchgrass.settings import load
 
@@ -106,7 +107,7 @@ def verify_photo(
     path = Path(target)
     image = path.read_bytes() if path.is_file() else None
     sha256 = hashlib.sha256(image).hexdigest() if image is not None else parse_sha256(target)
-    database = _database(database_url) if database_url or os.environ.get("DATABASE_URL") \
+    database = database_settings(database_url) if database_url or os.environ.get("DATABASE_URL") \
         else None
     signer = load(SignerSettings).key if os.environ.get("SIGNER_PUBLIC_KEY") else None
     sources = Sources(chain=load(ChainSettings), prover=load(ProverSettings), zkapp=zkapp,
@@ -148,7 +149,7 @@ def status(
     from touchgrass.operator.status import show
     from touchgrass.settings import ChainSettings
 
-    database = _database(database_url)
+    database = database_settings(database_url)
     sha256_hex = parse_sha256(sha256) if sha256 is not None else None
     chain = load(ChainSettings) if fee_payer else None
 
@@ -175,7 +176,7 @@ def resubmit(
     from touchgrass.operator import parse_sha256
     from touchgrass.operator.resubmit import resubmit as requeue
 
-    database, sha256_hex = _database(database_url), parse_sha256(sha256)
+    database, sha256_hex = database_settings(database_url), parse_sha256(sha256)
 
     async def work() -> Any:
         return await requeue(database, sha256_hex, force=force)

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from touchgrass.errors import InvalidInput, OperatorError
-from touchgrass.signing import Curve, sign
+from touchgrass.signatures import Curve, sign
 
 __all__ = ["ApiAnswer", "create_challenge", "upload_image"]
 

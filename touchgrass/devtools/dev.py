@@ -37,7 +37,7 @@ from touchgrass.node.install import find_node, install
 from touchgrass.node.process import die_with_parent
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DevSettings, ProverSettings, load
-from touchgrass.signing import generate_private_key
+from touchgrass.signatures import generate_private_key
 from touchgrass.statuses import DeploymentStatus
 
 __all__ = ["DevOptions", "default_data_dir", "run_dev"]

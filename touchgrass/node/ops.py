@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from touchgrass.errors import ProverError, ProverRequestError
-from touchgrass.signature import Signature
-from touchgrass.signing import SignerKey
+from touchgrass.signatures import Signature, SignerKey
 
 __all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "action_state",
            "deploy_transaction", "info", "prove", "public_key_of", "resign_transaction",
@@ -121,15 +120,15 @@ async def token_id(runner: Runner, zkapp_address: str) -> str:
 
 
 async def resign_transaction(runner: Runner, *, command: Mapping[str, Any], nonce: int,
-                             network_id: str, fee_payer_key: str) -> tuple[dict[str, Any], str]:
+                             network_id: str, fee_payer_key: str) -> ReceiptTransaction:
     """The proven command with another fee payer nonce, signed again; proofs untouched.
-    Milliseconds, where proving takes seconds. Returns (command, hash)."""
+    Milliseconds, where proving takes seconds (nothing proven depends on the nonce)."""
     answer = await runner.run("resign_transaction", {
         "command": dict(command), "nonce": nonce, "networkId": network_id,
         "feePayerKey": fee_payer_key,
     })
     op = "resign_transaction"
-    return _field(answer, op, "command", dict), _field(answer, op, "hash")
+    return ReceiptTransaction(_field(answer, op, "command", dict), _field(answer, op, "hash"))
 
 
 async def deploy_transaction(runner: Runner, *, endpoint: str, network_id: str,

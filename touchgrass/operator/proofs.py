@@ -17,11 +17,9 @@ from touchgrass.node import ops
 from touchgrass.node.checks import open_checks
 from touchgrass.node.keys import known_keys
 from touchgrass.node.pool import Progress
-from touchgrass.proof import ProofRequest
-from touchgrass.proof.o1js import Verdict, open_prover
+from touchgrass.node.prover import ProofRequest, Verdict, open_prover
 from touchgrass.settings import ProverSettings
-from touchgrass.signature import Signature
-from touchgrass.signing import CURVE_ORDER, SignerKey
+from touchgrass.signatures import CURVE_ORDER, Signature, SignerKey
 
 __all__ = ["ProofFile", "parse_signature", "prove_image", "read_proof_file", "verify_proof_file"]
 

@@ -25,7 +25,7 @@ from touchgrass.queue import views
 from touchgrass.queue.stages import DEPLOY, GENERATE, PUBLISH
 from touchgrass.settings import ChainSettings, DatabaseSettings
 from touchgrass.statuses import ChainStatus, DeploymentStatus, SubmissionStatus
-from touchgrass.store import challenges, submissions
+from touchgrass.store import challenges, receipts, submissions
 
 __all__ = ["StatusReport", "fee_payer_balance", "gather", "render_report", "render_timeline",
            "report_json", "show", "timeline_json"]
@@ -69,7 +69,7 @@ async def gather(pool: asyncpg.Pool, *, failures: int = 10) -> StatusReport:
                 owner for stage in QUEUED_STAGES
                 for owner in await views.lease_owners(connection, stage)
             ],
-            chain_totals=await submissions.chain_totals(connection),
+            chain_totals=await receipts.chain_totals(connection),
         )
 
 

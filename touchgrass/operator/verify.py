@@ -25,9 +25,8 @@ from touchgrass.node.checks import ChecksProcess, open_checks
 from touchgrass.node.keys import known_keys
 from touchgrass.operator.receipts import Check, Pointer, Report, check_receipt
 from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings
-from touchgrass.signature import Signature
-from touchgrass.signing import SignerKey
-from touchgrass.store import submissions
+from touchgrass.signatures import Signature, SignerKey
+from touchgrass.store import receipts, submissions
 
 __all__ = ["Sources", "check_photo", "pointer_from_api"]
 
@@ -106,7 +105,7 @@ async def _operator_checks(pool: Any, lazy: _LazyChecks, signer: SignerKey | Non
                            digest: bytes) -> tuple[list[Check], Pointer | None]:
     """The database's signature and proof checks, and its pointer to the record."""
     try:
-        row = await submissions.receipt(pool, sha256_hex=digest.hex())
+        row = await receipts.receipt(pool, sha256_hex=digest.hex())
     except NotFound:
         return [Check("submission", False, f"no submission has SHA-256 {digest.hex()}")], None
     checks = []

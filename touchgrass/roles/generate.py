@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from touchgrass.errors import ObjectNotFound, PermanentJobError
+from touchgrass.images import Storage, open_storage
 from touchgrass.node.pool import Progress
-from touchgrass.proof import ProofRequest, Prover
+from touchgrass.node.prover import ProofRequest, Prover
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject
 from touchgrass.queue.stages import GENERATE
@@ -19,9 +20,7 @@ from touchgrass.settings import (
     SignerSettings,
     StorageSettings,
 )
-from touchgrass.signature import Signature
-from touchgrass.signing import SignerKey
-from touchgrass.storage import Storage, open_storage
+from touchgrass.signatures import Signature, SignerKey
 
 __all__ = ["generate_lane", "make_handler", "run"]
 
@@ -73,7 +72,7 @@ async def run(
     The provers are ready before the first claim, so no row waits under a lease for a
     compile; the pool is closed (no Node process left) however the role ends.
     """
-    from touchgrass.proof.o1js import open_prover
+    from touchgrass.node.prover import open_prover
 
     store = open_storage(storage)
     o1js = await open_prover(prover, signer.key, size=concurrency, progress=progress)

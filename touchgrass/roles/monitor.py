@@ -46,9 +46,9 @@ from touchgrass.errors import ChainError
 from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import ChainSettings, DatabaseSettings, MonitorSettings
 from touchgrass.statuses import ChainStatus, SubmissionStatus
-from touchgrass.store import challenges, submissions
+from touchgrass.store import challenges, receipts
 from touchgrass.store.challenges import WatchedDeploy
-from touchgrass.store.submissions import WatchedSubmission
+from touchgrass.store.receipts import WatchedSubmission
 
 __all__ = ["Counts", "Monitor", "run"]
 
@@ -112,9 +112,9 @@ class Monitor:
         """One look at the chain; returns what changed."""
         if metrics.serving():
             metrics.set_counts(metrics.CHAIN_STATUS,
-                               (await submissions.chain_totals(self.pool)).items())
+                               (await receipts.chain_totals(self.pool)).items())
         counts = Counts()
-        rows = await submissions.chain_watch(self.pool)
+        rows = await receipts.chain_watch(self.pool)
         deploys = await challenges.deploy_watch(self.pool)
         if not rows and not deploys:
             return counts
@@ -158,7 +158,7 @@ class Monitor:
         with logs.bind(sha256=row.sha256_hash):
             if block is not None and tx_hash in block.failed:
                 reason = f"transaction {tx_hash} was included but failed: {block.failed[tx_hash]}"
-                if await submissions.chain_abandoned(self.pool, row.id, tx_hash, reason,
+                if await receipts.chain_abandoned(self.pool, row.id, tx_hash, reason,
                                                      dropped=False):
                     counts.abandoned += 1
                     log.warning("abandoned", "%s; re-queued for proof generation", reason)
@@ -171,7 +171,7 @@ class Monitor:
                 if included >= view.oldest:
                     # the pass read the block at that height, and the command is in no block
                     # of the best chain: its block was replaced
-                    if await submissions.chain_reorged(self.pool, row.id, tx_hash, view.tip):
+                    if await receipts.chain_reorged(self.pool, row.id, tx_hash, view.tip):
                         counts.reorged += 1
                         log.warning("reorg", "the block that included %s (height %d) left the "
                                     "best chain; pending again", tx_hash, included)
@@ -185,7 +185,7 @@ class Monitor:
                 await self._included(row, view.tip, None, view, counts)  # landed unseen
                 return
             if row.transaction_submitted_block_height is None:
-                await submissions.chain_seen(self.pool, row.id, tx_hash, view.tip)
+                await receipts.chain_seen(self.pool, row.id, tx_hash, view.tip)
                 return
             if not self._expired(row.transaction_submitted_block_height, view):
                 return
@@ -195,7 +195,7 @@ class Monitor:
             reason = (f"transaction {tx_hash} was dropped: in no block, not in the node's "
                       f"mempool {self.settings.abandon_after_blocks} blocks later"
                       + (", and its nonce is still free" if row.transaction_fee_payer else ""))
-            back_to = await submissions.chain_abandoned(self.pool, row.id, tx_hash, reason,
+            back_to = await receipts.chain_abandoned(self.pool, row.id, tx_hash, reason,
                                                         dropped=True)
             if back_to is not None:
                 counts.abandoned += 1
@@ -208,7 +208,7 @@ class Monitor:
                         view: ChainView, counts: Counts) -> None:
         tx_hash = row.transaction_hash
         assert tx_hash is not None
-        if state_hash is not None and await submissions.chain_included(
+        if state_hash is not None and await receipts.chain_included(
                 self.pool, row.id, tx_hash, height, state_hash):
             if row.chain_status == ChainStatus.PENDING:
                 counts.included += 1
@@ -217,11 +217,11 @@ class Monitor:
                 log.info("included", "now in block %s at height %d (a reorg moved it)",
                          state_hash, height)
         elif state_hash is None and row.chain_status == ChainStatus.PENDING and \
-                await submissions.chain_included(self.pool, row.id, tx_hash, height, None):
+                await receipts.chain_included(self.pool, row.id, tx_hash, height, None):
             counts.included += 1
             log.info("included", "included at or before height %d", height)
         if view.tip - height >= self.settings.finality_depth and \
-                await submissions.chain_final(self.pool, row.id, tx_hash, height):
+                await receipts.chain_final(self.pool, row.id, tx_hash, height):
             counts.final += 1
             log.info("final", "final (%d blocks deep)", view.tip - height)
 

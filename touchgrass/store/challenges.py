@@ -18,7 +18,7 @@ from touchgrass.errors import NotFound
 from touchgrass.queue import engine
 from touchgrass.queue.stages import DEPLOY
 from touchgrass.statuses import DeploymentStatus
-from touchgrass.store import images, keyset
+from touchgrass.store import keyset, pending_images
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
            "Deployment", "WatchedDeploy", "deploy_watch", "deployment", "deployment_totals", "get", "page",
@@ -70,8 +70,8 @@ CHALLENGE_DELETE = f"""
 WITH gone_challenge AS (DELETE FROM challenges WHERE id = $1 RETURNING id),
 gone AS (SELECT storage_key FROM submissions
          WHERE challenge_id = $1 AND EXISTS (SELECT 1 FROM gone_challenge)),
-{images.PENDING_FROM_DELETE}
-{images.PENDING_RESULT.format(deleted="gone_challenge")}"""
+{pending_images.PENDING_FROM_DELETE}
+{pending_images.PENDING_RESULT.format(deleted="gone_challenge")}"""
 
 # -- name: challenge_deployment_totals (`touchgrass status`)
 CHALLENGE_DEPLOYMENT_TOTALS = """
@@ -173,10 +173,10 @@ async def bump_participants(connection: asyncpg.Connection, challenge_id: UUID) 
     await connection.execute(CHALLENGE_BUMP_PARTICIPANTS, challenge_id)
 
 
-async def delete(executor: Executor, challenge_id: UUID) -> list[images.PendingImage]:
+async def delete(executor: Executor, challenge_id: UUID) -> list[pending_images.PendingImage]:
     """Delete the challenge with its chains, submissions and likes; returns their images,
     now pending."""
-    deleted, pending = images.deleted_and_pending(
+    deleted, pending = pending_images.deleted_and_pending(
         await executor.fetch(CHALLENGE_DELETE, challenge_id))
     if not deleted:
         raise NotFound("Challenge not found")

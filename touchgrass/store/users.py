@@ -6,7 +6,7 @@ from typing import Any
 
 from touchgrass.db import Executor
 from touchgrass.errors import NotFound
-from touchgrass.store import images
+from touchgrass.store import pending_images
 
 __all__ = ["delete", "find_or_create", "get"]
 
@@ -27,13 +27,13 @@ RETURNING wallet_address, created_at, updated_at, (xmax = 0) AS created
 # -- name: user_delete
 # Cascades to the user's submissions and likes (foreign keys). `gone` reads the submissions
 # as they were before the statement (one snapshot), so it sees the rows the cascade deletes;
-# their images are recorded as pending in the same statement (see store/images.py).
+# their images are recorded as pending in the same statement (see store/pending_images.py).
 USER_DELETE = f"""
 WITH gone_user AS (DELETE FROM users WHERE wallet_address = $1 RETURNING wallet_address),
 gone AS (SELECT storage_key FROM submissions
          WHERE wallet_address = $1 AND EXISTS (SELECT 1 FROM gone_user)),
-{images.PENDING_FROM_DELETE}
-{images.PENDING_RESULT.format(deleted="gone_user")}"""
+{pending_images.PENDING_FROM_DELETE}
+{pending_images.PENDING_RESULT.format(deleted="gone_user")}"""
 
 STATEMENTS = {"user_get": USER_GET, "user_find_or_create": USER_FIND_OR_CREATE,
               "user_delete": USER_DELETE}
@@ -52,9 +52,9 @@ async def find_or_create(executor: Executor, wallet_address: str) -> tuple[dict[
     return row, row.pop("created")
 
 
-async def delete(executor: Executor, wallet_address: str) -> list[images.PendingImage]:
+async def delete(executor: Executor, wallet_address: str) -> list[pending_images.PendingImage]:
     """Delete the user and everything of theirs; returns their images, now pending."""
-    deleted, pending = images.deleted_and_pending(await executor.fetch(USER_DELETE, wallet_address))
+    deleted, pending = pending_images.deleted_and_pending(await executor.fetch(USER_DELETE, wallet_address))
     if not deleted:
         raise NotFound("User not found")
     return pending

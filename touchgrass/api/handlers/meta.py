@@ -17,7 +17,7 @@ from touchgrass.api.http import respond
 from touchgrass.errors import StorageError
 from touchgrass.queue import views
 from touchgrass.queue.stages import STAGES
-from touchgrass.store import submissions
+from touchgrass.store import receipts
 
 CHECK_TIMEOUT_S = 3.0
 
@@ -101,7 +101,7 @@ async def metrics_text(request: web.Request) -> web.Response:
     outcomes, durations and provers)."""
     pool = context(request).pool
     await views.export_counts(pool, list(STAGES.values()))
-    metrics.set_counts(metrics.CHAIN_STATUS, (await submissions.chain_totals(pool)).items())
+    metrics.set_counts(metrics.CHAIN_STATUS, (await receipts.chain_totals(pool)).items())
     body, content_type = metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type

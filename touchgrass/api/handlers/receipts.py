@@ -15,7 +15,7 @@ from touchgrass.api.context import context
 from touchgrass.api.http import path_uuid, respond
 from touchgrass.api.representations import receipt
 from touchgrass.errors import InvalidInput, NotFound
-from touchgrass.store import submissions
+from touchgrass.store import receipts
 
 NOT_FOUND = "Submission not found"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -25,17 +25,17 @@ async def receipt_by_sha256(request: web.Request) -> web.Response:
     sha256_hex = request.match_info["sha256"]
     if not _SHA256.match(sha256_hex):
         raise InvalidInput("sha256 must be 64 hex characters", "sha256")
-    return await _answer(request, await submissions.receipt(context(request).pool,
+    return await _answer(request, await receipts.receipt(context(request).pool,
                                                              sha256_hex=sha256_hex))
 
 
 async def receipt_by_submission(request: web.Request) -> web.Response:
     submission_id = path_uuid(request, "id", NOT_FOUND)
-    return await _answer(request, await submissions.receipt(context(request).pool,
+    return await _answer(request, await receipts.receipt(context(request).pool,
                                                              submission_id=submission_id))
 
 
-async def _answer(request: web.Request, row: submissions.ReceiptRow) -> web.Response:
+async def _answer(request: web.Request, row: receipts.ReceiptRow) -> web.Response:
     if not row.published:
         raise NotFound(f"No receipt yet: the photo is {row.status} (a receipt exists once it "
                        "is published)")

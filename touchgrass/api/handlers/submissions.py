@@ -15,9 +15,9 @@ from touchgrass.api.context import ApiContext, context, correlation_id
 from touchgrass.api.http import json_body, path_uuid, respond_json
 from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NeedsForce, NotFound, OperatorError
-from touchgrass.signature import Signature
+from touchgrass.images import image_key
+from touchgrass.signatures import Signature
 from touchgrass.statuses import IN_FLIGHT, PROCESSING, DeploymentStatus, SubmissionStatus
-from touchgrass.storage import image_key
 from touchgrass.store import chains, challenges, keyset, submissions
 
 NOT_FOUND = "Submission not found"

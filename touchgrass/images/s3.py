@@ -11,7 +11,7 @@ from miniopy_async import Minio  # type: ignore[attr-defined]  # re-exported, un
 from miniopy_async.error import S3Error
 
 from touchgrass.errors import ObjectNotFound, StorageError
-from touchgrass.storage.base import ObjectInfo
+from touchgrass.images.base import ObjectInfo
 
 __all__ = ["S3Storage"]
 

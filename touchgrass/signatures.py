@@ -1,5 +1,6 @@
-"""ECDSA over the raw SHA-256 digest of an image, on secp256k1 (coincurve) or P-256
-(`cryptography`), as the TouchGrass clients sign.
+"""ECDSA signatures over an image's SHA-256, in one place: the stored form of a signature
+(the JSON string `{"r": "<64 hex>", "s": ...}` on a submission) and its checking and making,
+on secp256k1 (coincurve) or P-256 (`cryptography`), as the TouchGrass clients sign.
 
 The message is the 32-byte digest itself (no second hash). Both low-S and high-S
 signatures are accepted; libsecp256k1 only takes low-S, so S is normalised first.
@@ -7,6 +8,7 @@ signatures are accepted; libsecp256k1 only takes low-S, so S is normalised first
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -21,10 +23,41 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from touchgrass.signature import Signature
+__all__ = ["CURVES", "CURVE_ORDER", "Curve", "Signature", "SignerKey", "generate_private_key",
+           "low_s", "public_key_of", "sign"]
 
-__all__ = ["CURVES", "CURVE_ORDER", "Curve", "SignerKey", "generate_private_key", "low_s", "public_key_of",
-           "sign"]
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """r and s as integers; how they are checked against a curve is the verifier's business."""
+
+    r: int
+    s: int
+
+    @classmethod
+    def from_hex(cls, r_hex: str, s_hex: str) -> Signature:
+        if not (_HEX64.match(r_hex) and _HEX64.match(s_hex)):
+            raise ValueError("signature components must be 64 hex characters each")
+        return cls(int(r_hex, 16), int(s_hex, 16))
+
+    @classmethod
+    def from_json(cls, text: str) -> Signature:
+        """Parse the stored form; ValueError names what is wrong (stored rows are input too)."""
+        try:
+            value = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"stored signature is not JSON: {error}") from None
+        if not isinstance(value, dict) or not isinstance(value.get("r"), str) or not isinstance(
+            value.get("s"), str
+        ):
+            raise ValueError('stored signature must be {"r": "<hex>", "s": "<hex>"}')
+        return cls.from_hex(value["r"], value["s"])
+
+    def to_json(self) -> str:
+        return json.dumps({"r": f"{self.r:064x}", "s": f"{self.s:064x}"}, separators=(",", ":"))
+
 
 Curve = Literal["secp256k1", "secp256r1"]
 CURVES: tuple[Curve, ...] = ("secp256k1", "secp256r1")
@@ -34,7 +67,6 @@ CURVE_ORDER: dict[str, int] = {
     "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
 }
 _PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 def low_s(signature: Signature, curve: Curve) -> Signature:

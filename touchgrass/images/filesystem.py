@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 
 from touchgrass.errors import ObjectNotFound, StorageError
-from touchgrass.storage.base import ObjectInfo
+from touchgrass.images.base import ObjectInfo
 
 __all__ = ["FilesystemStorage"]
 

@@ -1,7 +1,7 @@
 """Images and the rows that refer to them, kept in step: no row without its image, no image
 without its row, whatever fails in between.
 
-Three rules do it (the SQL is in store/images.py):
+Three rules do it (the SQL is in store/pending_images.py):
 
 - Every object that may lack a row is written down in `pending_images` first: an upload
   records its key before writing the object, a delete records its rows' keys in the statement
@@ -24,10 +24,9 @@ import asyncpg
 
 from touchgrass import logs
 from touchgrass.errors import ObjectNotFound, StorageError
-from touchgrass.storage import Storage
-from touchgrass.store import images as pending_images
-from touchgrass.store import submissions
-from touchgrass.store.images import PendingImage
+from touchgrass.images.base import Storage
+from touchgrass.store import pending_images, submissions
+from touchgrass.store.pending_images import PendingImage
 
 __all__ = ["SWEEP_GRACE_S", "holds", "release", "store_with_row", "sweep"]
 

@@ -1,18 +1,39 @@
-"""The real Prover: the o1js AuthenticityProgram, behind a pool of Node.js processes."""
+"""Proving that a signature over an image digest is valid: what the generate role asks for
+(`ProofRequest`, the `Prover` protocol it depends on, so the queue can be tested without
+Node.js) and the real prover, the o1js AuthenticityProgram behind a pool of Node.js
+processes (`O1jsProver`), which also verifies proofs (same processes, same key)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from touchgrass.errors import PermanentJobError, ProverRequestError
 from touchgrass.node import ops
 from touchgrass.node.pool import Progress, ProverPool, open_pool
-from touchgrass.proof import ProofRequest
 from touchgrass.settings import ProverSettings
-from touchgrass.signing import SignerKey, low_s
+from touchgrass.signatures import Signature, SignerKey, low_s
 
-__all__ = ["O1jsProver", "Verdict", "open_prover"]
+__all__ = ["O1jsProver", "ProofRequest", "Prover", "Verdict", "open_prover"]
+
+
+@dataclass(frozen=True)
+class ProofRequest:
+    """What is proven: `signature` is a valid ECDSA signature over `digest` by the signer key."""
+
+    digest: bytes  # the raw 32-byte SHA-256 of the image
+    signature: Signature
+    sha256_hex: str  # for logs and errors
+
+
+class Prover(Protocol):
+    async def prove(self, request: ProofRequest) -> dict[str, Any]:
+        """The proof in o1js `toJSON()` form.
+
+        Raises `PermanentJobError` when the signature does not verify (no retry can help);
+        anything else is retried by the queue.
+        """
+        ...
 
 
 @dataclass(frozen=True)
