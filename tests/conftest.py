@@ -169,7 +169,7 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
 #   integration  one part against the real thing: PostgreSQL, SeaweedFS, o1js, the devnet
 #   acceptance   the product as an operator runs it: `touchgrass ...` processes end to end
 KINDS = {
-    "unit": {"test_chain_client", "test_graphql_documents", "test_node_protocol",
+    "unit": {"test_chain_client", "test_docs", "test_graphql_documents", "test_node_protocol",
              "test_prover_pool", "test_publish_standin", "test_settings_and_logs",
              "test_signatures_and_addresses", "test_structure"},
     "integration": {"test_api_clients", "test_circuit", "test_api_hardening", "test_api_lists",

@@ -1,4 +1,4 @@
-"""The rows of ../shared/spec/clients.md that the API answers (what the real web app and
+"""The rows of docs/http-api.md "The existing clients" that the API answers (what the real web app and
 admin dashboard need from a drop-in replacement): HEAD beside every GET, the old
 `?status=processing` filter, uploads while the challenge's deploy is on its way, and a
 `transactionId` on an in-flight photo. The curve told from the key is in
@@ -109,7 +109,7 @@ async def test_legacy_status_reports_processing_and_keeps_the_precise_one(make_a
 
 
 async def test_an_admin_resubmits_over_http_with_the_clis_rules(api: Api) -> None:
-    """clients.md: no HTTP route to retry a photo. POST /api/submissions/:id/resubmit is the
+    """docs/http-api.md: no HTTP route to retry a photo. POST /api/submissions/:id/resubmit is the
     CLI's resubmit (admin only; `force` for a complete photo)."""
     from tests.support.api import ADMIN
 

@@ -109,7 +109,7 @@ async def test_send_accepted_and_refused() -> None:
 
 
 async def test_a_node_that_is_not_synced_is_not_a_missing_account() -> None:
-    """A bootstrapping daemon answers `account: null` with no error (mina-daemon.md)."""
+    """A bootstrapping daemon answers `account: null` with no error (docs/chain.md)."""
     server, client = await fake_node([
         {"data": {"account": None}}, {"data": {"daemonStatus": {"syncStatus": "BOOTSTRAP"}}},
         {"data": {"account": None}}, {"data": None, "errors": [{"message": "boom"}]},

@@ -254,7 +254,7 @@ async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world)
 
 
 async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(world) -> None:
-    """proof-and-chain.md, "What depends on the nonce": no proven body of `verifyAndStore`
+    """docs/decisions.md, "A retry re-signs": no proven body of `verifyAndStore`
     mentions the fee payer's nonce, so a command whose nonce was taken needs new signatures
     only, never a new proof. The publisher's cheap retry depends on this; it is checked here
     on every run."""

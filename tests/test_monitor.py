@@ -1,6 +1,6 @@
 """The monitor against a stand-in daemon (the daemon's schema, executed by graphql-core) on
 real PostgreSQL: it follows commands by hash through bestChain and the mempool, never asks
-transactionStatus, survives a bad row, and keeps its timers on the rows (mina-daemon.md)."""
+transactionStatus, survives a bad row, and keeps its timers on the rows (docs/chain.md)."""
 
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ async def test_a_dropped_command_goes_back_to_publishing_to_be_re_signed(
 
 async def test_a_dropped_photo_with_its_proven_command_goes_back_to_publishing_still_shown(
         pool: asyncpg.Pool, node: StandinNode, monitor: Monitor) -> None:
-    """clients.md: a dropped transaction used to send a `complete` photo back to proof
+    """docs/http-api.md: a dropped transaction used to send a `complete` photo back to proof
     generation with its transaction cleared. With the proven command kept it goes back to
     publishing (re-signed, no proof made again) and keeps showing its last transaction id
     until the next one is sent."""

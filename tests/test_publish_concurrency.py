@@ -167,9 +167,10 @@ async def test_a_refused_command_leaves_no_nonce_gap(
 
 async def test_a_proof_made_by_an_earlier_circuit_is_rejected_before_building(
         pool: asyncpg.Pool, database_url: str, node: StandinNode) -> None:
-    """After an upgrade that changes the circuit (README "Upgrading"), a proof stored by the
-    earlier version is refused by the builders' circuit before seconds of proving; the row
-    says how to prove it again, and the photos behind it are published."""
+    """After an upgrade that changes the circuit (docs/circuit.md, "Upgrading across a circuit
+    change"), a proof stored by the earlier version is refused by the builders' circuit
+    before seconds of proving; the row says how to prove it again, and the photos behind it
+    are published."""
     builder = StandinBuilder()
     rows = await publish_all(pool, database_url, node, builder, 3, concurrency=1, stale=1)
     [rejected] = [r for r in rows if r["status"] == "rejected"]
@@ -186,7 +187,7 @@ async def test_a_proof_made_by_an_earlier_circuit_is_rejected_before_building(
 
 async def test_the_transaction_id_is_recorded_once_the_node_has_the_command(
         node: StandinNode) -> None:
-    """clients.md: the web app lights its "Blockchain Transaction" step for an in-flight photo
+    """docs/http-api.md: the web app lights its "Blockchain Transaction" step for an in-flight photo
     with a `transactionId`; it is recorded as soon as the node accepted the command, not
     only at `complete`."""
     import hashlib

@@ -71,7 +71,7 @@ async def deploy_outcome(node: StandinNode, prover: object | None = None) -> obj
                               lost_answer_pause_s=0.3)
     job = Claimed(id=uuid.uuid4(), attempt=1, payload={
         "title": "t", "zkapp_address": None, "zkapp_token_id": None, "transaction_hash": None,
-        "transaction_nonce": None})
+        "transaction_nonce": None, "correlation_id": None})
     try:
         return await make_deploy_handler(publisher)(job)
     finally:

@@ -1,4 +1,5 @@
-"""The queue engine's transitions on real PostgreSQL, one test (at least) per pipeline.md rule."""
+"""The queue engine's transitions on real PostgreSQL, one test (at least) per queue rule
+(docs/pipeline.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from touchgrass.queue.stages import DEPLOY, GENERATE, PUBLISH
 pytestmark = pytest.mark.anyio
 
 
-# ---------------------------------------------------------------- rule 1: claim
+# ---------------------------------------------------------------- queue rule 1: claim
 
 
 async def test_claim_leases_at_most_the_free_slots_oldest_first(pool: asyncpg.Pool) -> None:
@@ -61,7 +62,7 @@ async def test_claim_is_the_cte_form_never_where_in() -> None:
     assert "IN (" not in claim.split("UPDATE submissions")[1]
 
 
-# ---------------------------------------------------------------- rule 3: fencing
+# ---------------------------------------------------------------- queue rule 3: fencing
 
 
 async def test_a_stale_worker_cannot_overwrite_the_new_attempt(pool: asyncpg.Pool) -> None:
@@ -109,7 +110,7 @@ async def test_finish_of_a_deleted_row_is_discarded(pool: asyncpg.Pool) -> None:
     assert await engine.finish(pool, PUBLISH, "a", job, {"proof_json": None}) is False
 
 
-# ---------------------------------------------------------------- rule 4: heartbeat
+# ---------------------------------------------------------------- queue rule 4: heartbeat
 
 
 async def test_heartbeat_extends_only_leases_still_held(pool: asyncpg.Pool) -> None:
@@ -124,7 +125,7 @@ async def test_heartbeat_extends_only_leases_still_held(pool: asyncpg.Pool) -> N
     assert after > before
 
 
-# ---------------------------------------------------------------- rule 5: crash recovery
+# ---------------------------------------------------------------- queue rule 5: crash recovery
 
 
 async def test_an_expired_lease_is_claimable_again_and_counts_as_an_attempt(
@@ -153,7 +154,7 @@ async def test_a_row_that_crashed_on_its_last_attempt_is_rejected_by_the_sweep(
     assert row["rejected_at"] is not None
 
 
-# ---------------------------------------------------------------- rule 6: retries
+# ---------------------------------------------------------------- queue rule 6: retries
 
 
 async def test_failures_back_off_exponentially_then_reject(pool: asyncpg.Pool) -> None:
@@ -250,7 +251,7 @@ async def test_expiry_leaves_a_row_being_worked_on_to_its_worker(pool: asyncpg.P
     assert await engine.finish(pool, PUBLISH, "a", job, {"proof_json": None})
 
 
-# ---------------------------------------------------------------- rule 8: indexes
+# ---------------------------------------------------------------- queue rule 8: indexes
 
 
 @pytest.mark.parametrize("stage, index", [
@@ -280,7 +281,7 @@ async def test_the_claim_uses_its_partial_index(pool: asyncpg.Pool, stage, index
     assert index in text, text
 
 
-# ---------------------------------------------------------------- rule 9: release
+# ---------------------------------------------------------------- queue rule 9: release
 
 
 async def test_release_hands_rows_back_at_once_with_the_attempt_refunded(pool: asyncpg.Pool) -> None:

@@ -109,7 +109,7 @@ def test_prove_refuses_a_signature_that_does_not_verify_before_compiling(tmp_pat
 
 @pytest.mark.parametrize("curve", ["secp256k1", "secp256r1"])
 def test_the_curve_is_told_from_the_key_when_signer_curve_is_unset(monkeypatch, curve) -> None:
-    """clients.md: an old P-256 deployment (a P-256 SIGNER_PUBLIC_KEY, no SIGNER_CURVE) starts
+    """docs/http-api.md: an old P-256 deployment (a P-256 SIGNER_PUBLIC_KEY, no SIGNER_CURVE) starts
     unchanged; a point is on one curve or the other."""
     from touchgrass.settings import CurveSettings, SignerSettings
     from touchgrass.signatures import generate_private_key

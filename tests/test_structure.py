@@ -292,3 +292,50 @@ def test_every_table_module_is_checked() -> None:
     tables = {path.stem for path in (PACKAGE / "store").glob("*.py")
               if "STATEMENTS = {" in path.read_text()}
     assert tables == checked
+
+
+# -- typed stage payloads (queue/payloads.py) ------------------------------------------------
+
+def _payload_kinds() -> list[tuple[object, type, type | None]]:
+    from touchgrass.queue import payloads
+    from touchgrass.queue.stages import DEPLOY, GENERATE, NOTIFY, PUBLISH
+
+    return [(GENERATE, payloads.GeneratePayload, payloads.GenerateResult),
+            (PUBLISH, payloads.PublishPayload, payloads.PublishResult),
+            (DEPLOY, payloads.DeployPayload, payloads.DeployResult),
+            (NOTIFY, payloads.NotifyPayload, None)]
+
+
+def test_each_stage_payload_and_result_is_a_dataclass_of_its_columns() -> None:
+    import dataclasses
+
+    for stage, payload, result in _payload_kinds():
+        names = [field.name for field in dataclasses.fields(payload)]  # type: ignore[arg-type]
+        assert names == list(stage.payload_columns), stage.name  # type: ignore[attr-defined]
+        if result is not None:
+            written = {field.name for field in dataclasses.fields(result)}  # type: ignore[arg-type]
+            assert written <= stage.result_columns, stage.name  # type: ignore[attr-defined]
+
+
+def test_a_row_of_the_wrong_shape_fails_with_its_column_named() -> None:
+    import uuid
+
+    from touchgrass.errors import PermanentJobError
+    from touchgrass.queue.payloads import NotifyPayload, read_payload
+
+    good = {"submission_id": uuid.uuid4(), "correlation_id": None}
+    assert read_payload(NotifyPayload, good).submission_id == good["submission_id"]
+    with pytest.raises(PermanentJobError, match="submission_id is a str"):
+        read_payload(NotifyPayload, {**good, "submission_id": "not a uuid"})
+    with pytest.raises(PermanentJobError, match="no correlation_id column"):
+        read_payload(NotifyPayload, {"submission_id": uuid.uuid4()})
+
+
+def test_no_role_reads_its_row_by_string_key() -> None:
+    """Rows cross into the roles as typed payloads: `payload["..."]` is refused (shown on a
+    planted one)."""
+    pattern = re.compile(r"""payload\[["']""")
+    readers = [path.name for path in (PACKAGE / "roles").glob("*.py")
+               if pattern.search(path.read_text())]
+    assert readers == []
+    assert pattern.search('sha = job.payload["sha256_hash"]')

@@ -1,4 +1,4 @@
-"""The claim loop on real PostgreSQL: outcomes, heartbeats, wake-ups, shutdown (rules 2, 4, 7, 9)."""
+"""The claim loop on real PostgreSQL: outcomes, heartbeats, wake-ups, shutdown (queue rules 2, 4, 7, 9)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def test_exceptions_become_retries_and_permanent_errors_rejects(pool, run_
     assert dict(reject) == {"status": "rejected", "failure_reason": "signature does not verify"}
 
 
-# ---------------------------------------------------------------- rule 2
+# ---------------------------------------------------------------- queue rule 2
 
 
 async def test_no_transaction_stays_open_while_a_handler_works(pool, run_worker, database_url):
@@ -92,7 +92,7 @@ async def test_no_transaction_stays_open_while_a_handler_works(pool, run_worker,
     assert open_transactions == 0
 
 
-# ---------------------------------------------------------------- rule 4
+# ---------------------------------------------------------------- queue rule 4
 
 
 async def test_heartbeat_keeps_a_long_job_leased(pool, run_worker) -> None:
@@ -132,7 +132,7 @@ async def test_a_lost_lease_cancels_the_work(pool, run_worker) -> None:
     assert await pool.fetchval("SELECT status FROM submissions") == "proof_generation"
 
 
-# ---------------------------------------------------------------- rule 7
+# ---------------------------------------------------------------- queue rule 7
 
 
 async def test_notify_wakes_a_worker_well_under_the_poll_interval(pool, run_worker, database_url):
@@ -197,7 +197,7 @@ async def test_a_full_batch_drains_without_waiting_for_the_poll(pool, run_worker
     assert time.monotonic() - started < 5
 
 
-# ---------------------------------------------------------------- rule 9
+# ---------------------------------------------------------------- queue rule 9
 
 
 async def test_shutdown_lets_in_flight_work_finish_within_the_grace(pool, run_worker) -> None:

@@ -142,7 +142,7 @@ class MetricsSettings(BaseSettings):
 
 
 class QueueSettings(BaseSettings):
-    """The stage policies of pipeline.md; every number is a setting, the defaults are production's."""
+    """The stage policies of docs/pipeline.md; every number is a setting, the defaults are production's."""
 
     model_config = _COMMON
 
@@ -161,56 +161,74 @@ class QueueSettings(BaseSettings):
     generate_max_attempts: int = Field(
         default=3, ge=1,
         validation_alias=AliasChoices("GENERATE_MAX_ATTEMPTS", "WORKER_RETRY_LIMIT"),
+        description="Attempts a proof gets before its row is rejected (WORKER_RETRY_LIMIT, "
+                    "the old server's name, works too).",
     )
     generate_backoff_base_s: float = Field(
-        default=60.0, ge=0, validation_alias=AliasChoices("GENERATE_BACKOFF_BASE_S")
+        default=60.0, ge=0, validation_alias=AliasChoices("GENERATE_BACKOFF_BASE_S"),
+        description="Seconds before the first retry of a failed proof; doubled at each attempt.",
     )
     generate_lease_s: float = Field(
-        default=600.0, gt=0, validation_alias=AliasChoices("GENERATE_LEASE_S")
+        default=600.0, gt=0, validation_alias=AliasChoices("GENERATE_LEASE_S"),
+        description="How long a claimed row stays a worker's without a heartbeat.",
     )
     generate_timeout_s: float = Field(
         default=900.0, gt=0, validation_alias=AliasChoices("GENERATE_TIMEOUT_S"),
         description="One proof may take this long before it counts as a failed attempt.",
     )
     publish_max_attempts: int = Field(
-        default=3, ge=1, validation_alias=AliasChoices("PUBLISH_MAX_ATTEMPTS")
+        default=3, ge=1, validation_alias=AliasChoices("PUBLISH_MAX_ATTEMPTS"),
+        description="Attempts a transaction gets before its row is rejected.",
     )
     publish_backoff_base_s: float = Field(
-        default=300.0, ge=0, validation_alias=AliasChoices("PUBLISH_BACKOFF_BASE_S")
+        default=300.0, ge=0, validation_alias=AliasChoices("PUBLISH_BACKOFF_BASE_S"),
+        description="Seconds before the first retry of a failed transaction; doubled at each attempt.",
     )
     publish_lease_s: float = Field(
-        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_LEASE_S")
+        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_LEASE_S"),
+        description="How long a claimed row stays a worker's without a heartbeat.",
     )
     publish_expiry_s: float = Field(
         default=86400.0, gt=0, validation_alias=AliasChoices("PUBLISH_EXPIRY_S"),
         description="A stored proof not published this long after it was made is rejected.",
     )
     publish_timeout_s: float = Field(
-        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_TIMEOUT_S")
+        default=300.0, gt=0, validation_alias=AliasChoices("PUBLISH_TIMEOUT_S"),
+        description="One transaction may take this long before it counts as a failed attempt.",
     )
     deploy_max_attempts: int = Field(
-        default=3, ge=1, validation_alias=AliasChoices("DEPLOY_MAX_ATTEMPTS")
+        default=3, ge=1, validation_alias=AliasChoices("DEPLOY_MAX_ATTEMPTS"),
+        description="Attempts a challenge zkApp deploy gets before its row is rejected.",
     )
     deploy_backoff_base_s: float = Field(
-        default=120.0, ge=0, validation_alias=AliasChoices("DEPLOY_BACKOFF_BASE_S")
+        default=120.0, ge=0, validation_alias=AliasChoices("DEPLOY_BACKOFF_BASE_S"),
+        description="Seconds before the first retry of a failed zkApp deploy; doubled at each "
+                    "attempt.",
     )
     deploy_lease_s: float = Field(
-        default=600.0, gt=0, validation_alias=AliasChoices("DEPLOY_LEASE_S")
+        default=600.0, gt=0, validation_alias=AliasChoices("DEPLOY_LEASE_S"),
+        description="How long a claimed row stays a worker's without a heartbeat.",
     )
     deploy_timeout_s: float = Field(
-        default=900.0, gt=0, validation_alias=AliasChoices("DEPLOY_TIMEOUT_S")
+        default=900.0, gt=0, validation_alias=AliasChoices("DEPLOY_TIMEOUT_S"),
+        description="One challenge zkApp deploy may take this long before it counts as a failed attempt.",
     )
     notify_max_attempts: int = Field(
-        default=5, ge=1, validation_alias=AliasChoices("NOTIFY_MAX_ATTEMPTS")
+        default=5, ge=1, validation_alias=AliasChoices("NOTIFY_MAX_ATTEMPTS"),
+        description="Attempts a Telegram announcement gets before its row is rejected.",
     )
     notify_backoff_base_s: float = Field(
-        default=30.0, ge=0, validation_alias=AliasChoices("NOTIFY_BACKOFF_BASE_S")
+        default=30.0, ge=0, validation_alias=AliasChoices("NOTIFY_BACKOFF_BASE_S"),
+        description="Seconds before the first retry of a failed Telegram announcement; doubled "
+                    "at each attempt.",
     )
     notify_lease_s: float = Field(
-        default=60.0, gt=0, validation_alias=AliasChoices("NOTIFY_LEASE_S")
+        default=60.0, gt=0, validation_alias=AliasChoices("NOTIFY_LEASE_S"),
+        description="How long a claimed row stays a worker's without a heartbeat.",
     )
     notify_timeout_s: float = Field(
-        default=30.0, gt=0, validation_alias=AliasChoices("NOTIFY_TIMEOUT_S")
+        default=30.0, gt=0, validation_alias=AliasChoices("NOTIFY_TIMEOUT_S"),
+        description="One Telegram announcement may take this long before it counts as a failed attempt.",
     )
 
 
@@ -230,10 +248,13 @@ class StorageSettings(BaseSettings):
     minio_endpoint: str | None = Field(
         default=None, description="S3 endpoint, host:port or http(s)://host:port."
     )
-    minio_root_user: str | None = None
-    minio_root_password: SecretStr | None = None
-    minio_bucket: str = "touchgrass"
-    minio_region: str | None = None
+    minio_root_user: str | None = Field(
+        default=None, description="The S3 access key (required with MINIO_ENDPOINT).")
+    minio_root_password: SecretStr | None = Field(
+        default=None, description="The S3 secret key (required with MINIO_ENDPOINT).")
+    minio_bucket: str = Field(default="touchgrass", description="The bucket images go to.")
+    minio_region: str | None = Field(
+        default=None, description="The S3 region, when the server wants one.")
     minio_create_bucket: bool = Field(
         default=True, description="Create the bucket at start when it does not exist."
     )
@@ -484,10 +505,14 @@ class DevSettings(BaseSettings):
     minio_endpoint: str | None = Field(default=None, description="Else images in a folder.")
     mina_node_endpoint: str | None = Field(
         default=None, description="With FEE_PAYER_PRIVATE_KEY: a real network instead of the devnet.")
-    fee_payer_private_key: SecretStr | None = Field(default=None)
-    mina_network: Literal["mainnet", "devnet", "testnet"] = Field(default="devnet")
-    finality_depth: int = Field(default=3, ge=1)
-    monitor_interval_s: float = Field(default=2.0, gt=0)
+    fee_payer_private_key: SecretStr | None = Field(
+        default=None, description="With MINA_NODE_ENDPOINT: the key that pays on that network.")
+    mina_network: Literal["mainnet", "devnet", "testnet"] = Field(
+        default="devnet", description="Which network's signatures to make (with a real node).")
+    finality_depth: int = Field(
+        default=3, ge=1, description="Blocks deep a receipt is final (short, for development).")
+    monitor_interval_s: float = Field(
+        default=2.0, gt=0, description="Seconds between the monitor's looks.")
 
     @field_validator("database_url")
     @classmethod
@@ -505,8 +530,11 @@ class LogSettings(BaseSettings):
 
     model_config = _COMMON
 
-    log_format: Literal["auto", "json", "console"] = "auto"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="json lines, or console for people; auto: console on a "
+        "terminal, json otherwise.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The lowest level logged.")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -554,3 +582,31 @@ def _variable_name(settings_class: type[BaseSettings], loc: tuple[int | str, ...
             present = [choice.upper() for choice in choices if choice.upper() in environment]
             return (present or [choices[0].upper()])[0]
     return reported.upper()
+
+
+def settings_table() -> str:
+    """Every setting as a markdown table (variable, default, what it does), from the fields'
+    own descriptions: docs/operations.md's reference is this, and a test keeps it so.
+    `python -m touchgrass.settings` prints it."""
+    rows = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    seen: set[str] = set()
+    for settings_class in BaseSettings.__subclasses__():
+        if settings_class.__module__ != __name__:
+            continue
+        for name, field in settings_class.model_fields.items():
+            alias = field.validation_alias
+            names = [str(c) for c in alias.choices] if isinstance(alias, AliasChoices) else [name]
+            variable = names[0].upper()
+            if variable in seen:
+                continue
+            seen.add(variable)
+            default = "(required)" if field.is_required() else "" if field.default is None \
+                or isinstance(field.default, SecretStr) else f"`{field.default}`"
+            also = f" (also {', '.join(n.upper() for n in names[1:])})" if names[1:] else ""
+            text = str(field.description).replace("|", "\\|")
+            rows.append(f"| `{variable}`{also} | {default} | {text} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table(), end="")

@@ -13,7 +13,7 @@ __all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "Notifi
 
 
 class SubmissionStatus(StrEnum):
-    """`submissions.status`: where a photo is in the pipeline (pipeline.md)."""
+    """`submissions.status`: where a photo is in the pipeline (docs/pipeline.md)."""
 
     AWAITING_REVIEW = "awaiting_review"
     PROOF_GENERATION = "proof_generation"
@@ -54,7 +54,7 @@ class NotificationStatus(StrEnum):
 
 
 class ReceiptKind(StrEnum):
-    """Where a contract leaves a photo's record (README "Receipts")."""
+    """Where a contract leaves a photo's record (docs/receipts.md)."""
 
     # an action of the zkApp: no new account, found from the archive, checked against the
     # node's action state (this version's contract)

@@ -1,6 +1,6 @@
 """The touchgrass pipeline: the table is the queue.
 
-Adds the queue columns (pipeline.md rules 1-9) to submissions and challenges, the stored proof
+Adds the queue columns (docs/pipeline.md, queue rules 1-9) to submissions and challenges, the stored proof
 between the two stages, the chain fields, the new status machine, and the partial indexes the
 claims use. Old `processing` rows become `proof_generation`, keeping their retry count as
 attempts already used.
@@ -21,7 +21,7 @@ depends_on = None
 def upgrade() -> None:
     execute_script("""
     -- ---------------------------------------------------------------- submissions
-    -- One source of truth for the attempt count (rule 6): the old retry_count becomes it.
+    -- One source of truth for the attempt count (queue rule 6): the old retry_count becomes it.
     DO $$
     BEGIN
         IF EXISTS (SELECT 1 FROM information_schema.columns
@@ -33,7 +33,7 @@ def upgrade() -> None:
 
     ALTER TABLE submissions
         ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0,
-        -- queue: claimable when run_at <= now() and no live lease (rules 1, 5, 6)
+        -- queue: claimable when run_at <= now() and no live lease (queue rules 1, 5, 6)
         ADD COLUMN IF NOT EXISTS run_at timestamptz NOT NULL DEFAULT now(),
         ADD COLUMN IF NOT EXISTS lease_owner text,
         ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz,
@@ -107,11 +107,11 @@ def upgrade() -> None:
     ALTER TABLE submissions ADD CONSTRAINT submissions_chain_position_unique
         UNIQUE (chain_id, chain_position);
 
-    -- The natural singleton key (rule 8): one submission per image. The old table had it
+    -- The natural singleton key (queue rule 8): one submission per image. The old table had it
     -- under the default name; IF NOT EXISTS keeps that one.
     CREATE UNIQUE INDEX IF NOT EXISTS submissions_sha256_hash_key ON submissions (sha256_hash);
 
-    -- Rule 8: the claim indexes, partial on the stage status and ordered like the claim's
+    -- Queue rule 8: the claim indexes, partial on the stage status and ordered like the claim's
     -- ORDER BY, so a claim reads the head of a small index whatever the finished rows count.
     CREATE INDEX IF NOT EXISTS submissions_generate_claim
         ON submissions (run_at, id) WHERE status = 'proof_generation';

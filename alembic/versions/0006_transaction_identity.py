@@ -2,7 +2,7 @@
 
 A daemon answers `sendZkapp` with `zkapp { id hash }`: `hash` is the short public transaction
 hash (what explorers show); `id` is base64 of the whole serialized command, tens of KB once it
-carries a proof (mina-daemon.md). The old schema's `submissions.transaction_id` is
+carries a proof (docs/chain.md). The old schema's `submissions.transaction_id` is
 varchar(255), so the first publish against a real node failed to store it. From now on
 `transaction_id` holds the hash (the API's `transactionId`); nothing needs the daemon's `id`.
 The column is widened anyway (varchar -> text is binary-coercible: no table rewrite) so no

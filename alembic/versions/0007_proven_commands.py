@@ -2,7 +2,7 @@
 
 A retry used to rebuild and re-prove the transaction (~18 s), and a dropped transaction sent
 the photo back to proof generation, proving the authenticity proof again too. No proven part
-of the command depends on the fee payer's nonce (proof-and-chain.md), so the command proven
+of the command depends on the fee payer's nonce (docs/decisions.md), so the command proven
 once is kept here and a retry only sets the next nonce and signs again (milliseconds). It is
 cleared once the receipt is `final` or the row is rejected, like `proof_json` at `complete`.
 Rows already past publishing have none and keep today's behaviour.

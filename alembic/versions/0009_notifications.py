@@ -40,7 +40,7 @@ def upgrade() -> None:
         created_at       timestamptz NOT NULL DEFAULT now(),
         updated_at       timestamptz NOT NULL DEFAULT now()
     );
-    -- The claim index (rule 8), as for every stage: partial on the ready status, in the
+    -- The claim index (queue rule 8), as for every stage: partial on the ready status, in the
     -- claim's order.
     CREATE INDEX IF NOT EXISTS notifications_notify_claim
         ON notifications (run_at, id) WHERE status = 'pending';

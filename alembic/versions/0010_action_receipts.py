@@ -2,7 +2,7 @@
 
 A photo's receipt used to be a new token account under the challenge's zkApp (1 MINA account
 creation + the fee); it is now an action of the zkApp, which costs the fee only and which any
-archive node indexes (README "Receipts"). What this means for a running deployment:
+archive node indexes (docs/receipts.md). What this means for a running deployment:
 
 - `challenges.zkapp_verification_key_hash`: the contract build a challenge's zkApp runs.
   NULL for every zkApp deployed before this revision (the token-account contract). The

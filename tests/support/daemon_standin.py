@@ -126,7 +126,7 @@ class StandinNode:
                 "actionState": found.get("actionState")}
 
     def _send(self, command: dict) -> dict:
-        """The mempool's nonce rules (mina-daemon.md): the sender's next nonce counts its
+        """The mempool's nonce rules (docs/chain.md): the sender's next nonce counts its
         pooled commands; a pooled nonce needs a higher fee; anything else is Invalid_nonce."""
         body = command["feePayer"]["body"]
         key = (body["publicKey"], DEFAULT_TOKEN)

@@ -70,7 +70,7 @@ def like(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def receipt(row: ReceiptRow, signer: SignerKey) -> dict[str, Any]:
-    """GET /api/receipts/:sha256: where the record is and what it holds (http-api.md)."""
+    """GET /api/receipts/:sha256: where the record is and what it holds (docs/http-api.md)."""
     kind = ReceiptKind.TOKEN_ACCOUNT if row.token_owner_address else ReceiptKind.ACTION
     digest = bytes.fromhex(row.sha256_hash)
     contracts = [c.zkapp.hash for c in known_keys().contracts

@@ -36,7 +36,7 @@ query Account($publicKey: PublicKey!, $token: TokenId) {
 }"""
 
 # The verifier's look at a zkApp: which contract it runs (its verification key's hash) and the
-# action-state hash that commits to every action it ever recorded (mina-daemon.md: `actionState`
+# action-state hash that commits to every action it ever recorded (docs/chain.md: `actionState`
 # is the account's five latest action states, newest first).
 ZKAPP_ACCOUNT_QUERY = """
 query ZkappAccount($publicKey: PublicKey!) {
@@ -46,7 +46,7 @@ query ZkappAccount($publicKey: PublicKey!) {
 }"""
 
 # Asked only when `account` is null: a node that is not synced answers null with no error,
-# which must not be read as "no such account" (mina-daemon.md).
+# which must not be read as "no such account" (docs/chain.md).
 SYNC_STATUS = """
 query SyncStatus { daemonStatus { syncStatus } }"""
 

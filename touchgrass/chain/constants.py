@@ -1,4 +1,4 @@
-"""Facts of the Mina chain the chain code relies on, in one place (mina-daemon.md)."""
+"""Facts of the Mina chain the chain code relies on, in one place (docs/chain.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The real Publisher: zkApp transactions for one fee payer, one at a time, never twice.
 
-One lane per fee payer (pipeline.md), held as briefly as possible. A photo's `verifyAndStore`
+One lane per fee payer (docs/pipeline.md), held as briefly as possible. A photo's `verifyAndStore`
 transaction is built and proven **outside** the lane (seconds of o1js work) with any nonce,
 and kept on the row; inside the lane it only gets the next nonce, new signatures
-(milliseconds: nothing proven depends on the fee payer's nonce, proof-and-chain.md), its
+(milliseconds: nothing proven depends on the fee payer's nonce, docs/decisions.md), its
 hash and nonce recorded, and is sent. The nonce is tracked here (from the
 node's `inferredNonce`, incremented after each accepted send, resynced on a nonce error). A
 nonce clash, a replace-fee refusal or a dropped transaction costs a re-sign, never a proof;
@@ -59,7 +59,7 @@ log = logs.get_logger(__name__)
 
 NONCE_REBUILDS = 3
 Built = TypeVar("Built", DeployTransaction, ReceiptTransaction)
-# Test hook (acceptance test of pipeline.md's idempotency): die right after a send.
+# Test hook (acceptance test of docs/pipeline.md's "Never twice"): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
 
 
@@ -291,8 +291,9 @@ class MinaPublisher:
             raise PermanentJobError("the kept proven command was refused and no proof is stored "
                                     "any more; `touchgrass resubmit` proves it again")
         # The contract verifies the proof against the circuit it was compiled with; a proof
-        # made by an earlier build of the circuit (README "Upgrading") would fail there after
-        # seconds of proving, on every attempt. The builders hold the current circuit.
+        # made by an earlier build of the circuit (docs/circuit.md, "Upgrading across a
+        # circuit change") would fail there after seconds of proving, on every attempt. The
+        # builders hold the current circuit.
         valid, reason = await ops.verify(self.pool, request.proof_json)
         if not valid:
             raise PermanentJobError(

@@ -182,7 +182,7 @@ class ProverPool:
 # PROVER_MAX_RSS_MB's defaults (MiB), from bench/prover.py's 20-proof runs: a prover's
 # highest peak over 20 proofs with a quarter on top, so a process recycles only if it grows
 # well past what was measured. Size a container for this plus one proof's ~350 MiB above
-# its resting memory (README "Deploying"). The builders also hold the contract and prove
+# its resting memory (docs/operations.md). The builders also hold the contract and prove
 # its transactions; they keep the earlier, unmeasured 4096.
 MAX_RSS_MB = {"secp256k1": 2688, "secp256r1": 2688}
 BUILDER_MAX_RSS_MB = 4096

@@ -1,7 +1,7 @@
 """One function per queue transition, shared by every stage (generate, publish, deploy).
 
-Each function is one short statement (rule 2), fenced by the lease owner and attempt where it
-touches a leased row (rule 3). Callers pass a pool or a connection; nothing here keeps state.
+Each function is one short statement (queue rule 2), fenced by the lease owner and attempt where it
+touches a leased row (queue rule 3). Callers pass a pool or a connection; nothing here keeps state.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ async def claim(
     executor: Executor, stage: Stage, policy: Policy, owner: str, limit: int,
     *, form: str = "claim",
 ) -> list[Claimed]:
-    """Lease up to `limit` ready rows to `owner` (rule 1); `form` exists for the benchmark."""
+    """Lease up to `limit` ready rows to `owner` (queue rule 1); `form` exists for the benchmark."""
     if limit <= 0:
         return []
     rows = await executor.fetch(
@@ -113,7 +113,7 @@ async def heartbeat(
     executor: Executor, stage: Stage, policy: Policy, owner: str,
     held: Sequence[tuple[UUID, int]],
 ) -> set[UUID]:
-    """Extend the leases still ours (rule 4); the ids missing from the answer were lost."""
+    """Extend the leases still ours (queue rule 4); the ids missing from the answer were lost."""
     if not held:
         return set()
     ids, attempts = _fences(held)
@@ -124,7 +124,7 @@ async def heartbeat(
 async def finish(
     pool: asyncpg.Pool, stage: Stage, owner: str, job: Claimed, fields: Mapping[str, Any],
 ) -> bool:
-    """Move a leased row to the stage's done status and wake the next stage (rules 3, 7).
+    """Move a leased row to the stage's done status and wake the next stage (queue rules 3, 7).
 
     False means the lease was lost (or the row deleted): the caller must discard its result.
     """
@@ -158,7 +158,7 @@ async def fail(
     *, retryable: bool = True, consume_attempt: bool = True, after_s: float | None = None,
 ) -> FailResult | None:
     """Back off (or wait `after_s`, when the other side said so) or reject, in one fenced
-    statement (rule 6). None: the lease was lost."""
+    statement (queue rule 6). None: the lease was lost."""
     row = await executor.fetchrow(
         statement("fail", stage),
         job.id, owner, job.attempt, policy.max_attempts, policy.backoff_base_s,
@@ -175,7 +175,7 @@ async def fail(
 async def release(
     executor: Executor, stage: Stage, owner: str, held: Sequence[tuple[UUID, int]],
 ) -> int:
-    """Hand unfinished rows back at once, attempts refunded (rule 9)."""
+    """Hand unfinished rows back at once, attempts refunded (queue rule 9)."""
     if not held:
         return 0
     ids, attempts = _fences(held)

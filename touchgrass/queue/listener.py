@@ -1,4 +1,4 @@
-"""Wake-ups: one dedicated connection LISTENs on every stage channel of the process (rule 7).
+"""Wake-ups: one dedicated connection LISTENs on every stage channel of the process (queue rule 7).
 
 Notifications are hints, not messages: one sent while the connection is down is simply lost,
 so after every (re)connect all subscribers are woken once, and the workers' poll backstop

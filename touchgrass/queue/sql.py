@@ -14,7 +14,7 @@ from touchgrass.queue.stages import Stage, channel
 __all__ = ["STATEMENTS", "render"]
 
 # -- name: claim
-# Rules 1, 2 and 5. The CTE locks up to $2 ready rows, the UPDATE leases them; one statement,
+# Queue rules 1, 2 and 5. The CTE locks up to $2 ready rows, the UPDATE leases them; one statement,
 # committed at once, so no transaction stays open while the work runs.
 CLAIM = """
 WITH picked AS (
@@ -23,7 +23,7 @@ WITH picked AS (
     WHERE {status} = '{ready}'          -- the partial index's predicate, as a literal
       AND run_at <= now()               -- a retry waits out its backoff here
       AND (lease_expires_at IS NULL     -- never leased, released, or finished earlier
-           OR lease_expires_at < now()) -- rule 5: a crashed worker's lease has run out
+           OR lease_expires_at < now()) -- queue rule 5: a crashed worker's lease has run out
       AND attempts < $4                 -- an exhausted row is for the sweep, not a worker
     ORDER BY run_at, id                 -- oldest first: the partial index's order, no sort
     LIMIT $2                            -- the caller's free slots, never more
@@ -34,14 +34,14 @@ WITH picked AS (
 UPDATE {table} AS t
 SET lease_owner = $1,
     lease_expires_at = now() + make_interval(secs => $3),
-    attempts = t.attempts + 1           -- rule 5: the attempt counts even if we crash
+    attempts = t.attempts + 1           -- queue rule 5: the attempt counts even if we crash
 FROM picked
 WHERE t.id = picked.id
 RETURNING t.id, t.attempts, {payload}
 """
 
 # -- name: claim_where_in (benchmark baseline only, never used by a role)
-# The form rule 1 forbids: Postgres may evaluate the subquery more than once, locking more
+# The form queue rule 1 forbids: Postgres may evaluate the subquery more than once, locking more
 # rows than LIMIT; kept so bench/queue.py can measure it in the same run.
 CLAIM_WHERE_IN = """
 UPDATE {table} AS t
@@ -60,7 +60,7 @@ RETURNING t.id, t.attempts, {payload}
 """
 
 # -- name: heartbeat
-# Rule 4, for every row this worker holds in one round trip. Fenced like a finish: a row
+# Queue rule 4, for every row this worker holds in one round trip. Fenced like a finish: a row
 # whose lease was taken over (other owner, or a newer attempt) is not extended and does not
 # come back, which tells the worker to cancel that work.
 HEARTBEAT = """
@@ -75,7 +75,7 @@ RETURNING t.id
 """
 
 # -- name: finish
-# Rule 3: the lease fence (owner and attempt) plus the status, so a stale worker, a deleted
+# Queue rule 3: the lease fence (owner and attempt) plus the status, so a stale worker, a deleted
 # row or an operator's change all make this update 0 rows and the result is discarded.
 # The next stage starts with a fresh attempt budget; {assignments} are the outcome's columns.
 FINISH = """
@@ -102,7 +102,7 @@ WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND {status} = '{ready}'
 """
 
 # -- name: fail
-# Rule 6 in one fenced statement: either back off (exponential, jittered, computed here so
+# Queue rule 6 in one fenced statement: either back off (exponential, jittered, computed here so
 # every process agrees) or give up: when retrying cannot help ($6), or when this attempt
 # counts ($7) and was the last ($4). Giving up clears what must not outlive the stage.
 # $7 false gives the attempt back (a nonce clash is not the row's fault). $11, when given,
@@ -128,7 +128,7 @@ RETURNING {status} AS status, run_at
 """
 
 # -- name: release
-# Rule 9: on shutdown, hand unfinished rows back at once (no waiting for the lease) and give
+# Queue rule 9: on shutdown, hand unfinished rows back at once (no waiting for the lease) and give
 # the attempt back: a deploy or a restart is not the row's fault.
 RELEASE = """
 UPDATE {table} AS t

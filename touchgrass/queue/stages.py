@@ -40,7 +40,7 @@ class Stage:
 
 
 def channel(stage_name: str) -> str:
-    """The LISTEN/NOTIFY channel of a stage (rule 7)."""
+    """The LISTEN/NOTIFY channel of a stage (queue rule 7)."""
     return f"touchgrass_{stage_name}"
 
 
@@ -125,7 +125,7 @@ STAGES = {stage.name: stage for stage in (GENERATE, PUBLISH, DEPLOY, NOTIFY)}
 
 @dataclass(frozen=True)
 class Policy:
-    """The numbers of one stage's row in pipeline.md's policy table."""
+    """The numbers of one stage's row in docs/pipeline.md's retry policy."""
 
     max_attempts: int
     backoff_base_s: float
@@ -137,18 +137,23 @@ class Policy:
 
     @property
     def heartbeat_s(self) -> float:
-        """Rule 4: heartbeat at no more than a third of the lease."""
+        """Queue rule 4: heartbeat at no more than a third of the lease."""
         return self.lease_s / 3
 
 
 def policy_for(stage: Stage, settings: QueueSettings) -> Policy:
-    """Read one stage's policy out of the queue settings."""
-    prefix = stage.name
-    return Policy(
-        max_attempts=getattr(settings, f"{prefix}_max_attempts"),
-        backoff_base_s=getattr(settings, f"{prefix}_backoff_base_s"),
-        lease_s=getattr(settings, f"{prefix}_lease_s"),
-        jitter=settings.backoff_jitter,
-        expiry_s=getattr(settings, f"{prefix}_expiry_s", None),
-        timeout_s=getattr(settings, f"{prefix}_timeout_s", None),
-    )
+    """One stage's policy out of the queue settings, each setting named where it is used."""
+    jitter = settings.backoff_jitter
+    policies = {
+        GENERATE.name: Policy(settings.generate_max_attempts, settings.generate_backoff_base_s,
+                              settings.generate_lease_s, jitter,
+                              timeout_s=settings.generate_timeout_s),
+        PUBLISH.name: Policy(settings.publish_max_attempts, settings.publish_backoff_base_s,
+                             settings.publish_lease_s, jitter, expiry_s=settings.publish_expiry_s,
+                             timeout_s=settings.publish_timeout_s),
+        DEPLOY.name: Policy(settings.deploy_max_attempts, settings.deploy_backoff_base_s,
+                            settings.deploy_lease_s, jitter, timeout_s=settings.deploy_timeout_s),
+        NOTIFY.name: Policy(settings.notify_max_attempts, settings.notify_backoff_base_s,
+                            settings.notify_lease_s, jitter, timeout_s=settings.notify_timeout_s),
+    }
+    return policies[stage.name]

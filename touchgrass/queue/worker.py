@@ -2,7 +2,7 @@
 
 The loop waits for whichever comes first: a NOTIFY (via `wake`), a slot freeing up while
 more rows are known to be ready, the jittered poll timer, or stop. Handlers never touch the
-row; they return an outcome and only this loop writes it, fenced by the lease (rule 3).
+row; they return an outcome and only this loop writes it, fenced by the lease (queue rule 3).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event, hurry: asyncio.Event | None = None) -> None:
         """Work until `stop`; then let in-flight rows finish for the grace period (cut short by
-        `hurry`, a second signal) and release the rest (rule 9)."""
+        `hurry`, a second signal) and release the rest (queue rule 9)."""
         heartbeats = asyncio.create_task(self._heartbeat_loop(), name=f"{self.stage.name}-heartbeat")
         stopper = asyncio.create_task(self._kick_on(stop))
         log.info("start", "%s worker started (concurrency %d)", self.stage.name, self.concurrency,
@@ -130,7 +130,7 @@ class Worker:
         except _TRANSIENT as error:
             log.warning("claim", "claim failed, database unreachable (%s)", type(error).__name__)
             return
-        # Rule 7, drain: a full batch means more may be waiting, so a freed slot claims at
+        # Queue rule 7, drain: a full batch means more may be waiting, so a freed slot claims at
         # once instead of waiting for the next poll.
         self._ready_hint = len(claimed) == free
         if claimed:
@@ -273,7 +273,7 @@ class Worker:
             for row_id, _attempt in held:
                 job = self._inflight.get(row_id)
                 if row_id not in kept and job is not None and not job.recording:
-                    job.lost = True  # rule 4: a lost lease cancels the work
+                    job.lost = True  # queue rule 4: a lost lease cancels the work
                     job.task.cancel()
 
     async def _shut_down(self, hurry: asyncio.Event | None) -> None:

@@ -10,6 +10,7 @@ from touchgrass.node.pool import Progress
 from touchgrass.node.prover import ProofRequest, Prover
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject
+from touchgrass.queue.payloads import GeneratePayload, GenerateResult, read_payload
 from touchgrass.queue.stages import GENERATE
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane, run_lanes
@@ -29,8 +30,8 @@ def make_handler(storage: Storage, prover: Prover, signer: SignerKey) -> Handler
     """The generate stage as a plain function of one claimed row."""
 
     async def generate(job: Claimed) -> Outcome:
-        sha256_hex: str = job.payload["sha256_hash"]
-        key = job.payload["storage_key"]
+        row = read_payload(GeneratePayload, job.payload)
+        sha256_hex, key = row.sha256_hash, row.storage_key
         if not key:
             return Reject("submission has no storage key")
         try:
@@ -44,7 +45,7 @@ def make_handler(storage: Storage, prover: Prover, signer: SignerKey) -> Handler
                 f"stored image does not match its sha256 (stored bytes hash to {digest.hex()})"
             )
         try:
-            signature = Signature.from_json(job.payload["signature"])
+            signature = Signature.from_json(row.signature)
         except ValueError as error:
             raise PermanentJobError(str(error)) from None
         # Checked at upload too; the signer key may have changed since (a redeploy with a
@@ -53,7 +54,7 @@ def make_handler(storage: Storage, prover: Prover, signer: SignerKey) -> Handler
             return Reject(f"the signature does not verify for the configured signer key "
                           f"({signer.curve})")
         proof = await prover.prove(ProofRequest(digest, signature, sha256_hex))
-        return Done({"proof_json": proof})
+        return Done(GenerateResult(proof_json=proof).columns())
 
     return generate
 

@@ -10,14 +10,13 @@ stage's backoff.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import asyncpg
 
 from touchgrass import db, logs
 from touchgrass.errors import ConfigError
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
+from touchgrass.queue.payloads import NotifyPayload, read_payload
 from touchgrass.queue.stages import NOTIFY
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane, run_lanes
@@ -35,8 +34,8 @@ _REFUSED = {400, 403}
 
 def make_notify_handler(pool: asyncpg.Pool, bot: BotApi, frontend_url: str) -> Handler:
     async def announce(job: Claimed) -> Outcome:
-        submission_id: UUID = job.payload["submission_id"]
-        facts = await notifications.announcement(pool, submission_id)
+        row = read_payload(NotifyPayload, job.payload)
+        facts = await notifications.announcement(pool, row.submission_id)
         if facts is None:
             return Reject("the submission no longer exists")
         answer = await bot.send(message(facts, frontend_url))

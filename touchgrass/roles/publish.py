@@ -24,6 +24,13 @@ from touchgrass.node.era import require_network, require_supported
 from touchgrass.node.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
+from touchgrass.queue.payloads import (
+    DeployPayload,
+    DeployResult,
+    PublishPayload,
+    PublishResult,
+    read_payload,
+)
 from touchgrass.queue.stages import DEPLOY, PUBLISH
 from touchgrass.queue.worker import Handler
 from touchgrass.roles.runner import Lane, run_lanes
@@ -53,14 +60,14 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
     the transaction proven by the first attempt instead of proving it again."""
 
     async def publish(job: Claimed) -> Outcome:
-        payload = job.payload
-        if payload["proof_json"] is None and payload["proven_command"] is None:
+        row = read_payload(PublishPayload, job.payload)
+        if row.proof_json is None and row.proven_command is None:
             return Reject("no stored proof to publish")
-        challenge = await challenges.deployment(pool, payload["challenge_id"])
+        challenge = await challenges.deployment(pool, row.challenge_id)
         if challenge.outdated(publisher.contract_hash) and challenge.zkapp_address:
             reason = (f"the challenge's zkApp {challenge.zkapp_address} runs an earlier "
                       "contract build; deploying the current one (its receipts stay)")
-            if await challenges.redeploy(pool, payload["challenge_id"], challenge.zkapp_address,
+            if await challenges.redeploy(pool, row.challenge_id, challenge.zkapp_address,
                                          reason):
                 log.info("redeploy", reason)
             return Retry("the challenge's zkApp is being replaced by the current contract",
@@ -69,35 +76,32 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
             # not the row's fault: wait for the deploy lane without using an attempt
             return Retry("the challenge's zkApp is not deployed yet", consume_attempt=False)
         try:
-            receipt = await publisher.publish_proof(_publish_request(job, challenge))
+            receipt = await publisher.publish_proof(_publish_request(job, row, challenge))
         except _NOT_THE_ROWS_FAULT as waiting:
             return _wait(waiting)
-        return Done({
-            "proof_json": None,  # cleared on success: the chain holds the proof now
-            "transaction_id": receipt.transaction_id,
-            "transaction_hash": receipt.transaction_hash,
-            "transaction_nonce": receipt.nonce,
-            "transaction_fee_payer": receipt.fee_payer,
-            "chain_status": ChainStatus.PENDING,
-        })
+        return Done(PublishResult(
+            proof_json=None, transaction_id=receipt.transaction_id,
+            transaction_hash=receipt.transaction_hash, transaction_nonce=receipt.nonce,
+            transaction_fee_payer=receipt.fee_payer, chain_status=ChainStatus.PENDING,
+        ).columns())
 
     return publish
 
 
-def _publish_request(job: Claimed, challenge: challenges.Deployment) -> PublishRequest:
-    payload = job.payload
+def _publish_request(job: Claimed, row: PublishPayload,
+                     challenge: challenges.Deployment) -> PublishRequest:
     return PublishRequest(
         submission_id=job.id,
-        sha256_hex=payload["sha256_hash"],
-        proof_json=payload["proof_json"],
-        chain_id=payload["chain_id"],
-        challenge_id=payload["challenge_id"],
-        wallet_address=payload["wallet_address"],
+        sha256_hex=row.sha256_hash,
+        proof_json=row.proof_json,
+        chain_id=row.chain_id,
+        challenge_id=row.challenge_id,
+        wallet_address=row.wallet_address,
         zkapp_address=challenge.zkapp_address,
         zkapp_token_id=challenge.zkapp_token_id,
-        previous_transaction_hash=payload["transaction_hash"],
-        previous_nonce=payload["transaction_nonce"],
-        proven_command=payload["proven_command"],
+        previous_transaction_hash=row.transaction_hash,
+        previous_nonce=row.transaction_nonce,
+        proven_command=row.proven_command,
         record_progress=job.progress or _no_progress,
     )
 
@@ -106,26 +110,25 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
     """Deploying one challenge's zkApp; the monitor marks it `active` once included."""
 
     async def deploy(job: Claimed) -> Outcome:
+        row = read_payload(DeployPayload, job.payload)
         try:
             receipt = await publisher.deploy_zkapp(DeployRequest(
                 challenge_id=job.id,
-                title=job.payload["title"],
-                zkapp_address=job.payload["zkapp_address"],
-                zkapp_token_id=job.payload["zkapp_token_id"],
-                previous_transaction_hash=job.payload["transaction_hash"],
-                previous_nonce=job.payload["transaction_nonce"],
+                title=row.title,
+                zkapp_address=row.zkapp_address,
+                zkapp_token_id=row.zkapp_token_id,
+                previous_transaction_hash=row.transaction_hash,
+                previous_nonce=row.transaction_nonce,
                 record_progress=job.progress or _no_progress,
             ))
         except _NOT_THE_ROWS_FAULT as waiting:
             return _wait(waiting)
-        return Done({
-            "zkapp_address": receipt.zkapp_address,
-            "zkapp_token_id": receipt.zkapp_token_id,
-            "transaction_id": receipt.transaction_id,
-            "transaction_hash": receipt.transaction_hash,
-            "transaction_nonce": receipt.nonce,
-            "zkapp_verification_key_hash": receipt.verification_key_hash,
-        })
+        return Done(DeployResult(
+            zkapp_address=receipt.zkapp_address, zkapp_token_id=receipt.zkapp_token_id,
+            transaction_id=receipt.transaction_id, transaction_hash=receipt.transaction_hash,
+            transaction_nonce=receipt.nonce,
+            zkapp_verification_key_hash=receipt.verification_key_hash,
+        ).columns())
 
     return deploy
 

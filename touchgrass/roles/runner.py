@@ -85,7 +85,7 @@ async def _export_queue_counts(pool: asyncpg.Pool, stages: list[Stage], every_s:
 
 
 def new_owner_id(role: str) -> str:
-    """A fresh lease owner per process start (rule 4): host, pid and a random suffix."""
+    """A fresh lease owner per process start (queue rule 4): host, pid and a random suffix."""
     return f"{role}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 

@@ -102,7 +102,7 @@ FOR NO KEY UPDATE
 # re-signed with a new nonce, no proof made twice; back to proof generation, the kept command
 # is no use (the chain refused what it proves against) and the photo is queued again.
 # transaction_id (what the API shows) keeps the last transaction until the next one is sent
-# (clients.md: the web app's "Blockchain Transaction" step does not go dark meanwhile).
+# (docs/http-api.md: the web app's "Blockchain Transaction" step does not go dark meanwhile).
 SUBMISSION_CHAIN_ABANDONED = """
 earlier_transactions = earlier_transactions || jsonb_build_array(jsonb_build_object(
     'hash', transaction_hash, 'nonce', transaction_nonce, 'at', now(), 'why', $2::text)),

@@ -33,7 +33,7 @@ __all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "create", "delete",
            "status_totals"]
 
 
-# What the API shows of a submission, as the row's JSON text (http-api.md "Submission").
+# What the API shows of a submission, as the row's JSON text (docs/http-api.md).
 # Built here rather than in Python because a list can be long: Postgres writes this at
 # ~6 us a row and Python then only joins the texts, where decoding the row and building the
 # dict took ~35 us (bench/lists.py). `||` with a NULL is NULL, so `coalesce(',"f":' || x, '')`
@@ -405,7 +405,7 @@ class ResubmitResult:
 
 
 async def resubmit(pool: asyncpg.Pool, sha256_hex: str, *, force: bool = False) -> ResubmitResult:
-    """Operator retry (pipeline.md): re-queue a rejected or stuck row with a fresh budget."""
+    """Operator retry (docs/pipeline.md): re-queue a rejected or stuck row with a fresh budget."""
     sha256_hex = sha256_hex.lower()
     async with pool.acquire() as connection, connection.transaction():
         row = await connection.fetchrow(SUBMISSION_LOCK_FOR_RESUBMIT, sha256_hex)

@@ -1,7 +1,7 @@
 """Public receipts (`/api/receipts/:sha256`, `/api/submissions/:id/receipt`), no auth.
 
 Where a photo's record is on chain and what it holds, for anyone to check with a Mina node
-and an archive (`touchgrass verify`, README "Receipts"). A pointer: a verifier checks all of
+and an archive (`touchgrass verify`, docs/receipts.md). A pointer: a verifier checks all of
 it against the chain and trusts none of it.
 """
 

@@ -68,7 +68,7 @@ async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict,
     now = datetime.now(UTC)
     if not challenge["start_time"] <= now < challenge["end_time"]:
         raise InvalidInput("Challenge is not currently active")
-    # Sent is enough (the old server's rule; clients.md): the photo is proven meanwhile, and
+    # Sent is enough (the old server's rule; docs/http-api.md): the photo is proven meanwhile, and
     # the publisher waits for the zkApp without using an attempt. A deploy that is dropped is
     # sent again; one that fails for good leaves the photo to the publish expiry, with why.
     if challenge["deployment_status"] not in _UPLOADABLE or not challenge["zkapp_address"]:

@@ -56,7 +56,7 @@ export function makeChainOps({ zkapp, log }) {
     },
 
     // A proven command given another nonce: new signatures, the same proofs. Valid because
-    // no proven account update of ours mentions the fee payer's nonce (proof-and-chain.md,
+    // no proven account update of ours mentions the fee payer's nonce (docs/decisions.md,
     // "What depends on the nonce"; test_devnet checks it on every run).
     async resign_transaction({ command, nonce, networkId, feePayerKey }) {
       if (!command || typeof command !== 'object' || !command.feePayer) {

@@ -6,7 +6,7 @@
 // No account is created (the fee is the whole cost). An action is public, indexed by every
 // archive node, and committed to by the zkApp account's `actionState`, which a node serves:
 // a verifier fetches the actions from any archive, folds them into the action-state hash and
-// compares it with the node's, so the archive need not be trusted (README "Receipts").
+// compares it with the node's, so the archive need not be trusted (docs/receipts.md).
 // Nobody can change or remove an action afterwards: actions are only appended, only by a
 // proof of this contract (editActionState: proof), and the contract can never be changed.
 import {
