@@ -77,6 +77,11 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def printed_upload_line(log: Path) -> bool:
+    return any(text.strip().startswith("touchgrass upload PHOTO.jpg")
+               for text in log.read_text().splitlines())
+
+
 def upload_line(log: Path, photo: Path) -> list[str]:
     """The `touchgrass upload` line dev printed, for this photo, as a user would paste it."""
     line = next(text.strip() for text in log.read_text().splitlines()
@@ -238,15 +243,19 @@ def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None
         wait(lambda: json.loads((state_dir / "dev.json").read_text()).get("api_url"), 900,
              "the dev state", process, log)
         state = json.loads((state_dir / "dev.json").read_text())
-        wait(lambda: http_json(f"{api}/api/challenges/{state['challenge_id']}")
-             ["deploymentStatus"] == "active", 900, "the demo zkApp", process, log)
+        # The README's newcomer flow: the printed upload line, run the moment it appears (it
+        # is printed only once uploads are accepted), then `touchgrass verify photo.jpg`, in
+        # another terminal with no exports.
+        wait(lambda: printed_upload_line(log), 900, "the upload line", process, log)
         first_ready = time.monotonic() - first_started
-        # The README's newcomer flow: the printed upload line, then `touchgrass verify
-        # photo.jpg`, in another terminal with no exports.
         photo = tmp_path / "grass.jpg"
         photo.write_bytes(os.urandom(8000))
         uploaded = cli(env, *upload_line(log, photo))
         assert uploaded.returncode == 0, uploaded.stderr
+        # until then one line said what dev waited for; no request line per look
+        assert "waiting for the publish role to deploy the demo challenge's zkApp" in \
+            log.read_text()
+        assert log.read_text().count("GET /api/challenges/") <= 2
         assert "using the running `touchgrass dev`" in uploaded.stderr
         submission = json.loads(uploaded.stdout)
         wait(lambda: http_json(f"{api}/api/submissions/{submission['id']}")["status"] == "complete",
@@ -268,7 +277,7 @@ def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None
     try:
         wait(lambda: http_json(f"{api}/api/submissions/{submission['id']}")["status"] == "complete",
              600, "the API with the earlier submission", process, log)
-        wait(lambda: "zkApp is deployed" in log.read_text().split("dev stopped")[-1], 600,
+        wait(lambda: "uploads are accepted" in log.read_text().split("dev stopped")[-1], 600,
              "the second start to be ready", process, log)
         second_ready = time.monotonic() - second_started
         again = cli(verify_env, "verify", str(photo))

@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import typer
 from rich.console import Console
+from rich.status import Status
 
 from touchgrass import logs
 from touchgrass.errors import (
@@ -134,3 +135,28 @@ def working(message: str) -> Iterator[None]:
         return
     with err.status(message):
         yield
+
+
+class StatusLine:
+    """One line that says what is being waited for and updates in place on a terminal (a
+    spinner); elsewhere (a log file) each new text is printed once, as a line."""
+
+    def __init__(self, console: Console, *, prefix: str = "") -> None:
+        self.console = console
+        self.prefix = prefix
+        self._status: Status | None = None
+
+    def show(self, text: str) -> None:
+        line = f"{self.prefix}{text}"
+        if not self.console.is_terminal:
+            self.console.print(line, highlight=False, soft_wrap=True)
+        elif self._status is None:
+            self._status = self.console.status(line)
+            self._status.start()
+        else:
+            self._status.update(line)
+
+    def clear(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None

@@ -89,12 +89,18 @@ def dev(
     """
     from touchgrass.devtools.dev import DevOptions, default_data_dir, run_dev
 
+    waiting = console.StatusLine(err, prefix="[bold green]dev[/] ")
+
     def say(message: str) -> None:
+        waiting.clear()
         err.print(f"[bold green]dev[/] {message}", highlight=False, soft_wrap=True)
 
     async def work() -> None:
         options = DevOptions(data_dir or default_data_dir(), port, devnet_port, block_interval)
-        await run_dev(options, say, console.signal_control())
+        try:
+            await run_dev(options, say, console.signal_control(), status=waiting.show)
+        finally:
+            waiting.clear()
 
     run(work)
 

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import platformdirs
 
 from touchgrass import logs, migrations
@@ -39,11 +41,22 @@ from touchgrass.roles.runner import RoleControl
 from touchgrass.settings import DevSettings, ProverSettings, load
 from touchgrass.signatures import generate_private_key
 from touchgrass.statuses import DeploymentStatus
+from touchgrass.store import challenges
 
 __all__ = ["DevOptions", "default_data_dir", "run_dev"]
 
 log = logs.get_logger(__name__)
 ROLES = ("api", "generate", "publish", "monitor")
+# Development retries come back in seconds, not production's minutes (a transient node
+# timeout must not park the first photo for five minutes); a value set in the environment wins.
+DEV_BACKOFFS = {"GENERATE_BACKOFF_BASE_S": "5", "PUBLISH_BACKOFF_BASE_S": "5",
+                "DEPLOY_BACKOFF_BASE_S": "5"}
+# What the demo challenge is waiting for, by its deployment status (read from the database).
+WAITING_FOR = {
+    DeploymentStatus.PENDING_DEPLOYMENT:
+        "waiting for the publish role to deploy the demo challenge's zkApp (its provers "
+        "compile first: about a minute the first time, seconds later)",
+}
 
 
 def default_data_dir() -> Path:
@@ -239,21 +252,43 @@ async def _demo_challenge(dev: Dev, api_url: str) -> None:
         dev.save()
 
 
-async def _announce_when_active(dev: Dev, api_url: str, stop: asyncio.Event) -> None:
-    async with aiohttp.ClientSession() as http:
+async def _until_uploads_accepted(dev: Dev, database_url: str, status: Callable[[str], None],
+                                  stop: asyncio.Event) -> bool:
+    """Wait until the demo challenge takes uploads (its zkApp deploy is sent), saying what is
+    awaited on one updating line. Read from the database, not polled over HTTP, so the
+    console shows no request line per look. False when stopped first."""
+    shown = ""
+    connection = await asyncpg.connect(database_url)
+    try:
         while not stop.is_set():
-            with contextlib.suppress(aiohttp.ClientError, ValueError):
-                async with http.get(f"{api_url}/api/challenges/{dev.state['challenge_id']}") as r:
-                    if (await r.json()).get("deploymentStatus") == DeploymentStatus.ACTIVE:
-                        dev.say("the demo challenge's zkApp is deployed: uploads are accepted")
-                        return
+            deployment = await challenges.deployment(connection, uuid.UUID(dev.state["challenge_id"]))
+            if deployment.takes_uploads:
+                return True
+            if deployment.status is DeploymentStatus.DEPLOYMENT_FAILED:
+                text = (f"the demo challenge's zkApp deploy failed ({deployment.failure_reason}); "
+                        "`touchgrass status` shows why, and a restart deploys it again")
+            else:
+                text = WAITING_FOR.get(deployment.status,
+                                       f"waiting for the demo challenge ({deployment.status})")
+                if deployment.failure_reason:
+                    text += f"; last try: {deployment.failure_reason}"
+            if text != shown:
+                status(text)
+                shown = text
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2)
+                await asyncio.wait_for(stop.wait(), 1)
+        return False
+    finally:
+        await connection.close()
 
 
 async def run_dev(options: DevOptions, say: Callable[[str], None],
-                  control: RoleControl | None = None) -> None:
+                  control: RoleControl | None = None,
+                  status: Callable[[str], None] | None = None) -> None:
+    """Run everything until stopped. `say` prints a line; `status` shows what is being waited
+    for on one line that updates in place (`say` when not given)."""
     control = control or RoleControl.new()
+    status = status or say
     options.data_dir.mkdir(parents=True, exist_ok=True)
     dev = Dev(options, say, load(DevSettings))
     if dev.state_file.exists():
@@ -278,7 +313,8 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
                "MINA_NODE_ENDPOINT": endpoint, "FEE_PAYER_PRIVATE_KEY": fee_payer_key,
                "MINA_NETWORK": dev.settings.mina_network,
                "FINALITY_DEPTH": str(dev.settings.finality_depth),
-               "MONITOR_INTERVAL_S": f"{dev.settings.monitor_interval_s:g}"}
+               "MONITOR_INTERVAL_S": f"{dev.settings.monitor_interval_s:g}",
+               **{name: os.environ.get(name, value) for name, value in DEV_BACKOFFS.items()}}
         if not dev.settings.minio_endpoint:
             env["STORAGE_DIR"] = str(options.data_dir / "images")
         dev.children = [Child(name, env) for name in ROLES]
@@ -294,14 +330,17 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
         dev.save()
         say(f"API: {api_url}  (docs {api_url}/api-docs, admin password in {dev.state_file})")
         say(f"demo chain id: {dev.state['chain_id']}")
-        say("try, in another terminal (commands use this instance's settings while it runs):\n"
-            f"  touchgrass upload PHOTO.jpg --chain {dev.state['chain_id']} "
-            f"--wallet {dev.state.get('wallet', '<B62q...>')}\n"
-            "  touchgrass status\n"
-            "  touchgrass verify PHOTO.jpg   (once `status` shows it complete)")
-        announcer = asyncio.create_task(_announce_when_active(dev, api_url, control.stop))
-        await _supervise(dev, control.stop)
-        announcer.cancel()
+        supervisor = asyncio.create_task(_supervise(dev, control.stop))
+        # The upload line only once it works: before the demo zkApp's deploy is sent, the API
+        # answers an upload 400 "not yet deployed".
+        if await _until_uploads_accepted(dev, database_url, status, control.stop):
+            say("the demo challenge's zkApp deploy is sent: uploads are accepted. Try, in "
+                "another terminal (commands use this instance's settings while it runs):\n"
+                f"  touchgrass upload PHOTO.jpg --chain {dev.state['chain_id']} "
+                f"--wallet {dev.state.get('wallet', '<B62q...>')}\n"
+                "  touchgrass status\n"
+                "  touchgrass verify PHOTO.jpg   (once `status` shows it complete)")
+        await supervisor
     finally:
         say("stopping")
         await _stop_children(dev)

@@ -87,7 +87,8 @@ WHERE deployment_status = 'deploying' ORDER BY deploy_sent_at LIMIT $1
 
 # -- name: challenge_deployment (the publisher: is the zkApp there, and where)
 CHALLENGE_DEPLOYMENT = """
-SELECT deployment_status, zkapp_address, zkapp_token_id, zkapp_verification_key_hash
+SELECT deployment_status, zkapp_address, zkapp_token_id, zkapp_verification_key_hash,
+       failure_reason
 FROM challenges WHERE id = $1
 """
 
@@ -213,10 +214,18 @@ class Deployment:
     zkapp_address: str | None
     zkapp_token_id: str | None
     verification_key_hash: str | None  # the contract build; None: before migration 0010
+    failure_reason: str | None = None  # the last deploy attempt's, when it failed
 
     @property
     def active(self) -> bool:
         return self.status is DeploymentStatus.ACTIVE and bool(self.zkapp_address)
+
+    @property
+    def takes_uploads(self) -> bool:
+        """Uploads are taken once the zkApp's deploy is sent, as the old server did (its
+        receipts wait for the deploy to be included)."""
+        return self.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE) and \
+            bool(self.zkapp_address)
 
     def outdated(self, current_hash: str | None) -> bool:
         """An active zkApp of another contract build than the publisher's (None: no check)."""
@@ -229,7 +238,8 @@ async def deployment(executor: Executor, challenge_id: UUID) -> Deployment:
     if row is None:
         raise NotFound("Challenge not found")
     return Deployment(DeploymentStatus(row["deployment_status"]), row["zkapp_address"],
-                      row["zkapp_token_id"], row["zkapp_verification_key_hash"])
+                      row["zkapp_token_id"], row["zkapp_verification_key_hash"],
+                      row["failure_reason"])
 
 
 async def deploy_seen(executor: Executor, challenge_id: UUID, tx_hash: str, height: int) -> None:
