@@ -93,7 +93,7 @@ def _copy_package(root: Path) -> Path:
 
 
 def _mypy(root: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    """mypy as configured in the pyproject under `root` (strict on queue/, store/, chain/)."""
+    """mypy as configured in the pyproject under `root` (strict, the whole package)."""
     return subprocess.run([_tool("mypy"), "--cache-dir", str(cache)], cwd=root,
                           capture_output=True, text=True, timeout=600)
 
@@ -104,14 +104,15 @@ def test_mypy_finds_nothing(tmp_path: Path) -> None:
 
 
 def test_mypy_and_ruff_fail_on_planted_defects(tmp_path: Path) -> None:
-    """The checks can fail: an untyped function in the strict queue core (mypy), an
-    unused import (ruff)."""
+    """The checks can fail: an untyped function in the queue core and one in a role (mypy is
+    strict on the whole package), an unused import (ruff)."""
     package = _copy_package(tmp_path)
-    engine = package / "queue" / "engine.py"
-    engine.write_text(engine.read_text() + "\n\ndef planted(value):\n    return value\n")
+    for planted in (package / "queue" / "engine.py", package / "roles" / "notify.py"):
+        planted.write_text(planted.read_text() + "\n\ndef planted(value):\n    return value\n")
     result = _mypy(tmp_path, tmp_path / "cache")
     assert result.returncode != 0
-    assert "engine.py" in result.stdout and "no-untyped-def" in result.stdout
+    assert "engine.py" in result.stdout and "notify.py" in result.stdout
+    assert "no-untyped-def" in result.stdout
     (package / "db.py").write_text("import os  # planted\n" + (package / "db.py").read_text())
     linted = subprocess.run([_tool("ruff"), "check", "--no-cache", "touchgrass/db.py"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)

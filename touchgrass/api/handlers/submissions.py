@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -40,7 +41,8 @@ def _signature(fields: dict[str, str]) -> Signature:
     return Signature.from_hex(r, s)
 
 
-async def _validate(ctx: ApiContext, form: UploadForm) -> tuple[Signature, dict, dict]:
+async def _validate(ctx: ApiContext, form: UploadForm
+                    ) -> tuple[Signature, dict[str, Any], dict[str, Any]]:
     """Checks 1-12 of the contract, in order, first failure wins; no side effects."""
     fields = form.fields
     if form.image is None:
