@@ -89,6 +89,42 @@ def upload_line(log: Path, photo: Path) -> list[str]:
     return shlex.split(line.replace("PHOTO.jpg", shlex.quote(str(photo))))[1:]
 
 
+def readme_commands() -> list[str]:
+    """Every `touchgrass ...` line of the README's shell blocks after `touchgrass dev`."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    lines = [line.split("#", 1)[0].strip() for block in readme.split("```sh")[1:]
+             for line in block.split("```", 1)[0].splitlines()]
+    return [line for line in lines if line.startswith("touchgrass ") and line != "touchgrass dev"]
+
+
+def run_readme_commands(env: dict[str, str], photo: Path, sha256: str, zkapp: str,
+                        upload: list[str]) -> None:
+    """Each README command, as written, with its placeholders filled as a reader would: it
+    answers without a traceback; those that check something say it holds."""
+    for line in readme_commands():
+        words = shlex.split(line.replace("<sha256>", sha256).replace("photo.jpg", str(photo))
+                            .replace("B62q...", zkapp))
+        if words[1] == "upload":
+            words = ["touchgrass", *upload]  # the printed line, already run: a second copy
+        if "--watch" in words:
+            watching = subprocess.Popen([sys.executable, "-m", "touchgrass.cli", *words[1:]],
+                                        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+            time.sleep(5)
+            assert watching.poll() is None, watching.communicate()[1]  # still refreshing
+            watching.send_signal(signal.SIGINT)
+            watching.wait(timeout=30)
+            continue
+        done = cli(env, *words[1:])
+        text = done.stdout + done.stderr
+        assert "Traceback" not in text, (line, text)
+        if words[1] in ("verify", "status"):
+            assert done.returncode == 0, (line, text)
+        else:  # resubmit of a complete photo, a second upload: refused in one line
+            assert done.returncode in (0, 1) and len(done.stderr.strip().splitlines()) <= 2, \
+                (line, text)
+
+
 def attempt(mode: str, params: dict) -> dict:
     """chain_attempts.mjs, run against the installed o1js."""
     settings = ProverSettings()
@@ -264,6 +300,9 @@ def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "using the running `touchgrass dev`" in verified.stderr
         check_publicly(tmp_path, env, state, api, photo, process, log)
+        zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
+        run_readme_commands(env, photo, hashlib.sha256(photo.read_bytes()).hexdigest(), zkapp,
+                            upload_line(log, photo))
         verify_env = {**env, "DATABASE_URL": state["database_url"],
                       "SIGNER_PUBLIC_KEY": state["signer_public"],
                       "MINA_NODE_ENDPOINT": state["mina_endpoint"],
