@@ -16,6 +16,7 @@ from touchgrass import images
 from touchgrass.api import server as api_server
 from touchgrass.errors import ConfigError
 from touchgrass.images import image_key
+from touchgrass.images import sync as image_sync
 from touchgrass.settings import ApiSettings, DatabaseSettings, load
 from touchgrass.store import submissions as submission_store
 
@@ -326,7 +327,7 @@ async def test_an_insert_that_fails_with_the_database_leaves_an_entry_the_sweep_
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost (test)")
 
     monkeypatch.setattr(submission_store, "create", database_gone)
-    monkeypatch.setattr(images, "release", nothing_settles)
+    monkeypatch.setattr(image_sync, "release", nothing_settles)
     image = image_bytes()
     response = await api.upload(image)
     assert response.status == 503 and response.headers["Retry-After"]
