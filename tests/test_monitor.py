@@ -380,3 +380,28 @@ async def test_each_pass_reads_only_the_new_blocks(pool: asyncpg.Pool, node: Sta
     await monitor.run_once()
     assert asked[0] == 290 and asked[1:] == [2 + SETTINGS.finality_depth + 1,
                                             SETTINGS.finality_depth + 1]
+
+
+async def test_a_row_complete_after_its_block_is_found_in_the_frontier_at_once(
+        pool: asyncpg.Pool, node: StandinNode, monitor: Monitor) -> None:
+    """A publisher that crashed after its send is succeeded by one that finds the command on
+    chain and completes the row, blocks later: the monitor's passes read only the new blocks,
+    so the row's block is not among them. The used nonce sends it to the node's whole
+    frontier (no archive needed, no abandon timer), where it is found and final at once."""
+    early, late = await sent_as_actions(pool, node, 2)
+    node.pool.add(early["hash"])  # waiting in the mempool: every pass reads the chain
+    await pool.execute("UPDATE submissions SET status = 'proof_publishing', chain_status = NULL "
+                       "WHERE id = $1", late["id"])  # the crashed publisher's row
+    await monitor.run_once()
+    node.pool.add(late["hash"])
+    included_at = node.advance(1, including=[late["hash"]])
+    node.accounts[(FEE_PAYER, DEFAULT_TOKEN)]["nonce"] = "2"
+    node.advance(12)
+    await monitor.run_once()  # reads the 13 new blocks (and the overlap): no row has this one
+    await pool.execute("UPDATE submissions SET status = 'complete', chain_status = 'pending' "
+                       "WHERE id = $1", late["id"])  # the next publisher found it on chain
+    node.advance(1)
+    counts = await monitor.run_once()  # reads 1 block + the overlap
+    state = await chain_state(pool, late)
+    assert counts.included == 1 and counts.abandoned == 0
+    assert state["chain_status"] == "final" and state["chain_included_height"] == included_at

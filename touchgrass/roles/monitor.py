@@ -12,12 +12,13 @@ commands. Per sent command:
 - recorded as included, but its block left the best chain (a reorg) and the command is in no
   block of it: back to `pending`; it is most likely back in the mempool.
 - in no block but in the mempool: still pending.
-- in neither: the abandon timer (the tip when first missed, on the row) runs. When it runs
-  out, the fee payer's ledger nonce decides, never the absence alone: still at or below the
-  command's nonce means the command can no longer be in any block, so it was dropped; past
-  it means the command was included (only we sign for that account) in a block we did not
-  see (the monitor was down longer than the frontier, a load-balanced node missed it), and
-  it is searched for in the archive instead of being sent again. Never a second receipt.
+- in neither: the fee payer's ledger nonce decides, never the absence alone. Past the
+  command's nonce, the command was included (only we sign for that account) in a block this
+  pass did not read (before the row was complete, while the monitor was down, or a
+  load-balanced node missed it): it is searched for in the node's whole frontier, then in
+  the archive, instead of being sent again. At or below it, the abandon timer (the tip when
+  first missed, on the row) runs; when it runs out, the command can no longer be in any
+  block: dropped. Never a second receipt.
 - A dropped submission goes back to publishing, which re-signs its kept proven command with
   a new nonce (no proof made again); one included as failed goes back to proof generation;
   a deployment goes back to the deploy lane.
@@ -95,6 +96,7 @@ class Monitor:
         self.archive = archive
         self.k = k  # the node's frontier length (its consensus constant)
         self._last_tip: int | None = None  # the tip of the last pass that read the chain
+        self._frontier: dict[str, Block] | None = None  # the whole frontier, when a pass needed it
 
     def _window(self, tip: int, rows: list[WatchedSubmission]) -> int:
         """How many blocks this pass reads: those since the last pass, with FINALITY_DEPTH
@@ -114,6 +116,7 @@ class Monitor:
             metrics.set_counts(metrics.CHAIN_STATUS,
                                (await receipts.chain_totals(self.pool)).items())
         counts = Counts()
+        self._frontier = None
         rows = await receipts.chain_watch(self.pool)
         deploys = await challenges.deploy_watch(self.pool)
         if not rows and not deploys:
@@ -184,13 +187,15 @@ class Monitor:
             if row.transaction_fee_payer is None and await self._receipt_landed(row):
                 await self._included(row, view.tip, None, view, counts)  # landed unseen
                 return
+            if await self._nonce_used(row):
+                # in a block this pass did not read (included before the row was complete, or
+                # while the monitor was down): found where it is, never sent again
+                await self._find_unseen(row, view, counts)
+                return
             if row.transaction_submitted_block_height is None:
                 await receipts.chain_seen(self.pool, row.id, tx_hash, view.tip)
                 return
             if not self._expired(row.transaction_submitted_block_height, view):
-                return
-            if await self._nonce_used(row):
-                await self._find_unseen(row, view, counts)
                 return
             reason = (f"transaction {tx_hash} was dropped: in no block, not in the node's "
                       f"mempool {self.settings.abandon_after_blocks} blocks later"
@@ -238,10 +243,21 @@ class Monitor:
         return account.nonce > row.transaction_nonce
 
     async def _find_unseen(self, row: WatchedSubmission, view: ChainView, counts: Counts) -> None:
-        """The nonce is used but the command is in no block the node still has: the archive
-        knows where (the receipt is one of the zkApp's actions). Until it says, the row waits;
-        nothing is sent again."""
-        found = await self._in_archive(row, view.tip)
+        """The nonce is used but the command is in no block this pass read: the node's whole
+        frontier is read once (this pass), then the archive, which knows older blocks (the
+        receipt is one of the zkApp's actions). Until one says where, the row waits; nothing
+        is sent again."""
+        block = await self._in_frontier(row, view)
+        if block is not None and row.transaction_hash in block.failed:
+            reason = (f"transaction {row.transaction_hash} was included but failed: "
+                      f"{block.failed[row.transaction_hash]}")
+            if await receipts.chain_abandoned(self.pool, row.id, row.transaction_hash, reason,
+                                              dropped=False):
+                counts.abandoned += 1
+                log.warning("abandoned", "%s; re-queued for proof generation", reason)
+            return
+        found = (block.height, block.state_hash) if block is not None else \
+            await self._in_archive(row, view.tip)
         if found is not None:
             height, state_hash = found
             log.info("included", "found in the archive: %s at height %d, in a block the node "
@@ -254,6 +270,18 @@ class Monitor:
                     row.transaction_nonce, row.transaction_hash,
                     " nor in the archive yet" if self.archive else
                     " (set ARCHIVE_NODE_ENDPOINT so the monitor can find it)")
+
+    async def _in_frontier(self, row: WatchedSubmission, view: ChainView) -> Block | None:
+        """The frontier block that holds the command, if any; the whole frontier is read at
+        most once a pass, and only when a row needs it."""
+        if view.oldest > max(1, view.tip - self.k + 1):  # this pass read less than all of it
+            if self._frontier is None:
+                self._frontier = {h: b for b in await self.chain.best_chain(self.k)
+                                  for h in b.zkapp_command_hashes}
+            block = self._frontier.get(row.transaction_hash or "")
+        else:
+            block = view.where.get(row.transaction_hash or "")
+        return block
 
     async def _in_archive(self, row: WatchedSubmission, tip: int) -> tuple[int, str] | None:
         """(height, state hash) of the block whose actions carry this command, searched
