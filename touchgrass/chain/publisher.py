@@ -50,7 +50,7 @@ from touchgrass.errors import (
     SendRejected,
 )
 from touchgrass.node import ops
-from touchgrass.node.era import require_network, require_supported
+from touchgrass.node.era import require_usable
 from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
 
 __all__ = ["MinaPublisher"]
@@ -108,8 +108,7 @@ class MinaPublisher:
         another network every signature."""
         if not self._era_checked:
             info = await self.chain.node_info()
-            require_supported(info)
-            require_network(info, self.network_id)
+            require_usable(info, self.network_id)
             self.k = info.k
             self._era_checked = True
 

@@ -23,7 +23,7 @@ from touchgrass.errors import UnsupportedNetwork, WrongNetwork
 from touchgrass.node.install import O1JS_VERSION
 
 __all__ = ["Era", "NodeIdentity", "SUPPORTED_ERAS", "era_of", "require_network",
-           "require_supported"]
+           "require_supported", "require_usable"]
 
 log = logs.get_logger(__name__)
 
@@ -96,3 +96,9 @@ def require_network(node: NodeIdentity, mina_network: str) -> None:
             "MINA_NODE_ENDPOINT at a node of that network")
     log.warning("network", "the node serves %s; signing for %s (the same signature domain)",
                 node.network_id, mina_network)
+
+
+def require_usable(node: NodeIdentity, mina_network: str) -> None:
+    """Both checks a node must pass before anything is sent to it: its era, then its network."""
+    require_supported(node)
+    require_network(node, mina_network)

@@ -20,7 +20,7 @@ from touchgrass.errors import (
     UnsupportedNetwork,
     WrongNetwork,
 )
-from touchgrass.node.era import require_network, require_supported
+from touchgrass.node.era import require_usable
 from touchgrass.node.pool import Progress
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
@@ -156,8 +156,7 @@ async def check_node(client: ChainClient, mina_network: str) -> NodeInfo | None:
         log.warning("node", "cannot check the node's era and network now (%s); checking "
                     "before the first send", error)
         return None
-    require_supported(info)
-    require_network(info, mina_network)
+    require_usable(info, mina_network)
     log.info("node", "Mina node %s (commit %s, chain %s…, %s, k %d)", info.network_id,
              info.version[:12] or "?", info.chain_id[:12], info.sync_status, info.k)
     return info
