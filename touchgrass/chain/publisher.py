@@ -36,6 +36,7 @@ from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import (
     ACCOUNT_CREATION_FEE_NANOMINA,
     DEFAULT_K,
+    LOST_ANSWER_BLOCKS,
     LOST_ANSWER_LOOKS,
     SEND_TIMEOUT_S,
 )
@@ -114,14 +115,15 @@ class MinaPublisher:
 
     # -- what the chain already knows ------------------------------------------------------
 
-    async def _known(self, command_hash: str | None) -> bool:
-        """Has the node seen this command (in its mempool or in a recent block)?"""
+    async def _known(self, command_hash: str | None, *, blocks: int | None = None) -> bool:
+        """Has the node seen this command: in its mempool, or in one of its newest `blocks`
+        (its whole frontier by default)?"""
         if not command_hash:
             return False
         if command_hash in await self.chain.pooled_hashes(hashes=[command_hash]):
             return True
         return any(command_hash in block.zkapp_command_hashes
-                   for block in await self.chain.best_chain(self.k))
+                   for block in await self.chain.best_chain(blocks or self.k))
 
     async def _after_lost_answer(self, command_hash: str, lost: SendAnswerLost) -> SentCommand:
         """The send's answer was lost: the node may still be verifying the command, or have it
@@ -129,7 +131,7 @@ class MinaPublisher:
         for look in range(LOST_ANSWER_LOOKS):
             await asyncio.sleep(self._lost_answer_pause_s * look)
             try:
-                if await self._known(command_hash):
+                if await self._known(command_hash, blocks=LOST_ANSWER_BLOCKS):
                     log.info("sent", "the send's answer was lost, but the node has %s",
                              command_hash)
                     return SentCommand(hash=command_hash)
