@@ -97,6 +97,7 @@ class Monitor:
         self.k = k  # the node's frontier length (its consensus constant)
         self._last_tip: int | None = None  # the tip of the last pass that read the chain
         self._frontier: dict[str, Block] | None = None  # the whole frontier, when a pass needed it
+        self._nonces: dict[str, int] = {}  # fee payer -> ledger nonce, read at most once a pass
 
     def _window(self, tip: int, rows: list[WatchedSubmission]) -> int:
         """How many blocks this pass reads: those since the last pass, with FINALITY_DEPTH
@@ -117,6 +118,7 @@ class Monitor:
                                (await receipts.chain_totals(self.pool)).items())
         counts = Counts()
         self._frontier = None
+        self._nonces = {}
         rows = await receipts.chain_watch(self.pool)
         deploys = await challenges.deploy_watch(self.pool)
         if not rows and not deploys:
@@ -234,13 +236,16 @@ class Monitor:
         """Has the fee payer's ledger nonce moved past the command's? Then the command, or
         another of ours with its nonce, is in a block: sending again would record the photo
         twice. Rows without a fee payer (sent before 0011) cannot tell: False."""
-        if row.transaction_fee_payer is None or row.transaction_nonce is None:
+        payer = row.transaction_fee_payer
+        if payer is None or row.transaction_nonce is None:
             return False
-        account = await self.chain.account(row.transaction_fee_payer)
-        if account is None or account.nonce is None:
-            raise ChainError(f"the node did not say fee payer {row.transaction_fee_payer}'s "
-                             "nonce; the command is not called dropped without it")
-        return account.nonce > row.transaction_nonce
+        if payer not in self._nonces:
+            account = await self.chain.account(payer)
+            if account is None or account.nonce is None:
+                raise ChainError(f"the node did not say fee payer {payer}'s nonce; the command "
+                                 "is not called dropped without it")
+            self._nonces[payer] = account.nonce
+        return self._nonces[payer] > row.transaction_nonce
 
     async def _find_unseen(self, row: WatchedSubmission, view: ChainView, counts: Counts) -> None:
         """The nonce is used but the command is in no block this pass read: the node's whole
