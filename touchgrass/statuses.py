@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["IN_FLIGHT", "PROCESSING", "ChainStatus", "DeploymentStatus", "NotificationStatus",
-           "ReceiptKind",
-           "SubmissionStatus"]
+__all__ = ["IN_FLIGHT", "PROCESSING", "UPLOADABLE", "ChainStatus", "DeploymentStatus",
+           "NotificationStatus", "ReceiptKind", "SubmissionStatus"]
 
 
 class SubmissionStatus(StrEnum):
@@ -43,6 +42,11 @@ class DeploymentStatus(StrEnum):
     DEPLOYING = "deploying"
     ACTIVE = "active"
     DEPLOYMENT_FAILED = "deployment_failed"
+
+
+# A challenge takes uploads once its zkApp's deploy is sent, as the old server did: the photo
+# is proven meanwhile, and its receipt waits for the deploy to be included.
+UPLOADABLE = frozenset({DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE})
 
 
 class NotificationStatus(StrEnum):

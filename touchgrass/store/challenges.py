@@ -17,7 +17,7 @@ from touchgrass.db import Executor
 from touchgrass.errors import NotFound
 from touchgrass.queue import engine
 from touchgrass.queue.stages import DEPLOY
-from touchgrass.statuses import DeploymentStatus
+from touchgrass.statuses import UPLOADABLE, DeploymentStatus
 from touchgrass.store import keyset, pending_images
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
@@ -222,10 +222,8 @@ class Deployment:
 
     @property
     def takes_uploads(self) -> bool:
-        """Uploads are taken once the zkApp's deploy is sent, as the old server did (its
-        receipts wait for the deploy to be included)."""
-        return self.status in (DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE) and \
-            bool(self.zkapp_address)
+        """As the API decides an upload (statuses.UPLOADABLE, with an address)."""
+        return self.status in UPLOADABLE and bool(self.zkapp_address)
 
     def outdated(self, current_hash: str | None) -> bool:
         """An active zkApp of another contract build than the publisher's (None: no check)."""

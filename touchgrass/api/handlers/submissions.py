@@ -18,13 +18,12 @@ from touchgrass.api.upload import IMAGE_TYPES, UploadForm, read_upload
 from touchgrass.errors import Conflict, InvalidInput, NeedsForce, NotFound, OperatorError
 from touchgrass.images import image_key
 from touchgrass.signatures import Signature
-from touchgrass.statuses import IN_FLIGHT, PROCESSING, DeploymentStatus, SubmissionStatus
+from touchgrass.statuses import IN_FLIGHT, PROCESSING, UPLOADABLE, SubmissionStatus
 from touchgrass.store import chains, challenges, keyset, submissions
 
 NOT_FOUND = "Submission not found"
 IMAGE_CSP = "default-src 'none'; sandbox"
 STATUSES = frozenset(SubmissionStatus)
-_UPLOADABLE = (DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE)
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 MAX_TAGLINE = 500
 
@@ -73,7 +72,7 @@ async def _validate(ctx: ApiContext, form: UploadForm
     # Sent is enough (the old server's rule; docs/http-api.md): the photo is proven meanwhile, and
     # the publisher waits for the zkApp without using an attempt. A deploy that is dropped is
     # sent again; one that fails for good leaves the photo to the publish expiry, with why.
-    if challenge["deployment_status"] not in _UPLOADABLE or not challenge["zkapp_address"]:
+    if challenge["deployment_status"] not in UPLOADABLE or not challenge["zkapp_address"]:
         raise InvalidInput("Challenge zkapp is not yet deployed. Please try again shortly.",
                            "challenge")
     assert form.sha256_hex is not None
