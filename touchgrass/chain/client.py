@@ -8,6 +8,7 @@ KeyError deep inside a role. Refusals of `sendZkapp` come back as HTTP 200 with 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,7 @@ _DECLARATIONS = re.compile(r"^\s*(?:query|mutation)\s*\w*\s*\(([^)]*)\)")
 _VARIABLE = re.compile(r"\$(\w+)\s*:")
 
 
+@functools.cache
 def declared_variables(document: str) -> tuple[str, ...]:
     """The variables an operation declares, in order.
 

@@ -126,13 +126,10 @@ def install(js_dir: Path, node_binary: str = "node", *, force: bool = False,
         raise ConfigError("npm is required to install the prover's JS dependencies and was not "
                           "found on PATH (it comes with Node.js)")
     flags = ["--no-audit", "--no-fund"] + ([] if dev else ["--omit=dev"])
-    if target.installed and not force:
-        # only the dev tools are missing: added beside what is there (`npm ci` would start over)
-        result = subprocess.run([npm, "install", "--no-save", *flags], cwd=target.directory,
-                                capture_output=not echo, text=True, timeout=1800)
-    else:
-        result = subprocess.run([npm, "ci", *flags], cwd=target.directory,
-                                capture_output=not echo, text=True, timeout=1800)
+    # Only the dev tools missing: added beside what is there (`npm ci` would start over).
+    command = ["install", "--no-save"] if target.installed and not force else ["ci"]
+    result = subprocess.run([npm, *command, *flags], cwd=target.directory,
+                            capture_output=not echo, text=True, timeout=1800)
     if result.returncode != 0:
         # `npm ci` insists that the lockfile lists every platform's optional native package;
         # a registry that only carries linux-x64 (like ours) makes that impossible. `npm
