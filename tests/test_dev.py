@@ -172,6 +172,13 @@ def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, p
               "ARCHIVE_NODE_ENDPOINT": state["archive_endpoint"],
               # where o1js is installed, so this home does not download it again
               "PROVER_JS_DIR": str(Path(env["HOME"]) / ".local/share/touchgrass/prover-js")}
+    # whom this verifier trusts: the operator's trust file, as `touchgrass trust` prints it
+    trusted = cli(env, "trust")
+    assert trusted.returncode == 0, trusted.stderr
+    anchors = json.loads(trusted.stdout)
+    assert anchors["operator"] == state["operator_public"], anchors
+    (tmp_path / "trust.json").write_text(trusted.stdout)
+    public["TRUST_FILE"] = str(tmp_path / "trust.json")
     zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
     verdict = cli(public, "verify", str(photo), "--zkapp", zkapp)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
@@ -205,16 +212,25 @@ def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, p
     assert verdict.returncode == 1 and "NOT VERIFIED" in verdict.stdout
     assert "points at transaction" in verdict.stdout, verdict.stdout
 
-    # A look-alike: another circuit's key, the same record as an action, at another address.
+    # Look-alikes of the contract itself, admin state set to the operator's key: one whose
+    # actions may be added by signature, one with the contract's exact permissions whose
+    # record came in its deploy (by signature, before those permissions applied).
     payer = http_json(state["mina_endpoint"].replace("/graphql", "/acquire-account"))
-    lookalike = attempt("lookalike", {
-        "endpoint": state["mina_endpoint"], "payerKey": payer["sk"], "fields": honest["record"],
-        "verificationKey": known_keys().current("secp256k1").program.as_json()})
-    assert send_all(state["mina_endpoint"], lookalike["commands"]) == [""]
-    wait(lambda: zkapp_account(state["mina_endpoint"], lookalike["address"]) is not None, 120,
-         "the look-alike account", process, log)
-    verdict = cli(public, "verify", str(photo), "--zkapp", lookalike["address"])
-    assert verdict.returncode == 1 and "runs another contract" in verdict.stdout, verdict.stdout
+    for permissions, reason in (("signature", "editActionState is Signature"),
+                                ("genuine", "made by Signature, not by the contract's proof")):
+        lookalike = attempt("lookalike", {
+            "endpoint": state["mina_endpoint"], "payerKey": payer["sk"],
+            "fields": honest["record"], "admin": state["operator_public"],
+            "permissions": permissions,
+            "verificationKey": known_keys().current("secp256k1").zkapp.as_json()})
+        assert send_all(state["mina_endpoint"], lookalike["commands"]) == [""]
+        wait(lambda address=lookalike["address"]: zkapp_account(  # type: ignore[misc]
+            state["mina_endpoint"], address) is not None, 120, "the look-alike account",
+            process, log)
+        time.sleep(3)  # the archive follows the node
+        verdict = cli(public, "verify", str(photo), "--zkapp", lookalike["address"])
+        assert verdict.returncode == 1 and reason in verdict.stdout, verdict.stdout
+        assert "✔ contract" in verdict.stdout  # it does run our contract's key
 
     # Records cannot be changed: a forged action and new permissions, without the proof.
     before = zkapp_account(state["mina_endpoint"], zkapp).action_state
@@ -305,6 +321,7 @@ def test_dev_runs_the_whole_pipeline_and_reuses_its_data(tmp_path: Path) -> None
                             upload_line(log, photo))
         verify_env = {**env, "DATABASE_URL": state["database_url"],
                       "SIGNER_PUBLIC_KEY": state["signer_public"],
+                      "OPERATOR_PUBLIC_KEY": state["operator_public"],
                       "MINA_NODE_ENDPOINT": state["mina_endpoint"],
                       "ARCHIVE_NODE_ENDPOINT": state["archive_endpoint"]}
     finally:

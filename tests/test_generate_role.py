@@ -130,7 +130,7 @@ def test_offline_prove_and_verify_proof_commands(tmp_path: Path) -> None:
     import json
 
     from tests.support.factories import SIGNER_PRIVATE_KEY
-    from touchgrass.signatures import sign
+    from touchgrass.signatures import generate_private_key, sign
 
     env = {**os.environ, "SIGNER_PUBLIC_KEY": str(SIGNER)}
     photo, other = tmp_path / "photo.jpg", tmp_path / "other.jpg"
@@ -151,3 +151,12 @@ def test_offline_prove_and_verify_proof_commands(tmp_path: Path) -> None:
     assert valid.returncode == 0 and valid.stdout.startswith("valid"), valid.stderr[-2000:]
     wrong = cli("verify-proof", str(tmp_path / "proof.json"), "--image", str(other))
     assert wrong.returncode == 1 and "INVALID: the proof is for another digest" in wrong.stdout
+    # A proof that names no photo is valid, and means nothing: said, and exit 1.
+    (tmp_path / "bare.json").write_text(json.dumps(document["proof"]))
+    bare = cli("verify-proof", str(tmp_path / "bare.json"))
+    assert bare.returncode == 1 and bare.stdout.startswith("VALIDITY ONLY"), bare.stdout
+    # The proof's signer must be the key the verifier trusts.
+    _, stranger = generate_private_key("secp256k1")
+    env["SIGNER_PUBLIC_KEY"] = str(stranger)
+    untrusted = cli("verify-proof", str(tmp_path / "proof.json"))
+    assert untrusted.returncode == 1 and "is not a trusted key" in untrusted.stdout

@@ -34,6 +34,7 @@ ANSWERS: dict[str, Any] = {
     # the checks process (tools.js)
     "verify_proof": {"valid": True},
     "action_state": {"actionState": "42", "empty": "1"},
+    "action_states": {"states": ["42", "43"], "empty": "1"},
 }
 
 
@@ -78,6 +79,7 @@ async def _run_all(pool: ProverPool) -> None:
                                      verification_key={"data": "AA", "hash": "1"},
                                      digest=digest, signer=signer) == (True, "")
     assert await ops.action_state(pool, [[["1", "2"]]]) == "42"
+    assert await ops.action_states(pool, 7, [[[["1"]]], [[["2"]]]]) == [42, 43]
 
 
 def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> ProverPool:

@@ -41,6 +41,7 @@ __all__ = [
     "QueueSettings",
     "SignerSettings",
     "StorageSettings",
+    "TrustSettings",
     "load",
 ]
 
@@ -343,6 +344,21 @@ class SignerSettings(CurveSettings):
     @property
     def key(self) -> SignerKey:
         return SignerKey.parse(self.signer_public_key, self.curve)
+
+
+class TrustSettings(BaseSettings):
+    """Whom `touchgrass verify` and `verify-proof` trust (docs/receipts.md): a trust file, or
+    the operator's Mina address and the signer key (SIGNER_PUBLIC_KEY, CurveSettings)."""
+
+    model_config = _COMMON
+
+    trust_file: Path | None = Field(
+        default=None, description="A trust file (`touchgrass trust` writes one): the operator, "
+        "its signer keys and, optionally, its zkApps. Wins over OPERATOR_PUBLIC_KEY and "
+        "SIGNER_PUBLIC_KEY.")
+    operator_public_key: str | None = Field(
+        default=None, description="The operator's Mina address (B62...): the admin of the "
+        "zkApps whose records count. Unset: derived from FEE_PAYER_PRIVATE_KEY when set.")
 
 
 class ApiSettings(BaseSettings):

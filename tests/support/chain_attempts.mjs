@@ -1,8 +1,12 @@
 // @ts-check
 // Test helper (zk tests): transactions an adversary could send to the devnet, made with o1js.
-//   node chain_attempts.mjs lookalike  {endpoint, payerKey, fields, verificationKey}
-//     a new account that looks like our zkApp: another circuit's verification key, and the
-//     same seven-field record as an action (allowed by signature, which our contract forbids)
+//   node chain_attempts.mjs lookalike  {endpoint, payerKey, fields, verificationKey, admin,
+//                                       permissions}
+//     a new account that looks like our zkApp: the given verification key (the contract's
+//     own), `admin` (a Mina address) as its admin state, and the same seven-field record as
+//     an action made by signature in its deploy; `permissions` "signature": actions stay
+//     editable by signature; "genuine": exactly the contract's permissions (they apply after
+//     the deploy's actions)
 //   node chain_attempts.mjs tamper     {endpoint, payerKey, zkapp, fields}
 //     tries to change an AuthenticityZkApp's records without its proof: a forged action, new
 //     permissions; each answer (refusal or failure) is printed
@@ -11,6 +15,15 @@
 import {
   AccountUpdate, Field, Mina, Permissions, PrivateKey, PublicKey, VerificationKey, fetchAccount,
 } from 'o1js';
+
+/** The permissions AuthenticityZkApp's deploy sets (node/js/src/zkapp.js). */
+const genuine = () => ({
+  ...Permissions.default(),
+  editActionState: Permissions.proof(),
+  editState: Permissions.proof(),
+  setVerificationKey: Permissions.VerificationKey.impossibleDuringCurrentVersion(),
+  setPermissions: Permissions.impossible(),
+});
 
 const [mode] = process.argv.slice(2);
 const chunks = [];
@@ -41,7 +54,13 @@ if (mode === 'lookalike') {
     const update = AccountUpdate.createSigned(address);
     update.account.verificationKey.set(new VerificationKey({
       data: params.verificationKey.data, hash: Field(BigInt(params.verificationKey.hash)) }));
-    update.account.permissions.set({ ...Permissions.default(), editActionState: Permissions.signature() });
+    update.account.permissions.set(params.permissions === 'genuine' ? genuine()
+      : { ...Permissions.default(), editActionState: Permissions.signature() });
+    if (params.admin) {
+      const [x, isOdd] = PublicKey.fromBase58(params.admin).toFields();
+      AccountUpdate.setValue(update.update.appState[0], x);
+      AccountUpdate.setValue(update.update.appState[1], isOdd);
+    }
     update.body.actions = Actions.pushEvent(Actions.empty(), fields);
   }, [key]);
   console.log(JSON.stringify({ commands: [command], address: address.toBase58() }));

@@ -69,6 +69,9 @@ class StandinNode:
     archive_actions: dict[str, list[dict]] = field(default_factory=dict)
     archive_asked: list[dict] = field(default_factory=list)  # each actions input, in order
     archive_url: str = ""
+    # Archive-Node-API's BLOCK_RANGE_SIZE, and its newest block (None: the newest action's)
+    archive_window: int = 10_000
+    archive_tip: int | None = None
     _server: TestServer | None = None
 
     # -- what the test does to the chain -------------------------------------------------
@@ -123,7 +126,7 @@ class StandinNode:
                 "balance": {"total": found.get("balance", "0")},
                 "zkappState": found.get("zkappState"), "timing": {},
                 "verificationKey": found.get("verificationKey"),
-                "actionState": found.get("actionState")}
+                "actionState": found.get("actionState"), "permissions": found.get("permissions")}
 
     def _send(self, command: dict) -> dict:
         """The mempool's nonce rules (docs/chain.md): the sender's next nonce counts its
@@ -205,14 +208,34 @@ class StandinNode:
         return response
 
     async def _archive(self, request: web.Request) -> web.Response:
+        tip = self.archive_tip
+        if tip is None:
+            tip = max((a["blockInfo"]["height"] for found in self.archive_actions.values()
+                       for a in found), default=0)
+
         def actions(info: Any, input: dict) -> list[dict]:  # noqa: A002
+            # Archive-Node-API's range (docs/chain.md): `from` inclusive, `to` exclusive, at
+            # most the window wide; neither given: the window before the tip
             self.archive_asked.append(input)
             found = self.archive_actions.get(input["address"], [])
-            start, end = input.get("from"), input.get("to")  # `to` is exclusive
-            return [a for a in found
-                    if (start is None or a["blockInfo"]["height"] >= start)
+            start, end = input.get("from") or None, input.get("to")
+            if start is not None and end is not None and end - start > self.archive_window:
+                raise ValueError("The block range is too large. The maximum range is "
+                                 f"{self.archive_window}")
+            if start is None and end is None:
+                start = tip - self.archive_window
+            elif start is None:
+                start = end - self.archive_window
+            elif end is None:
+                end = start + self.archive_window
+            return [a for a in found if start <= a["blockInfo"]["height"]
                     and (end is None or a["blockInfo"]["height"] < end)]
-        return await _execute(ARCHIVE, {"actions": actions}, request)
+
+        def network_state(info: Any) -> dict:
+            return {"maxBlockHeight": {"canonicalMaxBlockHeight": max(0, tip - 15),
+                                       "pendingMaxBlockHeight": tip}}
+        return await _execute(ARCHIVE, {"actions": actions, "networkState": network_state},
+                              request)
 
     def _recording(self, name: str, resolve: Any) -> Any:
         def recorded(info: Any, **arguments: Any) -> Any:

@@ -36,13 +36,19 @@ query Account($publicKey: PublicKey!, $token: TokenId) {
   }
 }"""
 
-# The verifier's look at a zkApp: which contract it runs (its verification key's hash) and the
-# action-state hash that commits to every action it ever recorded (docs/chain.md: `actionState`
-# is the account's five latest action states, newest first).
+# The verifier's look at a zkApp: which contract it runs (its verification key's hash), who may
+# change what (its permissions), and the action-state hashes that commit to every action it
+# ever recorded (docs/chain.md: `actionState` is the account's five latest action states,
+# newest first).
 ZKAPP_ACCOUNT_QUERY = """
 query ZkappAccount($publicKey: PublicKey!) {
   account(publicKey: $publicKey) {
     publicKey zkappState verificationKey { hash } actionState
+    permissions {
+      editState access send receive setDelegate setPermissions
+      setVerificationKey { auth txnVersion }
+      setZkappUri editActionState setTokenSymbol incrementNonce setVotingFor setTiming
+    }
   }
 }"""
 
@@ -152,6 +158,11 @@ class ZkappAccount:
     verification_key_hash: str | None  # None: not a zkApp (no verification key)
     action_state: int | None  # the newest action-state hash; None: not a zkApp
     zkapp_state: list[int] | None
+    # the five latest action states, newest first (the account keeps the state at the end of
+    # each of its last slots with actions)
+    action_states: tuple[int, ...] = ()
+    # as the daemon names them; setVerificationKey as "Auth/txnVersion" (e.g. "Impossible/3")
+    permissions: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,20 @@ def _int(value: Any, what: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ChainError(f"the node answered a malformed {what}: {value!r}") from None
+
+
+def _permissions(raw: Any) -> dict[str, str] | None:
+    """The account's permissions, flat: each an AccountAuthRequired name, and
+    setVerificationKey as "Auth/txnVersion"."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ChainError(f"the node answered malformed permissions: {raw!r:.200}")
+    flat = {name: str(value) for name, value in raw.items() if not isinstance(value, dict)}
+    key = raw.get("setVerificationKey")
+    if isinstance(key, dict):
+        flat["setVerificationKey"] = f"{key.get('auth')}/{key.get('txnVersion')}"
+    return flat
 
 
 def _why(errors: list[str], data: Any) -> str:
@@ -302,6 +327,8 @@ class ChainClient(GraphQLClient):
                 verification_key_hash=str(key["hash"]) if isinstance(key, dict) else None,
                 action_state=_int(actions[0], "actionState") if actions else None,
                 zkapp_state=[_int(v, "zkappState") for v in state] if state is not None else None,
+                action_states=tuple(_int(v, "actionState") for v in actions or ()),
+                permissions=_permissions(raw.get("permissions")),
             )
         except (KeyError, TypeError) as error:
             raise ChainError(f"the node's account answer lacks {error}") from None

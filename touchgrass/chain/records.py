@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-__all__ = ["Record", "chain_id_field", "chain_text", "receipt_fields"]
+__all__ = ["EMPTY_ACTION_STATE", "Record", "chain_id_field", "chain_text", "receipt_fields"]
+
+# A zkApp's action state before its first action (o1js's Actions.emptyActionState(), the
+# daemon's Zkapp_account.Actions.empty_state_element; test_receipts checks it against o1js).
+EMPTY_ACTION_STATE = \
+    25079927036070901246064867767436987657692091363973573142121686150614948079097
 
 
 def chain_id_field(chain_id: UUID) -> str:

@@ -12,7 +12,7 @@ import typer
 from touchgrass.cli import console
 from touchgrass.cli.app import DatabaseUrl, app, database_settings
 from touchgrass.cli.console import err, out, run
-from touchgrass.settings import load
+from touchgrass.settings import ProverSettings, load
 
 
 @app.command()
@@ -45,6 +45,29 @@ def prove(
     err.print(f"proof written to {run(work)}")
 
 
+TrustFile = Annotated[Path | None, typer.Option(
+    "--trust", envvar="TRUST_FILE", exists=True, dir_okay=False, readable=True,
+    show_default=False, help="The operator's trust file (`touchgrass trust` writes one): its "
+    "signer keys, its Mina address and optionally its zkApps.")]
+SignerOption = Annotated[str | None, typer.Option(
+    "--signer", envvar="SIGNER_PUBLIC_KEY", show_default=False,
+    help="A trusted signer key, x,y (64 hex each); its curve from SIGNER_CURVE.")]
+OperatorOption = Annotated[str | None, typer.Option(
+    "--operator", envvar="OPERATOR_PUBLIC_KEY", show_default=False,
+    help="The trusted operator's Mina address (B62...), the admin of its zkApps.")]
+
+
+def _trusted_signer(signer: str | None) -> Any:
+    """--signer / SIGNER_PUBLIC_KEY as a key on SIGNER_CURVE (or the curve it is on)."""
+    if signer is None:
+        return None
+    from touchgrass.settings import CurveSettings
+    from touchgrass.signatures import SignerKey
+
+    os.environ["SIGNER_PUBLIC_KEY"] = signer  # validated (and its curve told) by the settings
+    return SignerKey.parse(signer, load(CurveSettings).curve)
+
+
 @app.command("verify-proof")
 @console.command("verify")
 def verify_proof(
@@ -52,31 +75,49 @@ def verify_proof(
                                          help="A proof from `touchgrass prove` (or a bare "
                                               "o1js proof JSON, as stored in proof_json).")],
     image: Annotated[Path | None, typer.Option(
-        "--image", help="Also check that the proof is about this photo's SHA-256.",
-        show_default=False)] = None,
+        "--image", help="Check that the proof is about this photo's SHA-256 (else the "
+        "file's sha256).", show_default=False)] = None,
+    trust: TrustFile = None,
+    signer: SignerOption = None,
 ) -> None:
-    """Verify a proof; exit 0 when it holds, 1 when it does not (with the reason).
+    """Verify a proof of a photo's signature; exit 0 only when it holds for a trusted signer
+    and a known photo, 1 otherwise (with the reason).
 
-    Checked against the verification key this version of touchgrass stores (no compile: ~7 s
-    here, reading the verifier's caches from CIRCUIT_CACHE_PATH; a machine's first check
-    writes them).
+    The proof must be about a SHA-256 (--image, or the file's) and its signer must be a
+    trusted key (--signer / SIGNER_PUBLIC_KEY, or --trust): a proof made with anyone's key
+    proves nothing about a photo from a TouchGrass camera. Checked against the verification
+    key this version of touchgrass stores (no compile: ~7 s here).
     """
+    from touchgrass.errors import ConfigError
     from touchgrass.operator import proofs
-    from touchgrass.settings import ProverSettings, SignerSettings
+    from touchgrass.operator.trust import TrustAnchors
 
     document = proofs.read_proof_file(file, image)
     settings = load(ProverSettings)
-    signer = document.signer or load(SignerSettings).key
+    trusted = TrustAnchors.read(trust).signers if trust else \
+        tuple(key for key in [_trusted_signer(signer)] if key is not None)
+    if not trusted:
+        raise ConfigError("say which signer you trust: --signer x,y (SIGNER_PUBLIC_KEY) or "
+                          "--trust FILE")
+    key = document.signer or trusted[0]
+    if key not in trusted:
+        out.print(f"INVALID: the proof's signer ({key.curve} {key}) is not a trusted key",
+                  highlight=False)
+        raise typer.Exit(1)
 
     async def work() -> Any:
-        return await proofs.verify_proof_file(settings, document, signer)
+        return await proofs.verify_proof_file(settings, document, key)
 
     verdict = run(work)
     if not verdict.valid:
         out.print(f"INVALID: {verdict.reason}", highlight=False)
         raise typer.Exit(1)
-    about = f" for SHA-256 {document.digest.hex()}" if document.digest else ""
-    out.print(f"valid: the proof verifies{about} (signer {signer.curve})", highlight=False)
+    if document.digest is None:
+        out.print("VALIDITY ONLY: the proof verifies, but it names no photo: give --image "
+                  "(or a proof file with its sha256) to tie it to one", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"valid: the proof verifies for SHA-256 {document.digest.hex()}, signed by the "
+              f"trusted {key.curve} key", highlight=False)
 
 
 @app.command("verify")
@@ -89,40 +130,90 @@ def verify_photo(
     api: Annotated[str | None, typer.Option(
         "--api", show_default=False,
         help="A touchgrass API to ask where the record is (a pointer, not trusted).")] = None,
+    trust: TrustFile = None,
+    signer: SignerOption = None,
+    operator: OperatorOption = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Check a photo against the chain: one verdict per check, exit 0 only when all hold.
 
-    The record is read from MINA_NODE_ENDPOINT and ARCHIVE_NODE_ENDPOINT and checked there:
-    the zkApp runs the contract this version builds (which verified the proof), it recorded
-    this digest, and the archive's records add up to the node's action state. Where to look
-    comes from --zkapp, --api or DATABASE_URL (the first given); with DATABASE_URL the stored
-    signature and proof are checked too. After `touchgrass dev`, a running dev instance's
-    settings are used when these are unset.
+    Whom you trust comes first: --trust FILE (the operator's trust file), or --signer and
+    --operator. The record is read from MINA_NODE_ENDPOINT and ARCHIVE_NODE_ENDPOINT and
+    checked there: the zkApp runs the contract this version builds (which verified the proof),
+    the operator administers it with the contract's permissions, it recorded this digest
+    through the contract's proof, the records from that one on hash to an action state the
+    node holds, and the signer is trusted. Where to look comes from --zkapp, --api or
+    DATABASE_URL (the first given); with DATABASE_URL the stored signature and proof are
+    checked too. After `touchgrass dev`, a running dev instance's settings are used when these
+    are unset.
     """
     from touchgrass.operator import parse_sha256
+    from touchgrass.operator.receipts import ArchiveReading
+    from touchgrass.operator.trust import resolve_anchors
     from touchgrass.operator.verify import Sources, check_photo
-    from touchgrass.settings import ChainSettings, ProverSettings, SignerSettings
+    from touchgrass.settings import ChainSettings, MonitorSettings, ProverSettings
 
     path = Path(target)
     image = path.read_bytes() if path.is_file() else None
     sha256 = hashlib.sha256(image).hexdigest() if image is not None else parse_sha256(target)
     database = database_settings(database_url) if database_url or os.environ.get("DATABASE_URL") \
         else None
-    signer = load(SignerSettings).key if os.environ.get("SIGNER_PUBLIC_KEY") else None
-    sources = Sources(chain=load(ChainSettings), prover=load(ProverSettings), zkapp=zkapp,
-                      api=api, database=database, signer=signer)
+    chain, prover = load(ChainSettings), load(ProverSettings)
+    trusted_signer = _trusted_signer(signer)
+    reading = ArchiveReading(window=load(MonitorSettings).archive_block_range)
 
     async def work() -> Any:
+        fee_payer = chain.fee_payer_private_key
+        anchors = await resolve_anchors(
+            trust_file=trust, operator=operator, signer=trusted_signer, prover=prover,
+            fee_payer_key=fee_payer.get_secret_value() if fee_payer else None)
+        sources = Sources(chain=chain, prover=prover, anchors=anchors, zkapp=zkapp, api=api,
+                          database=database, reading=reading)
         return await check_photo(sources, sha256_hex=sha256, image=image)
 
     report = run(work)
     for check in report.checks:
         mark = {True: "[green]✔[/]", False: "[red]✘[/]", None: "[dim]–[/]"}[check.ok]
         out.print(f"{mark} {check.name}: {check.detail}", highlight=False, soft_wrap=True)
-    out.print("VERIFIED" if report.verified else "NOT VERIFIED",
-              style="bold green" if report.verified else "bold red")
+    if report.verified:
+        out.print(f"VERIFIED{' (PENDING: its block is not final yet)' if report.pending else ''}"
+                  f": {report.summary}", style="bold green", highlight=False, soft_wrap=True)
+    else:
+        out.print("NOT VERIFIED", style="bold red")
     raise typer.Exit(0 if report.verified else 1)
+
+
+@app.command()
+@console.command("trust")
+def trust_file(
+    zkapps: Annotated[list[str] | None, typer.Option(
+        "--zkapp", show_default=False,
+        help="A zkApp of yours to list (repeat it); listed, only these count.")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Print your trust file: what verifiers should pin to check your photos.
+
+    It names your signer key (SIGNER_PUBLIC_KEY), your operator address (OPERATOR_PUBLIC_KEY,
+    or the one FEE_PAYER_PRIVATE_KEY derives) and, with --zkapp, your zkApps. Publish it where
+    your users get your app (your site, over HTTPS); they run `touchgrass verify PHOTO --trust
+    FILE`.
+    """
+    import json
+
+    from touchgrass.operator.trust import TrustAnchors, resolve_anchors
+    from touchgrass.settings import ChainSettings, ProverSettings, SignerSettings
+
+    chain, prover, signer = load(ChainSettings), load(ProverSettings), load(SignerSettings).key
+
+    async def work() -> TrustAnchors:
+        fee_payer = chain.fee_payer_private_key
+        anchors = await resolve_anchors(
+            trust_file=None, operator=operator, signer=signer, prover=prover,
+            fee_payer_key=fee_payer.get_secret_value() if fee_payer else None)
+        return TrustAnchors(anchors.signers, anchors.operator,
+                            frozenset(zkapps) if zkapps else None)
+
+    out.print_json(json.dumps(run(work).as_json()))
 
 
 @app.command()

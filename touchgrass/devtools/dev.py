@@ -35,6 +35,8 @@ from touchgrass import logs, migrations
 from touchgrass.client.http_client import create_challenge
 from touchgrass.devtools.devnet import Devnet, start_devnet
 from touchgrass.errors import PortTaken
+from touchgrass.node import ops
+from touchgrass.node.checks import open_checks
 from touchgrass.node.install import find_node, install
 from touchgrass.node.process import die_with_parent
 from touchgrass.roles.runner import RoleControl
@@ -137,6 +139,16 @@ async def _postgres(dev: Dev) -> str:
     url = str(dev.postgres.get_uri("postgres"))
     dev.say(f"PostgreSQL: embedded, data in {directory}")
     return url
+
+
+async def _operator_public(dev: Dev, fee_payer_key: str, prover: ProverSettings) -> str:
+    """The operator's Mina address (the fee payer's, which deploys and administers the
+    zkApps): what `touchgrass verify` trusts on this machine."""
+    payer = dev.state.get("fee_payer")
+    if isinstance(payer, dict) and payer.get("sk") == fee_payer_key and payer.get("pk"):
+        return str(payer["pk"])
+    async with open_checks(prover) as checks:
+        return await ops.public_key_of(checks, fee_payer_key)
 
 
 async def _chain(dev: Dev) -> tuple[str, str]:
@@ -326,6 +338,7 @@ async def run_dev(options: DevOptions, say: Callable[[str], None],
         # What other terminals adopt while we run (devtools/instance.py)
         dev.state.update(api_url=api_url, database_url=database_url, mina_endpoint=endpoint,
                          archive_endpoint=_archive(dev, endpoint), signer_curve="secp256k1",
+                         operator_public=await _operator_public(dev, fee_payer_key, prover),
                          pid=os.getpid())
         dev.save()
         say(f"API: {api_url}  (docs {api_url}/api-docs, admin password in {dev.state_file})")

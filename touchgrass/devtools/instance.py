@@ -24,12 +24,15 @@ _SETTINGS = {
     "ARCHIVE_NODE_ENDPOINT": "archive_endpoint",
     "SIGNER_PUBLIC_KEY": "signer_public",
     "SIGNER_CURVE": "signer_curve",
+    "OPERATOR_PUBLIC_KEY": "operator_public",
     "TOUCHGRASS_API": "api_url",
     "TOUCHGRASS_SIGNER_KEY": "signer_private",
 }
 ADOPTED_BY = {
     "verify": ("DATABASE_URL", "MINA_NODE_ENDPOINT", "ARCHIVE_NODE_ENDPOINT",
-               "SIGNER_PUBLIC_KEY", "SIGNER_CURVE"),
+               "SIGNER_PUBLIC_KEY", "SIGNER_CURVE", "OPERATOR_PUBLIC_KEY"),
+    "verify-proof": ("SIGNER_PUBLIC_KEY", "SIGNER_CURVE"),
+    "trust": ("SIGNER_PUBLIC_KEY", "SIGNER_CURVE", "OPERATOR_PUBLIC_KEY"),
     "status": ("DATABASE_URL",),
     "resubmit": ("DATABASE_URL",),
     "upload": ("TOUCHGRASS_API", "TOUCHGRASS_SIGNER_KEY", "SIGNER_CURVE"),

@@ -22,8 +22,8 @@ from touchgrass import logs
 from touchgrass.errors import UnsupportedNetwork, WrongNetwork
 from touchgrass.node.install import O1JS_VERSION
 
-__all__ = ["Era", "NodeIdentity", "SUPPORTED_ERAS", "era_of", "require_network",
-           "require_supported", "require_usable"]
+__all__ = ["TRANSACTION_VERSION", "Era", "NodeIdentity", "SUPPORTED_ERAS", "era_of",
+           "require_network", "require_supported", "require_usable"]
 
 log = logs.get_logger(__name__)
 
@@ -37,6 +37,11 @@ class Era(enum.Enum):
 # Slot duration (ms) -> era: the daemon's consensus constants (docs/chain.md).
 _SLOT_DURATION_ERA = {180_000: Era.BERKELEY, 90_000: Era.MESA}
 SUPPORTED_ERAS = frozenset({Era.BERKELEY})
+# The transaction version a node of each era runs (the daemon's Txn_version.current, from its
+# protocol version; o1js 2.15.0's protocolVersions.txnVersion is 3): a permission granted
+# "impossible during the current version" holds only while the node runs that version, and a
+# hard fork that raises it turns such a permission into "signature" (docs/receipts.md).
+TRANSACTION_VERSION = {Era.BERKELEY: 3}
 NEEDED = {Era.MESA: "o1js 3.x on Node.js 22 (Mesa, transaction protocol 5.0.0)"}
 
 

@@ -15,7 +15,7 @@ from touchgrass.errors import ProverError, ProverRequestError
 from touchgrass.signatures import Signature, SignerKey
 
 __all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "action_state",
-           "deploy_transaction", "info", "prove", "public_key_of", "resign_transaction",
+           "action_states", "deploy_transaction", "info", "prove", "public_key_of", "resign_transaction",
            "token_id", "verify", "verify_and_store_transaction", "verify_with_key"]
 
 
@@ -174,3 +174,16 @@ async def action_state(runner: Runner, updates: list[list[list[str]]]) -> str:
     chain order), from the empty state: a node's `actionState[0]` when the list is whole."""
     answer = await runner.run("action_state", {"updates": updates})
     return str(_field(answer, "action_state", "actionState"))
+
+
+async def action_states(runner: Runner, start: int | None,
+                        blocks: list[list[list[list[str]]]]) -> list[int]:
+    """The action state after each block (a list of account updates, each a list of actions)
+    folded from `start` (None: the empty state)."""
+    answer = await runner.run("action_states", {"start": None if start is None else str(start),
+                                                "blocks": blocks})
+    states = _field(answer, "action_states", "states", list)
+    try:
+        return [int(value) for value in states]
+    except (TypeError, ValueError):
+        raise ProverError(f"action_states answered non-field states: {states!r:.200}") from None

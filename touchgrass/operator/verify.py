@@ -1,9 +1,10 @@
 """`touchgrass verify`: a photo checked against the chain, one verdict per check.
 
 Public by default: the record is read from a Mina node (and an archive) and checked there
-(operator/receipts.py); the database, when there is one, and the API are only pointers to
-it. With DATABASE_URL the operator's own checks come too: the stored signature against
-SIGNER_PUBLIC_KEY, and the stored proof (while it is kept) against the stored verification key.
+against the verifier's trust anchors (operator/receipts.py, operator/trust.py); the database,
+when there is one, and the API are only pointers to it. With DATABASE_URL the operator's own
+checks come too: the stored signature against the trusted signer keys, and the stored proof
+(while it is kept) against the stored verification key.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from touchgrass.errors import ConfigError, NotFound, OperatorError
 from touchgrass.node import ops
 from touchgrass.node.checks import ChecksProcess, open_checks
 from touchgrass.node.keys import known_keys
-from touchgrass.operator.receipts import Check, Pointer, Report, check_receipt
+from touchgrass.operator.receipts import (
+    ArchiveReading,
+    BlockActions,
+    Check,
+    Pointer,
+    Report,
+    check_receipt,
+)
+from touchgrass.operator.trust import TrustAnchors
 from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings
 from touchgrass.signatures import Signature, SignerKey
 from touchgrass.store import receipts, submissions
@@ -38,10 +47,11 @@ class Sources:
 
     chain: ChainSettings
     prover: ProverSettings
+    anchors: TrustAnchors
     zkapp: str | None = None
     api: str | None = None
     database: DatabaseSettings | None = None
-    signer: SignerKey | None = None  # SIGNER_PUBLIC_KEY, for the operator checks
+    reading: ArchiveReading = ArchiveReading()
 
 
 class _LazyChecks:
@@ -56,8 +66,11 @@ class _LazyChecks:
             self._process = await self._stack.enter_async_context(open_checks(self._settings))
         return self._process
 
-    async def hash_actions(self, updates: list[list[list[str]]]) -> str:
-        return await ops.action_state(await self.get(), updates)
+    async def action_states(self, start: int | None, blocks: list[BlockActions]) -> list[int]:
+        return await ops.action_states(await self.get(), start, blocks)
+
+    async def token_id(self, zkapp_address: str) -> str:
+        return await ops.token_id(await self.get(), zkapp_address)
 
 
 async def check_photo(sources: Sources, *, sha256_hex: str, image: bytes | None) -> Report:
@@ -82,7 +95,7 @@ async def check_photo(sources: Sources, *, sha256_hex: str, image: bytes | None)
             except OperatorError as error:
                 return Report([*checks, Check("receipt", False, str(error), decisive=True)])
         if pool is not None:
-            operator_checks, from_db = await _operator_checks(pool, lazy, sources.signer, digest)
+            operator_checks, from_db = await _operator_checks(pool, lazy, sources.anchors, digest)
             checks += operator_checks
             pointer = pointer or from_db
         if pointer is None:
@@ -96,12 +109,12 @@ async def check_photo(sources: Sources, *, sha256_hex: str, image: bytes | None)
         if sources.chain.archive_node_endpoint:
             archive = ArchiveClient(sources.chain.archive_node_endpoint)
             stack.push_async_callback(archive.close)
-        checks += await check_receipt(digest, pointer, node=node, archive=archive,
-                                      hash_actions=lazy.hash_actions)
-    return Report(checks)
+        public = await check_receipt(digest, pointer, node=node, archive=archive, math=lazy,
+                                     anchors=sources.anchors, reading=sources.reading)
+    return Report(checks + public.checks, public.summary, public.pending)
 
 
-async def _operator_checks(pool: Any, lazy: _LazyChecks, signer: SignerKey | None,
+async def _operator_checks(pool: Any, lazy: _LazyChecks, anchors: TrustAnchors,
                            digest: bytes) -> tuple[list[Check], Pointer | None]:
     """The database's signature and proof checks, and its pointer to the record."""
     try:
@@ -110,15 +123,15 @@ async def _operator_checks(pool: Any, lazy: _LazyChecks, signer: SignerKey | Non
         return [Check("submission", False, f"no submission has SHA-256 {digest.hex()}")], None
     checks = []
     stored_signature, stored_proof = await submissions.evidence(pool, row.id)
-    if signer is None:
-        checks.append(Check("signature", None, "SIGNER_PUBLIC_KEY not set: not checked"))
-    else:
-        try:
-            signed = signer.verify(digest, Signature.from_json(stored_signature))
-            checks.append(Check("signature", signed, f"{'valid' if signed else 'INVALID'} for "
-                                f"the configured {signer.curve} signer key"))
-        except ValueError as error:
-            checks.append(Check("signature", False, f"stored signature unreadable: {error}"))
+    signer: SignerKey | None = None
+    try:
+        signature = Signature.from_json(stored_signature)
+        signer = next((key for key in anchors.signers if key.verify(digest, signature)), None)
+        checks.append(Check("signature", signer is not None, "valid for the trusted "
+                            f"{signer.curve} signer key" if signer else "INVALID for every "
+                            "trusted signer key"))
+    except ValueError as error:
+        checks.append(Check("signature", False, f"stored signature unreadable: {error}"))
     if stored_proof is None:
         checks.append(Check("stored proof", None, "not stored (cleared once published; the "
                                                   "record on chain is the proof's trace)"))
@@ -133,7 +146,8 @@ async def _operator_checks(pool: Any, lazy: _LazyChecks, signer: SignerKey | Non
     assert row.zkapp_address is not None
     return checks, Pointer(
         row.zkapp_address, "the database", transaction_hash=row.transaction_hash,
-        chain_id=row.chain_id, signer_x=signer.x if signer else None,
+        block_height=row.block_height, chain_id=row.chain_id,
+        signer_x=signer.x if signer else None,
         signer_y=signer.y if signer else None, token_owner_address=row.token_owner_address,
         token_id=row.token_id)
 
@@ -158,6 +172,8 @@ async def pointer_from_api(api_url: str, sha256_hex: str) -> Pointer:
         signer = body.get("signer") or {}
         return Pointer(
             body["zkAppAddress"], source, transaction_hash=body.get("transactionHash"),
+            block_height=int(body["blockHeight"]) if body.get("blockHeight") is not None
+            else None,
             chain_id=UUID(body["chainId"]) if body.get("chainId") else None,
             signer_x=int(signer["x"], 16) if signer.get("x") else None,
             signer_y=int(signer["y"], 16) if signer.get("y") else None,

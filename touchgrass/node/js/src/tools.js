@@ -8,7 +8,13 @@
 //                 the zkApp action-state hash after these actions, one list per account
 //                 update in chain order, from the empty state: what a node's account
 //                 `actionState` must equal when the list is complete and untampered
-import { AccountUpdate, Cache, Field, initializeBindings, setBackend } from 'o1js';
+//   action_states {start, blocks: [[[[field, ...], ...], ...], ...]}
+//                 the same fold from `start`, block by block (each block a list of account
+//                 updates): the action state after each block, in order
+//   token_id      {zkappAddress}  the token id the zkApp's address derives (base58)
+import {
+  AccountUpdate, Cache, Field, PublicKey, TokenId, initializeBindings, setBackend,
+} from 'o1js';
 import { authenticityProgram } from './circuit.js';
 import { bindings, setSrsCache } from './o1js-internal.js';
 import { makeOps, RequestError, serve } from './service.js';
@@ -82,6 +88,34 @@ const ops = {
       state = Actions.updateSequenceState(state, hash);
     }
     return { actionState: state.toString(), empty: Actions.emptyActionState().toString() };
+  },
+
+  async token_id({ zkappAddress }) {
+    let address;
+    try {
+      address = PublicKey.fromBase58(zkappAddress);
+    } catch {
+      throw new RequestError('bad_request', 'zkappAddress is not a Mina address');
+    }
+    return { tokenId: TokenId.toBase58(TokenId.derive(address)) };
+  },
+
+  async action_states({ start, blocks }) {
+    const isUpdates = (/** @type {unknown} */ b) =>
+      Array.isArray(b) && b.every((u) => Array.isArray(u) && u.every(Array.isArray));
+    if (!Array.isArray(blocks) || !blocks.every(isUpdates)) {
+      throw new RequestError('bad_request', 'blocks must be a list of lists of account updates');
+    }
+    const { Actions } = AccountUpdate;
+    let state = start == null ? Actions.emptyActionState() : field(start);
+    const states = [];
+    for (const updates of blocks) {
+      for (const actions of updates) {
+        state = Actions.updateSequenceState(state, Actions.hash(actions.map((a) => a.map(field))));
+      }
+      states.push(state.toString());
+    }
+    return { states, empty: Actions.emptyActionState().toString() };
   },
 };
 
