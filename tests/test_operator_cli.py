@@ -213,3 +213,27 @@ def test_commands_use_a_running_dev_instance_and_say_so(database_url, seeded, mo
     (tmp_path / "dev.json").write_text(json.dumps({**state, "pid": 2**22 + 12345}))
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 2 and "DATABASE_URL is required" in result.output
+
+
+def test_verify_says_whom_to_trust_and_trust_prints_a_file_verify_reads(monkeypatch,
+                                                                         tmp_path) -> None:
+    from touchgrass.signatures import generate_private_key
+
+    for name in ("SIGNER_PUBLIC_KEY", "OPERATOR_PUBLIC_KEY", "TRUST_FILE", "DATABASE_URL",
+                 "FEE_PAYER_PRIVATE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TOUCHGRASS_DEV_DIR", str(tmp_path))  # no dev instance to adopt
+    result = runner.invoke(app, ["verify", "a" * 64, "--zkapp", "B62qx"])
+    assert result.exit_code == 2 and "say whom you trust: --trust FILE" in result.output
+    _, signer = generate_private_key("secp256k1")
+    operator = "B62qkYa1o6Mj6uTTjDQCob7FYZspuhkm4RRQhgJg9j4koEBWiSrTQrS"
+    printed = runner.invoke(app, ["trust", "--operator", operator, "--zkapp", operator],
+                            env={"SIGNER_PUBLIC_KEY": str(signer)})
+    assert printed.exit_code == 0, printed.output
+    document = json.loads(printed.stdout)
+    assert document["operator"] == operator and document["zkapps"] == [operator]
+    assert document["signers"] == [{"curve": "secp256k1", "publicKey": str(signer)}]
+    (tmp_path / "trust.json").write_text(json.dumps({**document, "operator": "B62qnot"}))
+    broken = runner.invoke(app, ["verify", "a" * 64, "--zkapp", "B62qx",
+                                 "--trust", str(tmp_path / "trust.json")])
+    assert broken.exit_code == 2 and "is not a Mina address" in broken.output, broken.output

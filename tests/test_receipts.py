@@ -32,6 +32,7 @@ from touchgrass.node.checks import ChecksProcess, open_checks
 from touchgrass.node.keys import known_keys
 from touchgrass.operator.receipts import ArchiveReading, Pointer, Report, check_receipt
 from touchgrass.operator.trust import TrustAnchors, contract_permissions
+from touchgrass.operator.verify import ChecksMath
 from touchgrass.settings import ProverSettings
 from touchgrass.signatures import generate_private_key
 
@@ -117,17 +118,6 @@ class World:
             self.node.advance(1)
 
 
-class Math:
-    def __init__(self, checks: ChecksProcess) -> None:
-        self.checks = checks
-
-    async def action_states(self, start: int | None, blocks: list) -> list[int]:
-        return await ops.action_states(self.checks, start, blocks)
-
-    async def token_id(self, zkapp_address: str) -> str:
-        return await ops.token_id(self.checks, zkapp_address)
-
-
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     node = await StandinNode().start()
@@ -145,7 +135,7 @@ async def verdict(world: World, digest: bytes, pointer: Pointer, *, archive: boo
     chain, store = ChainClient(world.node.url), ArchiveClient(world.node.archive_url)
     try:
         return await check_receipt(digest, pointer, node=chain, archive=store if archive else None,
-                                   math=Math(world.checks), anchors=anchors, reading=FAST)
+                                   math=ChecksMath(world.checks), anchors=anchors, reading=FAST)
     finally:
         await chain.close()
         await store.close()

@@ -183,7 +183,7 @@ def verify_photo(
     raise typer.Exit(0 if report.verified else 1)
 
 
-@app.command()
+@app.command("trust")
 @console.command("trust")
 def trust_file(
     zkapps: Annotated[list[str] | None, typer.Option(

@@ -37,7 +37,7 @@ from touchgrass.settings import ChainSettings, DatabaseSettings, ProverSettings
 from touchgrass.signatures import Signature, SignerKey
 from touchgrass.store import receipts, submissions
 
-__all__ = ["Sources", "check_photo", "pointer_from_api"]
+__all__ = ["ChecksMath", "Sources", "check_photo", "pointer_from_api"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,19 @@ class Sources:
     reading: ArchiveReading = ArchiveReading()
 
 
+class ChecksMath:
+    """The verifier's own hashing (operator/receipts.py's ChainMath) in a checks process."""
+
+    def __init__(self, checks: ChecksProcess) -> None:
+        self.checks = checks
+
+    async def action_states(self, start: int | None, blocks: list[BlockActions]) -> list[int]:
+        return await ops.action_states(self.checks, start, blocks)
+
+    async def token_id(self, zkapp_address: str) -> str:
+        return await ops.token_id(self.checks, zkapp_address)
+
+
 class _LazyChecks:
     """The checks process, started on first use (a verify that fails early needs none)."""
 
@@ -67,10 +80,10 @@ class _LazyChecks:
         return self._process
 
     async def action_states(self, start: int | None, blocks: list[BlockActions]) -> list[int]:
-        return await ops.action_states(await self.get(), start, blocks)
+        return await ChecksMath(await self.get()).action_states(start, blocks)
 
     async def token_id(self, zkapp_address: str) -> str:
-        return await ops.token_id(await self.get(), zkapp_address)
+        return await ChecksMath(await self.get()).token_id(zkapp_address)
 
 
 async def check_photo(sources: Sources, *, sha256_hex: str, image: bytes | None) -> Report:
