@@ -182,7 +182,8 @@ def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, p
     zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
     verdict = cli(public, "verify", str(photo), "--zkapp", zkapp)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
-    assert "VERIFIED" in verdict.stdout and "add up to the node's action state" in verdict.stdout
+    assert "VERIFIED" in verdict.stdout and "hash to an action state the node holds" in verdict.stdout
+    assert f"recorded by the operator {state['operator_public']}" in verdict.stdout
     assert "using the running" not in verdict.stderr  # nothing came from the dev instance
 
     changed = tmp_path / "changed.jpg"

@@ -12,8 +12,10 @@
 //                 the same fold from `start`, block by block (each block a list of account
 //                 updates): the action state after each block, in order
 //   token_id      {zkappAddress}  the token id the zkApp's address derives (base58)
+//   public_key_of {privateKey}    the Mina address of a key (the operator's, from its fee
+//                                 payer key: what `verify` and `trust` pin)
 import {
-  AccountUpdate, Cache, Field, PublicKey, TokenId, initializeBindings, setBackend,
+  AccountUpdate, Cache, Field, PrivateKey, PublicKey, TokenId, initializeBindings, setBackend,
 } from 'o1js';
 import { authenticityProgram } from './circuit.js';
 import { bindings, setSrsCache } from './o1js-internal.js';
@@ -98,6 +100,14 @@ const ops = {
       throw new RequestError('bad_request', 'zkappAddress is not a Mina address');
     }
     return { tokenId: TokenId.toBase58(TokenId.derive(address)) };
+  },
+
+  async public_key_of({ privateKey }) {
+    try {
+      return { publicKey: PrivateKey.fromBase58(privateKey).toPublicKey().toBase58() };
+    } catch {
+      throw new RequestError('bad_request', 'privateKey is not a Mina private key');
+    }
   },
 
   async action_states({ start, blocks }) {
