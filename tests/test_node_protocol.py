@@ -35,6 +35,8 @@ ANSWERS: dict[str, Any] = {
     "verify_proof": {"valid": True},
     "action_state": {"actionState": "42", "empty": "1"},
     "action_states": {"states": ["42", "43"], "empty": "1"},
+    "sign_fields": {"signature": "7mSig"},
+    "verify_fields": {"valid": True},
 }
 
 
@@ -80,6 +82,8 @@ async def _run_all(pool: ProverPool) -> None:
                                      digest=digest, signer=signer) == (True, "")
     assert await ops.action_state(pool, [[["1", "2"]]]) == "42"
     assert await ops.action_states(pool, 7, [[[["1"]]], [[["2"]]]]) == [42, 43]
+    assert await ops.sign_fields(pool, "EKkey", [1, 2]) == "7mSig"
+    assert await ops.verify_fields(pool, "B62qop", [1, 2], "7mSig") is True
 
 
 def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: dict[str, Any]) -> ProverPool:

@@ -352,10 +352,11 @@ class TrustSettings(BaseSettings):
 
     model_config = _COMMON
 
-    trust_file: Path | None = Field(
-        default=None, description="A trust file (`touchgrass trust` writes one): the operator, "
-        "its signer keys and, optionally, its zkApps. Wins over OPERATOR_PUBLIC_KEY and "
-        "SIGNER_PUBLIC_KEY.")
+    trust_file: str | None = Field(
+        default=None, description="A trust file, a path or an https:// URL (`touchgrass trust` "
+        "writes one): the operator, its signer keys and, optionally, its zkApps. Wins over "
+        "SIGNER_PUBLIC_KEY; with OPERATOR_PUBLIC_KEY set too, it must be signed by that "
+        "operator.")
     operator_public_key: str | None = Field(
         default=None, description="The operator's Mina address (B62...): the admin of the "
         "zkApps whose records count. Unset: derived from FEE_PAYER_PRIVATE_KEY when set.")

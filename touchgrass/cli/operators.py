@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -45,10 +46,11 @@ def prove(
     err.print(f"proof written to {run(work)}")
 
 
-TrustFile = Annotated[Path | None, typer.Option(
-    "--trust", envvar="TRUST_FILE", exists=True, dir_okay=False, readable=True,
-    show_default=False, help="The operator's trust file (`touchgrass trust` writes one): its "
-    "signer keys, its Mina address and optionally its zkApps.")]
+TrustFile = Annotated[str | None, typer.Option(
+    "--trust", envvar="TRUST_FILE", show_default=False,
+    help="The operator's trust file, a path or an https:// URL (`touchgrass trust` writes "
+    "one): its signer keys, its Mina address and optionally its zkApps. With --operator, it "
+    "must be signed by that operator.")]
 SignerOption = Annotated[str | None, typer.Option(
     "--signer", envvar="SIGNER_PUBLIC_KEY", show_default=False,
     help="A trusted signer key, x,y (64 hex each); its curve from SIGNER_CURVE.")]
@@ -90,11 +92,15 @@ def verify_proof(
     """
     from touchgrass.errors import ConfigError
     from touchgrass.operator import proofs
-    from touchgrass.operator.trust import TrustAnchors
+    from touchgrass.operator.trust import TrustAnchors, read_trust
 
     document = proofs.read_proof_file(file, image)
     settings = load(ProverSettings)
-    trusted = TrustAnchors.read(trust).signers if trust else \
+
+    async def anchors(location: str) -> TrustAnchors:
+        return await read_trust(location)
+
+    trusted = run(functools.partial(anchors, trust)).signers if trust else \
         tuple(key for key in [_trusted_signer(signer)] if key is not None)
     if not trusted:
         raise ConfigError("say which signer you trust: --signer x,y (SIGNER_PUBLIC_KEY) or "
@@ -165,7 +171,7 @@ def verify_photo(
     async def work() -> Any:
         fee_payer = chain.fee_payer_private_key
         anchors = await resolve_anchors(
-            trust_file=trust, operator=operator, signer=trusted_signer, prover=prover,
+            trust=trust, operator=operator, signer=trusted_signer, prover=prover,
             fee_payer_key=fee_payer.get_secret_value() if fee_payer else None)
         sources = Sources(chain=chain, prover=prover, anchors=anchors, zkapp=zkapp, api=api,
                           database=database, reading=reading)
@@ -189,29 +195,57 @@ def trust_file(
     zkapps: Annotated[list[str] | None, typer.Option(
         "--zkapp", show_default=False,
         help="A zkApp of yours to list (repeat it); listed, only these count.")] = None,
+    from_database: Annotated[bool, typer.Option(
+        "--from-database", help="List every zkApp that holds or takes your receipts "
+        "(DATABASE_URL): each challenge's, and the earlier ones of redeployed challenges.")] =
+        False,
+    signed: Annotated[bool, typer.Option(
+        "--sign", help="Sign it with FEE_PAYER_PRIVATE_KEY (the operator's key), so a "
+        "verifier that pinned only your address can fetch it from anywhere.")] = False,
     operator: OperatorOption = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Print your trust file: what verifiers should pin to check your photos.
 
     It names your signer key (SIGNER_PUBLIC_KEY), your operator address (OPERATOR_PUBLIC_KEY,
-    or the one FEE_PAYER_PRIVATE_KEY derives) and, with --zkapp, your zkApps. Publish it where
-    your users get your app (your site, over HTTPS); they run `touchgrass verify PHOTO --trust
-    FILE`.
+    or the one FEE_PAYER_PRIVATE_KEY derives) and, with --zkapp or --from-database, your
+    zkApps. Publish it where your users get your app (your site, over HTTPS); they run
+    `touchgrass verify PHOTO --trust URL` (adding `--operator ADDRESS` when they pinned your
+    address, which needs --sign). List your zkApps, and publish the list again after each new
+    challenge: a listed file is what shuts out look-alike zkApps (docs/receipts.md).
     """
     import json
 
-    from touchgrass.operator.trust import TrustAnchors, resolve_anchors
-    from touchgrass.settings import ChainSettings, ProverSettings, SignerSettings
+    from touchgrass.errors import ConfigError
+    from touchgrass.operator.trust import TrustAnchors, resolve_anchors, sign
+    from touchgrass.settings import ChainSettings, SignerSettings
 
     chain, prover, signer = load(ChainSettings), load(ProverSettings), load(SignerSettings).key
+    database = database_settings(database_url) if from_database else None
 
     async def work() -> TrustAnchors:
         fee_payer = chain.fee_payer_private_key
-        anchors = await resolve_anchors(
-            trust_file=None, operator=operator, signer=signer, prover=prover,
-            fee_payer_key=fee_payer.get_secret_value() if fee_payer else None)
-        return TrustAnchors(anchors.signers, anchors.operator,
-                            frozenset(zkapps) if zkapps else None)
+        key = fee_payer.get_secret_value() if fee_payer else None
+        anchors = await resolve_anchors(trust=None, operator=operator, signer=signer,
+                                        prover=prover, fee_payer_key=key)
+        listed = set(zkapps or ())
+        if database is not None:
+            from touchgrass import db
+            from touchgrass.store import challenges
+
+            pool = await db.create_pool(database.asyncpg_dsn, size=1,
+                                        application_name="touchgrass-trust")
+            try:
+                listed |= set(await challenges.zkapp_addresses(pool))
+            finally:
+                await pool.close()
+        anchors = TrustAnchors(anchors.signers, anchors.operator,
+                               frozenset(listed) if zkapps or database else None)
+        if not signed:
+            return anchors
+        if key is None:
+            raise ConfigError("--sign needs FEE_PAYER_PRIVATE_KEY, the operator's key")
+        return await sign(anchors, key, prover)
 
     out.print_json(json.dumps(run(work).as_json()))
 

@@ -15,8 +15,9 @@ from touchgrass.errors import ProverError, ProverRequestError
 from touchgrass.signatures import Signature, SignerKey
 
 __all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "action_state",
-           "action_states", "deploy_transaction", "info", "prove", "public_key_of", "resign_transaction",
-           "token_id", "verify", "verify_and_store_transaction", "verify_with_key"]
+           "action_states", "deploy_transaction", "info", "prove", "public_key_of",
+           "resign_transaction", "sign_fields", "token_id", "verify",
+           "verify_and_store_transaction", "verify_fields", "verify_with_key"]
 
 
 class Runner(Protocol):
@@ -187,3 +188,18 @@ async def action_states(runner: Runner, start: int | None,
         return [int(value) for value in states]
     except (TypeError, ValueError):
         raise ProverError(f"action_states answered non-field states: {states!r:.200}") from None
+
+
+async def sign_fields(runner: Runner, private_key: str, fields: list[int]) -> str:
+    """A Mina signature (base58) by `private_key` over these field elements."""
+    answer = await runner.run("sign_fields", {"privateKey": private_key,
+                                              "fields": [str(v) for v in fields]})
+    return str(_field(answer, "sign_fields", "signature"))
+
+
+async def verify_fields(runner: Runner, public_key: str, fields: list[int],
+                        signature: str) -> bool:
+    """Whether `signature` is `public_key`'s over these field elements."""
+    answer = await runner.run("verify_fields", {"publicKey": public_key, "signature": signature,
+                                                "fields": [str(v) for v in fields]})
+    return bool(_field(answer, "verify_fields", "valid", bool))

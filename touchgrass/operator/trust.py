@@ -17,10 +17,13 @@ OPERATOR_PUBLIC_KEY). What remains trusted is written in docs/receipts.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from touchgrass.errors import ConfigError
 from touchgrass.mina import decode_address
@@ -29,8 +32,8 @@ from touchgrass.node.checks import open_checks
 from touchgrass.settings import ProverSettings
 from touchgrass.signatures import CURVE_ORDER, SignerKey
 
-__all__ = ["TRUST_FILE_VERSION", "TrustAnchors", "contract_permissions", "resolve_anchors",
-           "zkapp_problems"]
+__all__ = ["TRUST_FILE_VERSION", "TrustAnchors", "contract_permissions", "read_trust",
+           "resolve_anchors", "sign", "zkapp_problems"]
 
 TRUST_FILE_VERSION = 1
 
@@ -55,6 +58,9 @@ class TrustAnchors:
     signers: tuple[SignerKey, ...]
     operator: str  # a Mina address: the admin of the operator's zkApps
     zkapps: frozenset[str] | None = None  # the operator's zkApps, when it lists them
+    # the operator's Mina signature over `statement()` (`touchgrass trust --sign`): what lets
+    # a verifier that pinned only the operator's address take the rest from anywhere
+    signature: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -71,13 +77,22 @@ class TrustAnchors:
         return next((key for key in self.signers
                      if (key.curve, key.x, key.y) == (curve, x, y)), None)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, *, signed: bool = True) -> dict[str, Any]:
         document: dict[str, Any] = {
             "touchgrassTrust": TRUST_FILE_VERSION, "operator": self.operator,
             "signers": [{"curve": key.curve, "publicKey": str(key)} for key in self.signers]}
         if self.zkapps is not None:
             document["zkapps"] = sorted(self.zkapps)
+        if signed and self.signature is not None:
+            document["signature"] = self.signature
         return document
+
+    def statement(self) -> list[int]:
+        """What the operator signs: the SHA-256 of the file without its signature, as
+        canonical JSON (sorted keys, no spaces), in two 128-bit field elements."""
+        canonical = json.dumps(self.as_json(signed=False), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).digest()
+        return [int.from_bytes(digest[:16], "big"), int.from_bytes(digest[16:], "big")]
 
     @classmethod
     def from_json(cls, document: Any, source: str) -> TrustAnchors:
@@ -91,27 +106,71 @@ class TrustAnchors:
             if zkapps is not None:
                 for address in zkapps:
                     decode_address(address)
+            signature = document.get("signature")
+            if signature is not None and not isinstance(signature, str):
+                raise TypeError("signature must be a base58 string")
             return cls(signers, str(document["operator"]),
-                       frozenset(zkapps) if zkapps is not None else None)
+                       frozenset(zkapps) if zkapps is not None else None, signature)
         except (KeyError, TypeError, ValueError) as error:
             raise ConfigError(f"{source}: {type(error).__name__}: {error}") from None
 
-    @classmethod
-    def read(cls, path: Path) -> TrustAnchors:
-        try:
-            document = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ConfigError(f"the trust file {path} cannot be read: {error}") from None
-        return cls.from_json(document, f"the trust file {path}")
 
 
-async def resolve_anchors(*, trust_file: Path | None, operator: str | None,
+async def read_trust(location: str) -> TrustAnchors:
+    """A trust file from a path or an http(s) URL (where the operator publishes it)."""
+    try:
+        if location.startswith(("http://", "https://")):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http, \
+                    http.get(location) as response:
+                if response.status != 200:
+                    raise ConfigError(f"the trust file at {location} answered HTTP "
+                                      f"{response.status}")
+                document = await response.json(content_type=None)
+        else:
+            document = json.loads(Path(location).read_text())
+    except (OSError, UnicodeDecodeError, ValueError, aiohttp.ClientError, TimeoutError) as error:
+        raise ConfigError(f"the trust file {location} cannot be read: "
+                          f"{type(error).__name__}: {error}") from None
+    return TrustAnchors.from_json(document, f"the trust file {location}")
+
+
+async def sign(anchors: TrustAnchors, fee_payer_key: str, prover: ProverSettings
+               ) -> TrustAnchors:
+    """The trust file signed by the operator's key (which must be the file's operator)."""
+    async with open_checks(prover) as checks:
+        address = await ops.public_key_of(checks, fee_payer_key)
+        if address != anchors.operator:
+            raise ConfigError(f"FEE_PAYER_PRIVATE_KEY is the key of {address}, not of the "
+                              f"operator {anchors.operator}: it cannot sign for it")
+        return replace(anchors, signature=await ops.sign_fields(
+            checks, fee_payer_key, anchors.statement()))
+
+
+async def resolve_anchors(*, trust: str | None, operator: str | None,
                           signer: SignerKey | None, fee_payer_key: str | None,
                           prover: ProverSettings) -> TrustAnchors:
-    """The verifier's anchors: the trust file when given; else the operator's address (or the
+    """The verifier's anchors: the trust file when given (with the operator's address pinned
+    too, it must be that operator's and signed by it); else the operator's address (or the
     one FEE_PAYER_PRIVATE_KEY derives, on the operator's own machine) and the signer key."""
-    if trust_file is not None:
-        return TrustAnchors.read(trust_file)
+    if trust is not None:
+        anchors = await read_trust(trust)
+        if operator is None and anchors.signature is None:
+            return anchors  # the verifier holds the file itself: it is its own anchor
+        pinned = operator or anchors.operator
+        if anchors.operator != pinned:
+            raise ConfigError(f"the trust file {trust} is the operator {anchors.operator}'s, "
+                              f"not {pinned}'s")
+        if anchors.signature is None:
+            raise ConfigError(f"the trust file {trust} is not signed: with --operator "
+                              "pinned, it must carry that operator's signature (`touchgrass "
+                              "trust --sign`)")
+        async with open_checks(prover) as checks:
+            valid = await ops.verify_fields(checks, pinned, anchors.statement(),
+                                            anchors.signature)
+        if not valid:
+            raise ConfigError(f"the trust file {trust} is not signed by the operator {pinned}: "
+                              "it was changed, or someone else signed it")
+        return anchors
     if signer is None:
         raise ConfigError("say whom you trust: --trust FILE (the operator's trust file), or "
                           "--signer x,y (SIGNER_PUBLIC_KEY) with --operator B62... "

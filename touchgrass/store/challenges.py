@@ -22,7 +22,7 @@ from touchgrass.store import keyset, pending_images
 
 __all__ = ["bump_participants", "create", "delete", "deploy_abandoned", "deploy_active",
            "Deployment", "WatchedDeploy", "deploy_watch", "deployment", "deployment_totals", "get", "page",
-           "redeploy"]
+           "redeploy", "zkapp_addresses"]
 
 
 _COLUMNS = """id, title, description, start_time, end_time, participant_count, chain_count,
@@ -182,6 +182,19 @@ async def delete(executor: Executor, challenge_id: UUID) -> list[pending_images.
     if not deleted:
         raise NotFound("Challenge not found")
     return pending
+
+
+# Every zkApp that takes or holds the operator's receipts, for its trust file: each challenge's
+# (even one whose deploy is still pending: it is ours), and the earlier zkApps of redeployed
+# challenges, which keep the receipts made before (submissions.receipt_zkapp_address).
+CHALLENGE_ZKAPP_ADDRESSES = """
+SELECT zkapp_address FROM challenges WHERE zkapp_address IS NOT NULL
+UNION
+SELECT receipt_zkapp_address FROM submissions WHERE receipt_zkapp_address IS NOT NULL"""
+
+
+async def zkapp_addresses(executor: Executor) -> list[str]:
+    return sorted(row[0] for row in await executor.fetch(CHALLENGE_ZKAPP_ADDRESSES))
 
 
 async def deployment_totals(executor: Executor) -> dict[str, int]:

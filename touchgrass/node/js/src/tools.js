@@ -12,10 +12,13 @@
 //                 the same fold from `start`, block by block (each block a list of account
 //                 updates): the action state after each block, in order
 //   token_id      {zkappAddress}  the token id the zkApp's address derives (base58)
+//   sign_fields   {privateKey, fields}            a Mina signature (base58) over field elements
+//   verify_fields {publicKey, fields, signature}  whether it verifies: {valid}
 //   public_key_of {privateKey}    the Mina address of a key (the operator's, from its fee
 //                                 payer key: what `verify` and `trust` pin)
 import {
-  AccountUpdate, Cache, Field, PrivateKey, PublicKey, TokenId, initializeBindings, setBackend,
+  AccountUpdate, Cache, Field, PrivateKey, PublicKey, Signature, TokenId, initializeBindings,
+  setBackend,
 } from 'o1js';
 import { authenticityProgram } from './circuit.js';
 import { bindings, setSrsCache } from './o1js-internal.js';
@@ -100,6 +103,29 @@ const ops = {
       throw new RequestError('bad_request', 'zkappAddress is not a Mina address');
     }
     return { tokenId: TokenId.toBase58(TokenId.derive(address)) };
+  },
+
+  async sign_fields({ privateKey, fields }) {
+    let key;
+    try {
+      key = PrivateKey.fromBase58(privateKey);
+    } catch {
+      throw new RequestError('bad_request', 'privateKey is not a Mina private key');
+    }
+    if (!Array.isArray(fields)) throw new RequestError('bad_request', 'fields must be a list');
+    return { signature: Signature.create(key, fields.map(field)).toBase58() };
+  },
+
+  async verify_fields({ publicKey, fields, signature }) {
+    if (!Array.isArray(fields)) throw new RequestError('bad_request', 'fields must be a list');
+    let key, parsed;
+    try {
+      key = PublicKey.fromBase58(publicKey);
+      parsed = Signature.fromBase58(signature);
+    } catch {
+      return { valid: false };
+    }
+    return { valid: parsed.verify(key, fields.map(field)).toBoolean() };
   },
 
   async public_key_of({ privateKey }) {
