@@ -172,14 +172,17 @@ def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, p
               "ARCHIVE_NODE_ENDPOINT": state["archive_endpoint"],
               # where o1js is installed, so this home does not download it again
               "PROVER_JS_DIR": str(Path(env["HOME"]) / ".local/share/touchgrass/prover-js")}
-    # whom this verifier trusts: the operator's trust file, as `touchgrass trust` prints it
-    trusted = cli(env, "trust")
+    # Whom this verifier trusts: the operator's address, pinned, and the trust file the
+    # operator signed with it (`touchgrass trust --from-database --sign`), fetched as is.
+    zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
+    trusted = cli({**env, "FEE_PAYER_PRIVATE_KEY": state["fee_payer"]["sk"]}, "trust",
+                  "--from-database", "--sign")
     assert trusted.returncode == 0, trusted.stderr
     anchors = json.loads(trusted.stdout)
-    assert anchors["operator"] == state["operator_public"], anchors
+    assert anchors["operator"] == state["operator_public"] and zkapp in anchors["zkapps"]
     (tmp_path / "trust.json").write_text(trusted.stdout)
-    public["TRUST_FILE"] = str(tmp_path / "trust.json")
-    zkapp = http_json(f"{api}/api/challenges/{state['challenge_id']}")["zkAppAddress"]
+    public.update(TRUST_FILE=str(tmp_path / "trust.json"),
+                  OPERATOR_PUBLIC_KEY=state["operator_public"])
     verdict = cli(public, "verify", str(photo), "--zkapp", zkapp)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
     assert "VERIFIED" in verdict.stdout and "hash to an action state the node holds" in verdict.stdout
@@ -231,6 +234,7 @@ def check_publicly(tmp_path: Path, env: dict[str, str], state: dict, api: str, p
         time.sleep(3)  # the archive follows the node
         verdict = cli(public, "verify", str(photo), "--zkapp", lookalike["address"])
         assert verdict.returncode == 1 and reason in verdict.stdout, verdict.stdout
+        assert "not among the zkApps the operator lists" in verdict.stdout
         assert "✔ contract" in verdict.stdout  # it does run our contract's key
 
     # Records cannot be changed: a forged action and new permissions, without the proof.
