@@ -11,13 +11,14 @@ import time
 
 import pytest
 
-from tests.support.api import ADMIN, Api, image_bytes
+from tests.support.api import ADMIN, WALLET, Api, image_bytes
 from touchgrass import images
 from touchgrass.api import server as api_server
 from touchgrass.errors import ConfigError
 from touchgrass.images import image_key
 from touchgrass.images import sync as image_sync
 from touchgrass.settings import ApiSettings, DatabaseSettings, load
+from touchgrass.signatures import sign
 from touchgrass.store import submissions as submission_store
 
 pytestmark = pytest.mark.anyio
@@ -214,6 +215,69 @@ async def test_too_many_text_parts_are_413(api: Api) -> None:
                            override={f"extra{index}": "x" for index in range(40)})
     response = await api.client.post("/api/submissions", data=form)
     assert "Too many form fields" in (await error_of(response, 413))["message"]
+    await api.assert_untouched()
+
+
+async def test_many_parts_under_one_name_are_counted_one_by_one(api: Api) -> None:
+    """40,000 empty parts of one name (2 MiB, under the form cap) once froze the API for
+    15 s, the limit counting distinct names: parts are counted one by one now (2,000 here,
+    a body the socket buffers hold whole, so the answer is read before the close)."""
+    part = b'--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'
+    started = time.monotonic()
+    head, rest = head_and_body(await asyncio.to_thread(
+        raw_request, api, multipart_request(part * 2_000 + b"--XX--\r\n")))
+    assert head.startswith("HTTP/1.1 413") and b"Too many form fields" in rest
+    assert time.monotonic() - started < 5
+    await api.assert_untouched()
+
+
+def valid_form(api: Api, image: bytes) -> bytes:
+    """A whole, signed upload form as bytes (boundary XX)."""
+    signature = sign(api.private_key, hashlib.sha256(image).digest(), api.signer.curve)
+    values = {"chainId": api.chain_id, "walletAddress": WALLET,
+              "signatureR": f"{signature.r:064x}", "signatureS": f"{signature.s:064x}"}
+    return (b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + image + b"\r\n" + b"".join(
+                b'--XX\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                % (name.encode(), value.encode()) for name, value in values.items())
+            + b"--XX--\r\n")
+
+
+async def test_a_chunked_form_cannot_carry_more_than_the_cap_around_it(make_api) -> None:
+    """A chunked body has no declared length: a preamble before the first boundary or an
+    epilogue after the last one counts too; a valid form inside 40 MiB of either is refused
+    and nothing is stored."""
+    api = await make_api(upload_max_size=1024 * 1024)
+    api.challenge_id, api.chain_id = await api.make_challenge()
+    await api.remember()
+    form = valid_form(api, image_bytes())
+    junk = b"%x\r\n" % (256 * 1024) + (b"junk line\r\n" * 23832)[:256 * 1024] + b"\r\n"
+    head = (b"POST /api/submissions HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: multipart/form-data; boundary=XX\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    framed = b"%x\r\n" % len(form) + form + b"\r\n"
+
+    def send(before: int, after: int) -> tuple[int, bytes]:
+        sent = 0
+        with socket.create_connection((api.client.host, api.client.port), timeout=10) as sock:
+            try:
+                sock.sendall(head)
+                for _ in range(before):
+                    sock.sendall(junk)
+                    sent += 256 * 1024
+                sock.sendall(framed)
+                for _ in range(after):
+                    sock.sendall(junk)
+                    sent += 256 * 1024
+                sock.sendall(b"0\r\n\r\n")
+                return sent, sock.recv(65536)
+            except OSError:
+                return sent, b""  # the server closed the connection: it stopped reading
+
+    for before, after in ((160, 0), (0, 160)):  # 40 MiB
+        sent, answer = await asyncio.to_thread(send, before, after)
+        assert not answer or answer.startswith(b"HTTP/1.1 413"), answer[:300]
+        assert sent < 1024 * 1024 + 24 * 1024 * 1024, f"{sent / 2 ** 20:.0f} MiB accepted"
     await api.assert_untouched()
 
 

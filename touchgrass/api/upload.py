@@ -14,9 +14,9 @@ import asyncio
 import hashlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from touchgrass.api.http import BODY_READ_TIMEOUT_S, ApiError, check_text
@@ -31,7 +31,7 @@ IMAGE_TYPES = frozenset({
     "image/avif", "image/heic", "image/heif", "image/bmp", "image/tiff",
 })
 MAX_FIELD_BYTES = 64 * 1024  # one text part
-MAX_FIELDS = 16  # the form has 6 parts (clients add 2 more we ignore)
+MAX_FIELDS = 16  # text parts, counted one by one: the form has 6 (clients add 2 we ignore)
 MAX_FIELDS_BYTES = 256 * 1024  # all text parts together
 # Boundaries and part headers, on top of the parts' own bytes.
 _FORM_OVERHEAD_BYTES = 64 * 1024
@@ -64,11 +64,12 @@ async def read_upload(request: web.Request, max_image_bytes: int) -> UploadForm:
     declared = request.content_length
     if declared is not None and declared > form_limit(max_image_bytes):
         raise _too_large("Request body too large")
+    body = _CappedBody(request.content, form_limit(max_image_bytes))
     try:
-        reader = await request.multipart()
+        reader = MultipartReader(request.headers, body)  # type: ignore[arg-type]
     except (ValueError, AssertionError, HttpProcessingError):
         raise ApiError(400, _MALFORMED) from None
-    fields_bytes = 0
+    fields_bytes = text_parts = 0
     while True:
         part = await _next_part(reader)
         if part is None:
@@ -81,14 +82,44 @@ async def read_upload(request: web.Request, max_image_bytes: int) -> UploadForm:
                 raise ApiError(400, "Unexpected field", field=name or None)
             await _read_image(part, form, max_image_bytes)
             continue
-        if len(form.fields) >= MAX_FIELDS:
+        text_parts += 1  # every part: 40,000 empty parts under one name are 40,000 parts
+        if text_parts > MAX_FIELDS:
             raise _too_large(f"Too many form fields (at most {MAX_FIELDS})")
         value = await _read_field(part, name)
         fields_bytes += len(value)
         if fields_bytes > MAX_FIELDS_BYTES:
             raise _too_large(f"Form fields too large (at most {MAX_FIELDS_BYTES} bytes in all)")
         form.fields[name] = value
+    # What follows the closing boundary is body too: a form cannot carry megabytes after it.
+    while await _body(body.read(64 * 1024)):
+        pass
     return form
+
+
+class _CappedBody:
+    """The request body as the multipart reader reads it, refused (413, connection closed)
+    once more than `limit` bytes have arrived, wherever they are: a preamble before the first
+    boundary, framing, parts, an epilogue. A chunked body declares no length to check first."""
+
+    def __init__(self, stream: StreamReader, limit: int) -> None:
+        self._stream, self._limit = stream, limit
+
+    def _checked(self, data: bytes) -> bytes:
+        if self._stream.total_bytes > self._limit:
+            raise _too_large("Request body too large")
+        return data
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._checked(await self._stream.read(n))
+
+    async def readline(self, **options: Any) -> bytes:
+        return self._checked(await self._stream.readline(**options))
+
+    def at_eof(self) -> bool:
+        return self._stream.at_eof()
+
+    def unread_data(self, data: bytes) -> None:
+        self._stream.unread_data(data)
 
 
 async def _next_part(reader: object) -> object:
