@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import socket
+import time
 
 import asyncpg
 import pytest
@@ -46,3 +49,33 @@ async def test_failed_insert_leaves_no_object_on_s3(make_api, monkeypatch) -> No
 async def test_health_checks_s3(make_api) -> None:
     api = await make_api(storage="s3")
     assert (await (await api.client.get("/health")).json())["status"] == "healthy"
+
+
+async def test_slow_image_readers_cannot_take_the_storage_pool(make_api) -> None:
+    """Twelve clients that ask for a large image and never read it held every S3 connection
+    (the pool held 10): /health answered 503 and uploads hung. An image response now gets
+    IMAGE_WRITE_TIMEOUT_S per chunk, then the connection is cut and its S3 connection freed."""
+    api = await make_api(storage="s3", s3_pool_size=8, image_write_timeout_s=1.0,
+                         upload_max_size=8 * 1024 * 1024)
+    image = image_bytes(6 * 1024 * 1024)
+    created = await api.upload(image, content_type="image/jpeg")
+    assert created.status == 201, await created.text()
+    path = f"/api/submissions/{(await created.json())['id']}/image"
+    readers = []
+    for _ in range(12):
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+        reader.connect((api.client.host, api.client.port))
+        reader.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        readers.append(reader)  # and never read
+    try:
+        await asyncio.sleep(6)  # every slow reader is past its deadline (8 at a time)
+        started = time.monotonic()
+        health = await api.client.get("/health")
+        assert health.status == 200, await health.text()
+        assert time.monotonic() - started < 2
+        served = await api.client.get(path)
+        assert await served.read() == image
+    finally:
+        for reader in readers:
+            reader.close()

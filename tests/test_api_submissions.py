@@ -345,6 +345,17 @@ async def test_review_approve_and_reject(make_api) -> None:
         "message": "Submission cannot be reviewed in status: proof_generation", "field": "status"}}
 
 
+async def test_with_legacy_status_a_review_refusal_says_processing(make_api) -> None:
+    api = await make_api(auto_approve=False, legacy_status=True)
+    first = await (await api.upload()).json()
+    approve = {"challengeVerified": True}
+    assert (await api.client.patch(f"/api/submissions/{first['id']}", headers=ADMIN,
+                                   json=approve)).status == 200
+    again = await api.client.patch(f"/api/submissions/{first['id']}", headers=ADMIN, json=approve)
+    assert await again.json() == {"error": {
+        "message": "Submission cannot be reviewed in status: processing", "field": "status"}}
+
+
 @pytest.mark.parametrize("body", [{}, {"challengeVerified": "yes"}, {"challengeVerified": 1}])
 async def test_review_needs_a_boolean(api: Api, body: dict) -> None:
     created = await (await api.upload()).json()

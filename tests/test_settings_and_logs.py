@@ -30,6 +30,19 @@ def test_a_malformed_variable_is_named_without_its_value(monkeypatch) -> None:
     assert "hunter2" not in str(caught.value)
 
 
+def test_an_s3_endpoint_with_credentials_in_it_is_one_line_without_them(monkeypatch) -> None:
+    from touchgrass.settings import StorageSettings
+
+    monkeypatch.setenv("MINIO_ENDPOINT", "http://admin:hunter2@s3.internal:9000")
+    monkeypatch.setenv("MINIO_ROOT_USER", "admin")
+    monkeypatch.setenv("MINIO_ROOT_PASSWORD", "hunter2")
+    with pytest.raises(ConfigError) as caught:
+        load(StorageSettings)
+    message = str(caught.value)
+    assert "MINIO_ENDPOINT is invalid: must not hold credentials" in message
+    assert "hunter2" not in message and "\n" not in message
+
+
 def test_queue_numbers_come_from_the_environment_with_the_old_name(monkeypatch) -> None:
     monkeypatch.setenv("WORKER_RETRY_LIMIT", "7")
     monkeypatch.setenv("PUBLISH_EXPIRY_S", "60")

@@ -79,3 +79,30 @@ async def test_s3_unreachable(tmp_path) -> None:
             await store.check()
     finally:
         await store.close()
+
+
+async def test_a_frozen_s3_is_an_error_in_seconds(s3_server) -> None:
+    """An S3 that takes connections and never answers (a SIGSTOPped server's socket does
+    just that): MINIO_TIMEOUT_S, not the client's five minutes and five retries."""
+    async def frozen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(frozen, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = S3Storage(f"127.0.0.1:{port}", "k", "s", "touchgrass", timeout_s=1.0)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StorageError, match="unreachable"):
+            await store.check()
+        assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        await store.close()
+        server.close()
+    # The real server still answers through the same client settings.
+    live = S3Storage(s3_server.endpoint, s3_server.access_key, s3_server.secret_key,
+                     f"frozen-{os.urandom(4).hex()}", timeout_s=1.0, pool_size=2)
+    try:
+        await live.put("a", b"x", "image/png")
+        assert await live.get("a") == b"x"
+    finally:
+        await live.close()

@@ -13,6 +13,7 @@ from tests.conftest import fast_policy
 from tests.support.factories import SIGNER, queue_submissions
 from tests.support.fakes import CountingProver, FlakyPublisher
 from touchgrass.errors import PermanentJobError
+from touchgrass.images import S3Storage
 from touchgrass.queue import engine
 from touchgrass.queue.engine import Claimed
 from touchgrass.queue.listener import Listener
@@ -268,6 +269,26 @@ async def test_generate_rejects_an_image_missing_from_storage(pool, run_worker, 
     handle = await run_worker(GENERATE, make_handler(storage, CountingProver(), SIGNER))
     [event] = await handle.wait_finished(1)
     assert isinstance(event.outcome, Reject) and "missing from storage" in event.outcome.reason
+
+
+async def test_a_storage_outage_waits_without_using_an_attempt(pool, run_worker) -> None:
+    """As for the database: S3 down is not the photo's fault, and a long outage must not
+    reject every photo it meets (with one attempt left, it was rejected)."""
+    await queue_submissions(pool, 1)
+    server = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()  # nothing listens there now: S3 is down
+    down = S3Storage(f"127.0.0.1:{port}", "k", "s", "touchgrass", timeout_s=1.0)
+    try:
+        handle = await run_worker(GENERATE, make_handler(down, CountingProver(), SIGNER),
+                                  policy=fast_policy(max_attempts=1, backoff_base_s=60.0))
+        [event] = await handle.wait_finished(1, timeout=20)
+    finally:
+        await down.close()
+    assert isinstance(event.outcome, Retry) and not event.outcome.consume_attempt
+    assert "storage: S3 at" in event.outcome.reason
+    row = await pool.fetchrow("SELECT status, attempts FROM submissions")
+    assert (row["status"], row["attempts"]) == ("proof_generation", 0)
 
 
 async def test_a_publish_failure_never_calls_the_prover_again(pool, run_worker, storage):

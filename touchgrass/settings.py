@@ -259,6 +259,14 @@ class StorageSettings(BaseSettings):
     minio_create_bucket: bool = Field(
         default=True, description="Create the bucket at start when it does not exist."
     )
+    minio_pool_size: int = Field(
+        default=32, ge=1, le=1024,
+        description="Connections to S3 this process keeps at most (the API's image reads, "
+                    "uploads and checks share them).")
+    minio_timeout_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Seconds an S3 call may wait to connect, and between two reads of an "
+                    "answer: a frozen S3 is an error in seconds, not minutes.")
 
     @field_validator("minio_endpoint")
     @classmethod
@@ -266,8 +274,11 @@ class StorageSettings(BaseSettings):
         if value is None or not value.strip():
             return None
         value = value.strip()
-        _check_url(value if "://" in value else f"http://{value}", {"http", "https"},
-                   "host:port or http(s)://host:port")
+        url = value if "://" in value else f"http://{value}"
+        if "@" in urlsplit(url).netloc:  # said without echoing them
+            raise ValueError("must not hold credentials: set MINIO_ROOT_USER and "
+                             "MINIO_ROOT_PASSWORD instead")
+        _check_url(url, {"http", "https"}, "host:port or http(s)://host:port")
         return value
 
     @field_validator("minio_bucket")
@@ -391,6 +402,11 @@ class ApiSettings(BaseSettings):
     zkapp_address: str | None = Field(
         default=None, description="Reported by /api/version (deployment-wide zkApp, if any)."
     )
+    image_write_timeout_s: float = Field(
+        default=20.0, gt=0, le=600,
+        description="Seconds an image response waits for a slow client to take the next 64 "
+                    "KiB before it is cut off: a reader at 1 KB/s cannot hold an S3 "
+                    "connection for minutes.")
     image_sweep_interval_s: float = Field(
         default=300.0, gt=0,
         description="How often the API removes images a crash or an outage left without a row.",

@@ -21,5 +21,6 @@ def open_storage(settings: StorageSettings) -> Storage:
             settings.minio_endpoint, settings.minio_root_user,
             settings.minio_root_password.get_secret_value(), settings.minio_bucket,
             region=settings.minio_region, create_bucket=settings.minio_create_bucket,
+            pool_size=settings.minio_pool_size, timeout_s=settings.minio_timeout_s,
         )
     return FilesystemStorage(settings.storage_dir)

@@ -22,14 +22,28 @@ class S3Storage:
     """One bucket; keys as given (`images/<sha256>`), content type stored with the object."""
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *,
-                 region: str | None = None, create_bucket: bool = True) -> None:
+                 region: str | None = None, create_bucket: bool = True, pool_size: int = 32,
+                 timeout_s: float = 10.0) -> None:
         parsed = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         self.endpoint = parsed.netloc
         self.bucket = bucket
         self._create_bucket = create_bucket
         self._client = Minio(self.endpoint, access_key=access_key, secret_key=secret_key,
                              secure=parsed.scheme == "https", region=region)
+        self._pool_size, self._timeout_s = pool_size, timeout_s
         self._bucket_ready = False
+
+    def _ensure_session(self) -> None:
+        """Our own HTTP session, made on first use (inside the event loop): the client's
+        default holds 10 connections, waits 5 minutes per read and retries 5 times, so a
+        frozen S3 hung every request for the whole outage. Here: MINIO_POOL_SIZE connections,
+        MINIO_TIMEOUT_S to connect and between reads, and no retries: the queue retries a
+        stage, and the API answers 503 at once."""
+        if self._client._session is None:  # noqa: SLF001 - the client exposes no getter
+            timeout = aiohttp.ClientTimeout(connect=self._timeout_s, sock_connect=self._timeout_s,
+                                            sock_read=self._timeout_s)
+            self._client.set_session(aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._pool_size), timeout=timeout))
 
     def _error(self, action: str, key: str, error: Exception) -> StorageError:
         if isinstance(error, S3Error):
@@ -41,6 +55,7 @@ class S3Storage:
 
     async def ensure_bucket(self) -> None:
         """Check the bucket once; create it when missing and allowed (MINIO_CREATE_BUCKET)."""
+        self._ensure_session()
         if self._bucket_ready:
             return
         try:
@@ -52,7 +67,7 @@ class S3Storage:
         except S3Error as error:
             if error.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise StorageError(f"S3 bucket {self.bucket!r}: {error.code}") from error
-        except (aiohttp.ClientError, OSError) as error:
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise StorageError(f"S3 at {self.endpoint} unreachable: {type(error).__name__}") from error
         self._bucket_ready = True
 
@@ -61,7 +76,7 @@ class S3Storage:
         try:
             await self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
                                           content_type=content_type)
-        except (S3Error, aiohttp.ClientError, OSError) as error:
+        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
             raise self._error("put", key, error) from error
 
     async def get(self, key: str) -> bytes:
@@ -71,12 +86,12 @@ class S3Storage:
         await self.ensure_bucket()
         try:
             response = await self._client.get_object(self.bucket, key)
-        except (S3Error, aiohttp.ClientError, OSError) as error:
+        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
             raise self._error("get", key, error) from error
         try:
             async for chunk in response.content.iter_chunked(chunk_size):
                 yield chunk
-        except (aiohttp.ClientError, OSError) as error:
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise self._error("get", key, error) from error
         finally:
             response.release()
@@ -89,7 +104,7 @@ class S3Storage:
             if error.code in _MISSING:
                 return None
             raise self._error("stat", key, error) from error
-        except (aiohttp.ClientError, OSError) as error:
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise self._error("stat", key, error) from error
         return ObjectInfo(size=found.size or 0, content_type=found.content_type)
 
@@ -100,7 +115,7 @@ class S3Storage:
         await self.ensure_bucket()
         try:
             await self._client.remove_object(self.bucket, key)
-        except (S3Error, aiohttp.ClientError, OSError) as error:
+        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
             failure = self._error("delete", key, error)
             if not isinstance(failure, ObjectNotFound):
                 raise failure from error

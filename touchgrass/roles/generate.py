@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from touchgrass.errors import ObjectNotFound, PermanentJobError
+from touchgrass.errors import ObjectNotFound, PermanentJobError, StorageError
 from touchgrass.images import Storage, open_storage
 from touchgrass.node.pool import Progress
 from touchgrass.node.prover import ProofRequest, Prover
 from touchgrass.queue.engine import Claimed
-from touchgrass.queue.outcomes import Done, Outcome, Reject
+from touchgrass.queue.outcomes import Done, Outcome, Reject, Retry
 from touchgrass.queue.payloads import GeneratePayload, GenerateResult, read_payload
 from touchgrass.queue.stages import GENERATE
 from touchgrass.queue.worker import Handler
@@ -38,6 +38,10 @@ def make_handler(storage: Storage, prover: Prover, signer: SignerKey) -> Handler
             image = await storage.get(key)
         except ObjectNotFound:
             return Reject(f"image {key} is missing from storage")
+        except StorageError as error:
+            # The storage being down is not the photo's fault: wait, as for the database,
+            # without using an attempt (a long outage must not reject every photo it meets).
+            return Retry(f"storage: {error}", consume_attempt=False)
         digest = hashlib.sha256(image).digest()
         # The bytes were hashed at upload; storage is outside our control, so check again.
         if digest.hex() != sha256_hex:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,10 +191,29 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     response.content_type = stored_type if stored_type in IMAGE_TYPES else "application/octet-stream"
     await response.prepare(request)
     if request.method != "HEAD":  # HEAD: the headers only, the image is not read
-        async for chunk in ctx.storage.stream(key):
-            await response.write(chunk)
+        await _send_image(request, response, ctx.storage.stream(key),
+                          ctx.settings.image_write_timeout_s)
     await response.write_eof()
     return response
+
+
+async def _send_image(request: web.Request, response: web.StreamResponse,
+                      chunks: AsyncIterator[bytes], write_timeout_s: float) -> None:
+    """The image, chunk by chunk, each written within `write_timeout_s`: while a client
+    reads, its response holds a storage connection, so a client too slow to take the next
+    chunk in time is cut off (the connection closed, logged as a client that went away)."""
+    try:
+        async for chunk in chunks:
+            async with asyncio.timeout(write_timeout_s):
+                await response.write(chunk)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.close()
+        raise ConnectionResetError("the client read the image too slowly") from None
+    finally:
+        close = getattr(chunks, "aclose", None)  # the storage connection, freed now
+        if close is not None:
+            await close()
 
 
 async def review_submission(request: web.Request) -> web.Response:
@@ -205,8 +225,17 @@ async def review_submission(request: web.Request) -> web.Response:
     reason = body.get("failureReason")
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("failureReason must be a string", "failureReason")
-    row = await submissions.review(context(request).pool, submission_id, approve=verified,
-                                   reason=reason)
+    try:
+        row = await submissions.review(context(request).pool, submission_id, approve=verified,
+                                       reason=reason)
+    except InvalidInput as refused:
+        if not context(request).settings.legacy_status:
+            raise
+        # The old server named every in-flight status "processing", in refusals too.
+        message = refused.message
+        for status in IN_FLIGHT:
+            message = message.replace(f": {status}", f": {PROCESSING}")
+        raise InvalidInput(message, refused.field) from None
     return respond_json(_shown(request, row["json"]))
 
 
