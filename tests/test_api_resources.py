@@ -312,3 +312,44 @@ async def test_a_json_body_over_the_limit_is_413(api: Api) -> None:
     response = await api.client.post("/api/users", data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
                                      headers={"Content-Type": "application/json"})
     assert response.status == 413
+
+
+# ---------------------------------------------------------------- deletes racing uploads
+
+@pytest.mark.parametrize("deleted", ["challenge", "user"])
+async def test_a_delete_racing_an_upload_leaves_no_image_behind(api: Api, deleted: str) -> None:
+    """The delete begins while an upload holds its transaction open; the upload commits, the
+    delete's cascade takes its row too (the cascade reads the newest data). That row's image
+    must become pending with the rest, and go: before, the delete collected keys with its
+    own snapshot, and such images stayed in storage for good."""
+    import hashlib
+    from uuid import UUID
+
+    from touchgrass import images
+    from touchgrass.images import image_key
+    from touchgrass.store import challenges, submissions, users
+
+    image = uuid.uuid4().bytes * 64
+    sha = hashlib.sha256(image).hexdigest()
+    key = image_key(sha)
+    await api.storage.put(key, image, "image/png")
+    await users.find_or_create(api.pool, WALLET)  # the user exists before the race
+    async with api.pool.acquire() as uploader:
+        upload = uploader.transaction()
+        await upload.start()
+        await submissions.create(uploader, submissions.NewSubmission(
+            sha256_hex=sha, wallet_address=WALLET, signature_json='{"r": "1", "s": "2"}',
+            challenge_id=UUID(api.challenge_id), chain_id=UUID(api.chain_id), storage_key=key,
+            tagline=None, queued=True, correlation_id=None))
+        deleting = asyncio.create_task(
+            challenges.delete(api.pool, UUID(api.challenge_id)) if deleted == "challenge"
+            else users.delete(api.pool, WALLET))
+        await asyncio.sleep(0.5)
+        assert not deleting.done()  # it waits for the upload's locks
+        await upload.commit()
+    pending = await asyncio.wait_for(deleting, 10)
+    assert key in {entry.storage_key for entry in pending}
+    await images.release(api.pool, api.storage, pending)
+    assert not await api.storage.exists(key)
+    assert await api.pool.fetchval("SELECT count(*) FROM submissions") == 0
+    assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0

@@ -64,14 +64,9 @@ WHERE id = $1
 """
 
 # -- name: challenge_delete
-# Cascades to chains, submissions and likes; returns the images to remove after the commit
-# (the CTE's SELECT sees the rows as they were before the delete).
-CHALLENGE_DELETE = f"""
-WITH gone_challenge AS (DELETE FROM challenges WHERE id = $1 RETURNING id),
-gone AS (SELECT storage_key FROM submissions
-         WHERE challenge_id = $1 AND EXISTS (SELECT 1 FROM gone_challenge)),
-{pending_images.PENDING_FROM_DELETE}
-{pending_images.PENDING_RESULT.format(deleted="gone_challenge")}"""
+# Cascades to chains, submissions and likes; each deleted submission's image is recorded as
+# pending by a trigger (store/pending_images.py), to remove after the commit.
+CHALLENGE_DELETE = "DELETE FROM challenges WHERE id = $1 RETURNING id"
 
 # -- name: challenge_deployment_totals (`touchgrass status`)
 CHALLENGE_DEPLOYMENT_TOTALS = """
@@ -177,8 +172,8 @@ async def bump_participants(connection: asyncpg.Connection, challenge_id: UUID) 
 async def delete(executor: Executor, challenge_id: UUID) -> list[pending_images.PendingImage]:
     """Delete the challenge with its chains, submissions and likes; returns their images,
     now pending."""
-    deleted, pending = pending_images.deleted_and_pending(
-        await executor.fetch(CHALLENGE_DELETE, challenge_id))
+    deleted, pending = await pending_images.delete_with_images(executor, CHALLENGE_DELETE,
+                                                               challenge_id)
     if not deleted:
         raise NotFound("Challenge not found")
     return pending

@@ -16,8 +16,7 @@ import asyncpg
 
 from touchgrass.db import Executor
 
-__all__ = ["PENDING_FROM_DELETE", "PENDING_RESULT", "STATEMENTS", "PendingImage", "add",
-           "deleted_and_pending", "lock", "pending_of", "remove", "stale"]
+__all__ = ["STATEMENTS", "PendingImage", "add", "delete_with_images", "lock", "remove", "stale"]
 
 
 class PendingImage(NamedTuple):
@@ -25,23 +24,6 @@ class PendingImage(NamedTuple):
 
     id: UUID
     storage_key: str
-
-
-# The tail of a statement that deletes submissions (`WITH gone AS (DELETE ... RETURNING
-# storage_key)`): records each of their images as pending in the same statement, so the
-# delete and the record commit together.
-PENDING_FROM_DELETE = """
-pending AS (
-    INSERT INTO pending_images (storage_key)
-    SELECT storage_key FROM gone WHERE storage_key IS NOT NULL AND storage_key <> ''
-    RETURNING id, storage_key
-)"""
-# ... and the answer of such a statement: how many rows `deleted` (the CTE naming what was
-# asked to go) lost, with one line per pending image (none: one line of NULLs).
-PENDING_RESULT = """
-SELECT (SELECT count(*) FROM {deleted}) AS deleted, pending.id, pending.storage_key
-FROM (SELECT 1) AS one LEFT JOIN pending ON true
-"""
 
 
 # The advisory-lock space of image keys: the first half of the two-key form, so these locks
@@ -71,21 +53,34 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 
+# -- name: image_pending_of_transaction
+# The entries this transaction made: a deleted submission's image is recorded by the
+# `submissions_image_pending` trigger (migration 0012) for every row a delete removes,
+# cascades from a user or a challenge included, even rows committed after the statement began.
+IMAGE_PENDING_OF_TRANSACTION = """
+SELECT id, storage_key FROM pending_images WHERE created_txid = txid_current()
+"""
+
 STATEMENTS = {
     "image_lock": IMAGE_LOCK,
+    "image_pending_of_transaction": IMAGE_PENDING_OF_TRANSACTION,
     "image_pending_add": IMAGE_PENDING_ADD,
     "image_pending_remove": IMAGE_PENDING_REMOVE,
     "image_pending_stale": IMAGE_PENDING_STALE,
 }
 
 
-def pending_of(rows: list[asyncpg.Record]) -> list[PendingImage]:
-    return [PendingImage(row["id"], row["storage_key"]) for row in rows if row["id"] is not None]
-
-
-def deleted_and_pending(rows: list[asyncpg.Record]) -> tuple[int, list[PendingImage]]:
-    """The answer of a statement that ends in `PENDING_RESULT`."""
-    return (rows[0]["deleted"] if rows else 0), pending_of(rows)
+async def delete_with_images(executor: Executor, statement: str, *args: object
+                             ) -> tuple[int, list[PendingImage]]:
+    """Run a delete statement (RETURNING a line per row it deleted) and read back, in the same
+    transaction, the images it left pending: (rows deleted, images for the caller to settle)."""
+    if isinstance(executor, asyncpg.Pool):
+        async with executor.acquire() as connection:
+            return await delete_with_images(connection, statement, *args)
+    async with executor.transaction():
+        deleted = len(await executor.fetch(statement, *args))
+        rows = await executor.fetch(IMAGE_PENDING_OF_TRANSACTION)
+    return deleted, [PendingImage(row["id"], row["storage_key"]) for row in rows]
 
 
 async def lock(connection: asyncpg.Connection, storage_key: str) -> None:
@@ -105,4 +100,5 @@ async def remove(executor: Executor, pending_id: UUID) -> None:
 async def stale(connection: asyncpg.Connection, *, older_than_s: float,
                 limit: int) -> list[PendingImage]:
     """Locks the returned entries for the caller's transaction."""
-    return pending_of(await connection.fetch(IMAGE_PENDING_STALE, older_than_s, limit))
+    rows = await connection.fetch(IMAGE_PENDING_STALE, older_than_s, limit)
+    return [PendingImage(row["id"], row["storage_key"]) for row in rows]

@@ -144,11 +144,8 @@ WHERE id = $1
 # -- name: submission_delete
 # Deleting the row is what stops its pipeline work: every queue write is fenced on the row,
 # and the publisher re-reads it before sending. Likes go by cascade. Its image is recorded as
-# pending in the same statement (see store/pending_images.py).
-SUBMISSION_DELETE = f"""
-WITH gone AS (DELETE FROM submissions WHERE id = $1 RETURNING storage_key),
-{pending_images.PENDING_FROM_DELETE}
-{pending_images.PENDING_RESULT.format(deleted="gone")}"""
+# pending by a trigger (see store/pending_images.py).
+SUBMISSION_DELETE = "DELETE FROM submissions WHERE id = $1 RETURNING id"
 
 # -- name: submission_image_referenced
 # Images are content-addressed (images/<sha256>) and sha256 is unique, so the image is still
@@ -313,13 +310,15 @@ async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str
     try:
         async with connection.transaction():  # a savepoint in the caller's transaction
             await users.find_or_create(connection, new.wallet_address)
+            # The challenge's row before its chain's: a challenge delete locks the challenge
+            # and then (by cascade) its chains, and one order for both cannot deadlock.
+            await challenges.bump_participants(connection, new.challenge_id)
             position = await chains.take_next_position(connection, new.chain_id)
             row = await connection.fetchrow(
                 SUBMISSION_INSERT, new.sha256_hex, new.wallet_address, new.signature_json,
                 new.challenge_id, new.chain_id, new.storage_key, new.tagline, position, status,
                 new.queued, new.correlation_id,
             )
-            await challenges.bump_participants(connection, new.challenge_id)
             if new.queued:
                 await db.notify(connection, GENERATE.channel)
             if new.announce:
@@ -352,8 +351,8 @@ async def review(pool: asyncpg.Pool, submission_id: UUID, *, approve: bool,
 
 async def delete(executor: Executor, submission_id: UUID) -> list[pending_images.PendingImage]:
     """Delete the row (and its likes); returns its image, now pending, for the caller to settle."""
-    deleted, pending = pending_images.deleted_and_pending(
-        await executor.fetch(SUBMISSION_DELETE, submission_id))
+    deleted, pending = await pending_images.delete_with_images(executor, SUBMISSION_DELETE,
+                                                               submission_id)
     if not deleted:
         raise NotFound("Submission not found")
     return pending

@@ -25,15 +25,9 @@ RETURNING wallet_address, created_at, updated_at, (xmax = 0) AS created
 """
 
 # -- name: user_delete
-# Cascades to the user's submissions and likes (foreign keys). `gone` reads the submissions
-# as they were before the statement (one snapshot), so it sees the rows the cascade deletes;
-# their images are recorded as pending in the same statement (see store/pending_images.py).
-USER_DELETE = f"""
-WITH gone_user AS (DELETE FROM users WHERE wallet_address = $1 RETURNING wallet_address),
-gone AS (SELECT storage_key FROM submissions
-         WHERE wallet_address = $1 AND EXISTS (SELECT 1 FROM gone_user)),
-{pending_images.PENDING_FROM_DELETE}
-{pending_images.PENDING_RESULT.format(deleted="gone_user")}"""
+# Cascades to the user's submissions and likes (foreign keys); each deleted submission's
+# image is recorded as pending by a trigger (store/pending_images.py).
+USER_DELETE = "DELETE FROM users WHERE wallet_address = $1 RETURNING wallet_address"
 
 STATEMENTS = {"user_get": USER_GET, "user_find_or_create": USER_FIND_OR_CREATE,
               "user_delete": USER_DELETE}
@@ -54,7 +48,8 @@ async def find_or_create(executor: Executor, wallet_address: str) -> tuple[dict[
 
 async def delete(executor: Executor, wallet_address: str) -> list[pending_images.PendingImage]:
     """Delete the user and everything of theirs; returns their images, now pending."""
-    deleted, pending = pending_images.deleted_and_pending(await executor.fetch(USER_DELETE, wallet_address))
+    deleted, pending = await pending_images.delete_with_images(executor, USER_DELETE,
+                                                               wallet_address)
     if not deleted:
         raise NotFound("User not found")
     return pending
