@@ -353,3 +353,33 @@ async def test_a_delete_racing_an_upload_leaves_no_image_behind(api: Api, delete
     assert not await api.storage.exists(key)
     assert await api.pool.fetchval("SELECT count(*) FROM submissions") == 0
     assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
+
+
+async def delete_soon(api: Api, target: str) -> int:
+    await asyncio.sleep(0.01)  # amid the uploads
+    return (await api.client.delete(target, headers=ADMIN)).status
+
+
+@pytest.mark.parametrize("deleted", ["challenge", "user"])
+async def test_twelve_rounds_of_deletes_racing_twelve_uploads(api: Api, deleted: str) -> None:
+    """The bounded rerun: each round, twelve uploads and a delete of their challenge (or of
+    their user) at once. No answer is a 500, and after one sweep every stored image has its
+    row (the race once left 36 images without one, and a challenge delete could deadlock)."""
+    from tests.support.api import stored_keys
+    from touchgrass import images
+
+    answers: list[int] = []
+    for _ in range(12):
+        api.challenge_id, api.chain_id = await api.make_challenge()
+        uploads = [api.upload(uuid.uuid4().bytes * 16) for _ in range(12)]
+        target = (f"/api/challenges/{api.challenge_id}" if deleted == "challenge"
+                  else f"/api/users/{WALLET}")
+
+        results = await asyncio.gather(*uploads, delete_soon(api, target))
+        answers += [r if isinstance(r, int) else r.status for r in results]
+    assert 500 not in answers and 503 not in answers, answers
+    await images.sweep(api.pool, api.storage, older_than_s=0)
+    rows = {row["storage_key"] for row in await api.pool.fetch(
+        "SELECT storage_key FROM submissions")}
+    assert await stored_keys(api.storage) <= rows
+    assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
