@@ -466,3 +466,19 @@ def test_a_bad_database_port_stops_every_command_with_one_line(command: list[str
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DATABASE_URL is invalid: has a port that is not" in lines[0]
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_the_sweep_removes_temporary_files_a_failed_write_left(api: Api) -> None:
+    """A folder made read-only mid-write cannot unlink its temp file either: once it is
+    writable again, the sweep removes such files (they hold image bytes no row refers to),
+    and leaves a young one, which may be a write in progress."""
+    import os
+
+    api.storage.root.mkdir(parents=True, exist_ok=True)
+    old, young = api.storage.root / "images" / ".tmp-old", api.storage.root / ".tmp-young"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(b"image bytes")
+    young.write_bytes(b"image bytes")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    await image_sync.sweep(api.pool, api.storage, older_than_s=600)
+    assert not old.exists() and young.exists()

@@ -10,7 +10,7 @@ import time
 import asyncpg
 import pytest
 
-from tests.support.api import OTHER_WALLET, image_bytes
+from tests.support.api import OTHER_WALLET, image_bytes, stored_keys
 
 pytestmark = pytest.mark.anyio
 
@@ -79,3 +79,14 @@ async def test_slow_image_readers_cannot_take_the_storage_pool(make_api) -> None
     finally:
         for reader in readers:
             reader.close()
+
+
+async def test_health_says_so_when_the_bucket_refuses_writes(make_api) -> None:
+    """A bucket the API may only read looked healthy while every upload failed."""
+    api = await make_api(storage="s3-read-only")
+    health = await api.client.get("/health")
+    assert health.status == 503
+    assert "refuses writes: AccessDenied" in (await health.json())["checks"]["storage"]
+    writable = await make_api(storage="s3")
+    assert (await writable.client.get("/health")).status == 200
+    assert not {key for key in await stored_keys(writable.storage) if key.startswith("health/")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -96,6 +97,23 @@ class FilesystemStorage:
         except OSError as error:
             raise StorageError(f"storage folder {self.root}: {error.strerror}") from error
 
+
+    async def remove_stale_temporary(self, older_than_s: float) -> int:
+        """Remove temp files a failed write could not (a folder made read-only mid-write
+        cannot unlink them either): they hold image bytes no row refers to. Young ones may be
+        writes in progress and stay. Returns how many went."""
+        def remove() -> int:
+            if not self.root.is_dir():
+                return 0
+            cutoff = time.time() - older_than_s
+            removed = 0
+            for temp in self.root.rglob(".tmp-*"):
+                with contextlib.suppress(OSError):
+                    if temp.is_file() and temp.stat().st_mtime < cutoff:
+                        temp.unlink()
+                        removed += 1
+            return removed
+        return await anyio.to_thread.run_sync(remove)
 
     async def close(self) -> None:
         """Nothing to release."""

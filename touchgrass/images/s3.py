@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from touchgrass.images.base import ObjectInfo
 __all__ = ["S3Storage"]
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"}
+# Where `check` writes (and removes at once) its probe: outside images/, which the sweep owns.
+HEALTH_PREFIX = "health/probe-"
 
 
 class S3Storage:
@@ -121,8 +124,18 @@ class S3Storage:
                 raise failure from error
 
     async def check(self) -> None:
+        """The bucket exists, and it takes a write: a read-only bucket (a policy, a full
+        disk, a read-only key) would otherwise look healthy while every upload fails."""
         self._bucket_ready = False
         await self.ensure_bucket()
+        probe = f"{HEALTH_PREFIX}{uuid.uuid4().hex}"
+        try:
+            await self._client.put_object(self.bucket, probe, io.BytesIO(b""), 0)
+        except S3Error as error:
+            raise StorageError(f"S3 bucket {self.bucket!r} refuses writes: {error.code}") from error
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise self._error("put", probe, error) from error
+        await self.delete(probe)
 
     async def close(self) -> None:
         await self._client.close_session()

@@ -15,8 +15,10 @@ Three rules do it (the SQL is in store/pending_images.py):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,12 +95,30 @@ async def _settle(connection: asyncpg.Connection, storage: Storage, entry: Pendi
     return removed
 
 
+# Settles at once in this process (release); the sweep is one more.
+SETTLE_CONCURRENCY = 2
+_SETTLING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
+
+
+def _settle_slots() -> asyncio.Semaphore:
+    """This event loop's settle slots (a semaphore belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _SETTLING:
+        _SETTLING[loop] = asyncio.Semaphore(SETTLE_CONCURRENCY)
+    return _SETTLING[loop]
+
+
 async def release(pool: asyncpg.Pool, storage: Storage, entries: Iterable[PendingImage]) -> None:
     """Settle the images of rows just deleted. Best effort: the rows are gone already, so a
     storage failure is logged and left to the sweep (the entry stays), never answered."""
     for entry in entries:
         try:
-            async with pool.acquire() as connection, connection.transaction():
+            # A settle holds a database connection while storage answers (the image's lock
+            # lives in its transaction): a few at a time, so deletes during a storage outage
+            # cannot take the whole pool from the routes that need only the database.
+            async with _settle_slots(), pool.acquire() as connection, \
+                    connection.transaction():
                 await _settle(connection, storage, entry)
         except StorageError as error:
             log.warning("storage", "could not remove %s (the sweep retries): %s",
@@ -119,4 +139,7 @@ async def sweep(pool: asyncpg.Pool, storage: Storage, *, older_than_s: float = S
             break
     if deleted:
         log.info("sweep", "removed %d image(s) no row refers to", deleted, removed=deleted)
+    leftovers = getattr(storage, "remove_stale_temporary", None)
+    if leftovers is not None and (temporary := await leftovers(older_than_s)):
+        log.info("sweep", "removed %d temporary file(s) of failed writes", temporary)
     return deleted
