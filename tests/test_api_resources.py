@@ -383,3 +383,21 @@ async def test_twelve_rounds_of_deletes_racing_twelve_uploads(api: Api, deleted:
         "SELECT storage_key FROM submissions")}
     assert await stored_keys(api.storage) <= rows
     assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
+
+
+async def test_metrics_can_be_kept_off_the_public_port(make_api, monkeypatch) -> None:
+    """API_METRICS: public (as before), off, or a port of its own (then 404 here too)."""
+    from touchgrass.errors import ConfigError
+    from touchgrass.settings import ApiSettings, load
+
+    public = await make_api()
+    assert (await public.client.get("/metrics")).status == 200
+    for place in ("off", "9464"):
+        kept = await make_api(api_metrics=place)
+        response = await kept.client.get("/metrics")
+        assert response.status == 404
+        assert (await response.json())["error"]["message"] == "Cannot GET /metrics"
+    assert ApiSettings(admin_password="x" * 16, api_metrics="9464").metrics_port == 9464
+    monkeypatch.setenv("API_METRICS", "sometimes")
+    with pytest.raises(ConfigError, match="API_METRICS is invalid: must be public, off or"):
+        load(ApiSettings, admin_password="x" * 16)

@@ -402,6 +402,11 @@ class ApiSettings(BaseSettings):
     zkapp_address: str | None = Field(
         default=None, description="Reported by /api/version (deployment-wide zkApp, if any)."
     )
+    api_metrics: str = Field(
+        default="public",
+        description="Where the API serves Prometheus /metrics: `public` (on its own port, as "
+                    "before), `off`, or a port number (only there, e.g. one a firewall keeps "
+                    "internal; /metrics on the API's port is then 404).")
     image_write_timeout_s: float = Field(
         default=20.0, gt=0, le=600,
         description="Seconds an image response waits for a slow client to take the next 64 "
@@ -428,6 +433,19 @@ class ApiSettings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origin.split(",") if origin.strip()]
+
+    @field_validator("api_metrics")
+    @classmethod
+    def _metrics_place(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in {"public", "off"} or (value.isdigit() and 1 <= int(value) <= 65535):
+            return value
+        raise ValueError("must be public, off or a port number")
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The separate port /metrics is served on, when API_METRICS names one."""
+        return int(self.api_metrics) if self.api_metrics.isdigit() else None
 
 
 def _default_circuit_cache() -> Path:

@@ -7,12 +7,13 @@ import asyncio
 import asyncpg
 from aiohttp import web
 
-from touchgrass import db, images, logs, migrations
+from touchgrass import db, images, logs, metrics, migrations
 from touchgrass.api.context import CONTEXT, ApiContext
+from touchgrass.api.handlers import meta
 from touchgrass.api.middleware import decorate_response, edge, errors
 from touchgrass.api.routes import add_routes
 from touchgrass.api.server import ApiRunner
-from touchgrass.errors import StorageError
+from touchgrass.errors import PortTaken, StorageError
 from touchgrass.images import open_storage
 from touchgrass.settings import ApiSettings, DatabaseSettings, SignerSettings, StorageSettings
 
@@ -70,6 +71,20 @@ async def _sweep_images(ctx: ApiContext) -> None:
         await asyncio.sleep(interval)
 
 
+# How often the queue and chain gauges are read from the database when /metrics is served on
+# a port of its own (no request to refresh them at scrape time there).
+METRICS_REFRESH_S = 15.0
+
+
+async def _refresh_counts(ctx: ApiContext) -> None:
+    while True:
+        try:
+            await meta.refresh_counts(ctx.pool)
+        except Exception as error:  # the database being down shows in /health, not here
+            log.warning("metrics", "queue counts not refreshed: %s", type(error).__name__)
+        await asyncio.sleep(METRICS_REFRESH_S)
+
+
 async def serve(ctx: ApiContext, host: str, port: int, stop: asyncio.Event,
                 *, shutdown_timeout_s: float = 10.0) -> None:
     """Serve until `stop`; then stop accepting and give in-flight requests time to finish."""
@@ -79,11 +94,22 @@ async def serve(ctx: ApiContext, host: str, port: int, stop: asyncio.Event,
     await site.start()
     log.info("start", "API listening on http://%s:%d", host, port)
     sweeper = asyncio.create_task(_sweep_images(ctx))
+    counts = None
+    if ctx.settings.metrics_port is not None:  # API_METRICS=<port>: only there
+        try:
+            metrics.serve(ctx.settings.metrics_port)
+        except OSError:
+            raise PortTaken(f"API_METRICS names port {ctx.settings.metrics_port}, which is "
+                            "taken (another program listens on it)") from None
+        log.info("metrics", "Prometheus metrics on port %d only", ctx.settings.metrics_port)
+        counts = asyncio.create_task(_refresh_counts(ctx))
     try:
         await stop.wait()
     finally:
         log.info("stop", "API stopping")
         sweeper.cancel()
+        if counts is not None:
+            counts.cancel()
         await runner.cleanup()
         await ctx.pool.close()
         await ctx.storage.close()

@@ -7,6 +7,7 @@ import html
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -95,13 +96,20 @@ text-align:left;vertical-align:top}}code{{font-size:.95em}}</style></head>
     return web.Response(text=page, content_type="text/html")
 
 
+async def refresh_counts(pool: Any) -> None:
+    """The queue and chain gauges, from the database as it is now."""
+    await views.export_counts(pool, list(STAGES.values()))
+    metrics.set_counts(metrics.CHAIN_STATUS, (await receipts.chain_totals(pool)).items())
+
+
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus metrics: the API's requests, and the queue and chain as the database has
     them now (so one scrape of the API sees the whole pipeline; a role's own port adds its
-    outcomes, durations and provers)."""
-    pool = context(request).pool
-    await views.export_counts(pool, list(STAGES.values()))
-    metrics.set_counts(metrics.CHAIN_STATUS, (await receipts.chain_totals(pool)).items())
+    outcomes, durations and provers). API_METRICS=off or a port: not here (404)."""
+    ctx = context(request)
+    if ctx.settings.api_metrics != "public":
+        raise web.HTTPNotFound()
+    await refresh_counts(ctx.pool)
     body, content_type = metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
