@@ -269,6 +269,33 @@ async def test_an_old_record_verifies_through_a_10_block_archive_window(world) -
     assert not missing.verified and "holds no record" in details(missing)
 
 
+async def test_a_search_from_the_tip_starts_small_and_grows(world) -> None:
+    """Most checks are of recent photos: the first window is 64 blocks, then fourfold, up to
+    the archive's range (100 here)."""
+    blocks = {h: [Update(f"5Jtx{h}", [(hashlib.sha256(str(h).encode()).digest(), SIGNER)])]
+              for h in range(1, 302, 10)}
+    await world.record(blocks)
+    world.node.archive_window = 100
+    wide = ArchiveReading(window=100, lag_retries=0)
+
+    async def ranges(digest: bytes) -> list[tuple[int, int]]:
+        world.node.archive_asked.clear()
+        chain, store = ChainClient(world.node.url), ArchiveClient(world.node.archive_url)
+        try:
+            report = await check_receipt(digest, Pointer(ZKAPP, "--zkapp"), node=chain,
+                                         archive=store, math=ChecksMath(world.checks),
+                                         anchors=ANCHORS, reading=wide)
+        finally:
+            await chain.close()
+            await store.close()
+        assert report.verified, details(report)
+        return [(a["from"], a["to"]) for a in world.node.archive_asked]
+
+    assert await ranges(hashlib.sha256(b"291").digest()) == [(238, 302)]
+    assert await ranges(hashlib.sha256(b"1").digest()) == [(238, 302), (138, 238), (38, 138),
+                                                           (1, 38)]
+
+
 async def test_an_archive_a_block_behind_or_ahead_of_the_node_still_verifies(world) -> None:
     blocks = {h: [Update(f"5Jtx{h}", [(hashlib.sha256(str(h).encode()).digest(), SIGNER)])]
               for h in range(10, 15)}

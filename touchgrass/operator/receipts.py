@@ -49,6 +49,9 @@ POINTER_CHECK = "pointer"
 # The one authorization under which the contract's `verifyAndStore` records: its proof.
 PROOF_AUTHORIZED = "Proof"
 
+# The first window of a search without a block height: most checks are of recent photos.
+FIRST_WINDOW = 64
+
 # One block's actions, as ChainMath folds them: account updates, each a list of actions, each
 # a list of fields as decimal strings.
 BlockActions = list[list[list[str]]]
@@ -274,7 +277,7 @@ async def _blocks_from_record(archive: ArchiveClient, address: str, digest: byte
     (empty: no record), and how many records were read.
 
     With a block height (a pointer's), the windows from it onward; otherwise windows backwards
-    from the tip until the record, or the zkApp's first action, is found. Each window is at
+    from the tip, growing, until the record, or the zkApp's first action, is found. Each window is at
     most the archive's range wide: a real archive refuses a wider one, and reads only its last
     range when asked without one."""
     if pointer.block_height is not None and 0 < pointer.block_height <= tip:
@@ -286,9 +289,12 @@ async def _blocks_from_record(archive: ArchiveClient, address: str, digest: byte
         if first is not None:
             return blocks[first:], _count(blocks)
         # not where the pointer said: look everywhere
-    blocks, top = [], tip + 1
+    # Backwards from the tip in windows that grow fourfold up to the archive's range: a
+    # recent record costs a small read, an old one at most about twice the blocks after it.
+    blocks, top, step = [], tip + 1, min(window, FIRST_WINDOW)
     while top > 1:
-        low = max(1, top - window)
+        low = max(1, top - step)
+        step = min(window, step * 4)
         found = await archive.actions(address, from_height=low, to_height=top)
         blocks = found + blocks
         last = next((i for i in range(len(found) - 1, -1, -1)
