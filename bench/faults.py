@@ -1,12 +1,15 @@
 """Fault benchmark: `touchgrass api` while its database is killed or hangs, this code against
 a baseline revision, each a real process on a private PostgreSQL (tests/support).
 
-    python bench/faults.py [--rounds 3] [--baseline REV]
+    python bench/faults.py [--rounds 3] [--baseline REV] [--only parts]
 
 Killed: six clients upload 50 KB photos without pause; after 1.5 s the database and every
 backend get SIGKILL; 2 s later the clients stop, the database restarts, and after 8 s the
 stored objects are compared with the rows: orphaned images (an object no row refers to) and
 rows without their image, with the answers the clients got.
+
+Parts: one client sends a form of 40,000 empty parts under one name (2 MiB, under the form
+cap) while `/health` is asked every 0.2 s: the slowest `/health` answer, and the form's.
 
 Hung: the database's processes get SIGSTOP; `/health`, a list and a page are asked at once;
 how long each takes to answer, and with what (a 60 s client timeout).
@@ -154,10 +157,55 @@ async def hung(source: Path) -> str:
         server.cleanup()
 
 
+async def parts(source: Path) -> str:
+    server, _ = await _database()
+    api, _ = start_api(source, server.url())
+    try:
+        await api.ready()
+        part = b'--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n'
+        body = part * 40_000 + b"--XX--\r\n"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            done = asyncio.Event()
+            health: list[float] = []
+
+            async def poll() -> None:
+                while not done.is_set():
+                    started = time.monotonic()
+                    async with session.get(api.base + "/health") as response:
+                        await response.read()
+                    health.append(time.monotonic() - started)
+                    await asyncio.sleep(0.2)
+
+            async def send() -> str:
+                started = time.monotonic()
+                try:
+                    async with session.post(
+                            api.base + "/api/submissions", data=body,
+                            headers={"Content-Type": "multipart/form-data; boundary=XX"}
+                    ) as response:
+                        outcome = str(response.status)
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    outcome = type(error).__name__
+                finally:
+                    done.set()
+                return f"form {outcome} in {time.monotonic() - started:.2f} s"
+
+            poller = asyncio.create_task(poll())
+            await asyncio.sleep(0.5)
+            answer = await send()
+            await poller
+        return (f"{answer}; /health slowest {max(health):.2f} s, median "
+                f"{sorted(health)[len(health) // 2]:.3f} s ({len(health)} asks)")
+    finally:
+        api.stop()
+        server.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE)
+    parser.add_argument("--only", choices=["parts"], help="run only this scenario")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="touchgrass-baseline-") as folder:
         baseline = Path(folder) / "baseline"
@@ -165,6 +213,10 @@ def main() -> None:
                        cwd=REPO, check=True, capture_output=True)
         try:
             sides = {f"baseline {args.baseline}": baseline, "this code": REPO}
+            for name, source in sides.items():
+                print(f"parts  {name}: {asyncio.run(parts(source))}", flush=True)
+            if args.only == "parts":
+                return
             for name, source in sides.items():
                 print(f"hung   {name}: {asyncio.run(hung(source))}", flush=True)
             for round_number in range(1, args.rounds + 1):
