@@ -34,10 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.support.daemon_standin import DEFAULT_TOKEN, StandinNode  # noqa: E402
+from tests.support.factories import mina_address as _address  # noqa: E402
 from touchgrass.chain.archive import ArchiveClient  # noqa: E402
 from touchgrass.chain.client import ChainClient  # noqa: E402
 from touchgrass.chain.records import EMPTY_ACTION_STATE, receipt_fields  # noqa: E402
-from touchgrass.mina import decode_address, encode_address, is_valid_address  # noqa: E402
+from touchgrass.mina import decode_address  # noqa: E402
 from touchgrass.node import ops  # noqa: E402
 from touchgrass.node.checks import ChecksProcess, open_checks  # noqa: E402
 from touchgrass.node.keys import known_keys  # noqa: E402
@@ -46,13 +47,6 @@ from touchgrass.operator.trust import TrustAnchors, contract_permissions  # noqa
 from touchgrass.operator.verify import ChecksMath  # noqa: E402
 from touchgrass.settings import ProverSettings  # noqa: E402
 from touchgrass.signatures import generate_private_key  # noqa: E402
-
-
-def _address() -> str:
-    while True:
-        candidate = encode_address(secrets.randbelow(2**254), secrets.randbelow(2))
-        if is_valid_address(candidate):
-            return candidate
 
 
 def _digest(i: int) -> bytes:

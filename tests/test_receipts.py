@@ -13,7 +13,6 @@ archive a block behind or ahead of the node, and with two identical receipts in 
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,10 +22,11 @@ from typing import Any
 import pytest
 
 from tests.support.daemon_standin import DEFAULT_TOKEN, StandinNode
+from tests.support.factories import mina_address as address
 from touchgrass.chain.archive import ArchiveClient
 from touchgrass.chain.client import ChainClient
 from touchgrass.chain.records import EMPTY_ACTION_STATE, receipt_fields
-from touchgrass.mina import decode_address, encode_address, is_valid_address
+from touchgrass.mina import decode_address
 from touchgrass.node import ops
 from touchgrass.node.checks import ChecksProcess, open_checks
 from touchgrass.node.keys import known_keys
@@ -37,13 +37,6 @@ from touchgrass.settings import ProverSettings
 from touchgrass.signatures import generate_private_key
 
 pytestmark = pytest.mark.anyio
-
-
-def address() -> str:
-    while True:
-        candidate = encode_address(secrets.randbelow(2**254), secrets.randbelow(2))
-        if is_valid_address(candidate):
-            return candidate
 
 
 ZKAPP, OPERATOR, STRANGER = address(), address(), address()

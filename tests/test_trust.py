@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.support.factories import mina_address as address
 from touchgrass.errors import ConfigError
-from touchgrass.mina import _b58encode, _checksum, encode_address, is_valid_address
+from touchgrass.mina import _b58encode, _checksum
 from touchgrass.node import ops
 from touchgrass.node.checks import open_checks
 from touchgrass.operator.trust import TrustAnchors, read_trust, resolve_anchors, sign
@@ -31,13 +32,6 @@ def mina_private_key() -> str:
     payload = bytes([0x5A, 0x01]) + (secrets.randbelow(PALLAS_SCALAR_ORDER - 1) + 1).to_bytes(
         32, "little")
     return _b58encode(payload + _checksum(payload))
-
-
-def address() -> str:
-    while True:
-        candidate = encode_address(secrets.randbelow(2**254), secrets.randbelow(2))
-        if is_valid_address(candidate):
-            return candidate
 
 
 @pytest.fixture

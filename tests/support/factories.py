@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from uuid import UUID
 
 import asyncpg
 
+from touchgrass import mina
 from touchgrass.images import FilesystemStorage, image_key
 from touchgrass.signatures import public_key_of, sign
 
@@ -67,3 +69,11 @@ async def queue_submissions(
         await connection.execute("SELECT pg_notify($1, '')", channel)
     order = {sha: i for i, sha in enumerate(hashes)}
     return sorted((dict(r) for r in rows), key=lambda r: order[r["sha256_hash"]])
+
+
+def mina_address() -> str:
+    """A random valid Mina address (a point on Pallas), for a zkApp or an operator."""
+    while True:
+        candidate = mina.encode_address(secrets.randbelow(2**254), secrets.randbelow(2))
+        if mina.is_valid_address(candidate):
+            return candidate

@@ -22,7 +22,7 @@ The checks, each a `Check`; the decisive ones must all hold:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
@@ -129,7 +129,6 @@ class _Found:
     check: Check
     record: Record | None = None
     lagging: bool = False  # the archive and the node disagree on height: worth a look again
-    checks: list[Check] = field(default_factory=list)
 
 
 async def check_receipt(digest: bytes, pointer: Pointer, *, node: ChainClient,
@@ -165,7 +164,7 @@ async def check_receipt(digest: bytes, pointer: Pointer, *, node: ChainClient,
         return Report(checks)
     trusted = anchors.signer(contract.curve, record.signer_x, record.signer_y)
     key = f"{contract.curve} key {record.signer_x:064x},{record.signer_y:064x}"
-    short = f"{contract.curve} key {record.signer_x:064x}"[:len(contract.curve) + 21] + "…"
+    short = f"{contract.curve} key {record.signer_x:064x}"[:-48] + "…"  # x's first 16 hex
     checks.append(_decisive(SIGNER_CHECK, trusted is not None, f"signed by the trusted {short}"
                             if trusted else f"the record's signer ({key}) is none of the "
                             "trusted signer keys: anyone can sign a photo with a key of their "
@@ -205,7 +204,7 @@ async def _action_record(digest: bytes, pointer: Pointer, account: ZkappAccount,
         try:
             found = await _read_record(digest, pointer, account, node, archive, math, reading)
         except ChainError as error:
-            return _Found(_decisive(RECORD_CHECK, False, f"cannot read the archive: {error}"))
+            return _Found(_decisive(RECORD_CHECK, False, f"cannot read the record: {error}"))
         if found.record is not None or not found.lagging or attempt == reading.lag_retries:
             return found
         await anyio.sleep(reading.lag_wait_s)  # the archive catches up block by block

@@ -80,7 +80,7 @@ async def delete_with_images(executor: Executor, statement: str, *args: object
     async with executor.transaction():
         deleted = len(await executor.fetch(statement, *args))
         rows = await executor.fetch(IMAGE_PENDING_OF_TRANSACTION)
-    return deleted, [PendingImage(row["id"], row["storage_key"]) for row in rows]
+    return deleted, _entries(rows)
 
 
 async def lock(connection: asyncpg.Connection, storage_key: str) -> None:
@@ -100,5 +100,8 @@ async def remove(executor: Executor, pending_id: UUID) -> None:
 async def stale(connection: asyncpg.Connection, *, older_than_s: float,
                 limit: int) -> list[PendingImage]:
     """Locks the returned entries for the caller's transaction."""
-    rows = await connection.fetch(IMAGE_PENDING_STALE, older_than_s, limit)
+    return _entries(await connection.fetch(IMAGE_PENDING_STALE, older_than_s, limit))
+
+
+def _entries(rows: list[asyncpg.Record]) -> list[PendingImage]:
     return [PendingImage(row["id"], row["storage_key"]) for row in rows]
