@@ -78,8 +78,12 @@ def test_api_process_with_the_client_commands(database_url: str, tmp_path: Path,
         submission = json.loads(uploaded.stdout)
         assert submission["status"] == "proof_generation" and submission["tagline"] == "hello"
         again = touchgrass("upload", str(photo), "--chain", chains[0]["id"], "--wallet", WALLET,
-                           env=upload_env)
-        assert again.returncode == 1 and "Image already submitted" in again.stderr
+                           "--tagline", "hello", env=upload_env)  # a retry: the same row back
+        assert again.returncode == 0 and json.loads(again.stdout)["id"] == submission["id"]
+        assert "received before" in again.stderr
+        duplicate = touchgrass("upload", str(photo), "--chain", chains[0]["id"], "--wallet",
+                               WALLET, env=upload_env)
+        assert duplicate.returncode == 1 and "Image already submitted" in duplicate.stderr
         no_key = touchgrass("upload", str(photo), "--chain", chains[0]["id"], "--wallet", WALLET,
                             env=env)
         assert no_key.returncode == 2 and "TOUCHGRASS_SIGNER_KEY" in no_key.stderr

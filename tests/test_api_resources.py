@@ -286,7 +286,7 @@ async def test_openapi_documents_every_registered_route(api: Api) -> None:
                   for method in operations}
     assert registered == documented
     upload = document["paths"]["/api/submissions"]["post"]
-    assert set(upload["responses"]) == {"201", "400", "404", "408", "409", "413", "415", "503"}
+    assert set(upload["responses"]) == {"200", "201", "400", "404", "408", "409", "413", "415", "503"}
     assert "Retry-After" in upload["responses"]["503"]["headers"]
     assert upload["requestBody"]["content"]["multipart/form-data"]["encoding"]["image"][
         "contentType"].count("image/") == 11

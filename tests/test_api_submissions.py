@@ -240,10 +240,37 @@ async def test_twenty_concurrent_uploads_get_positions_one_to_twenty(api: Api) -
 
 async def test_the_same_image_twice_at_once_stores_one_row(api: Api) -> None:
     image = image_bytes()
-    responses = await asyncio.gather(api.upload(image), api.upload(image))
+    responses = await asyncio.gather(api.upload(image), api.upload(image, wallet=OTHER_WALLET))
     assert sorted(r.status for r in responses) == [201, 409]
     assert await api.pool.fetchval("SELECT count(*) FROM submissions") == 1
     assert await api.storage.exists(f"images/{hashlib.sha256(image).hexdigest()}")
+
+
+async def test_the_same_upload_twice_at_once_answers_both_with_one_row(api: Api) -> None:
+    image = image_bytes()
+    responses = await asyncio.gather(api.upload(image), api.upload(image))
+    assert sorted(r.status for r in responses) == [200, 201]
+    assert len({(await r.json())["id"] for r in responses}) == 1
+    assert await api.pool.fetchval("SELECT count(*) FROM submissions") == 1
+
+
+async def test_a_retried_upload_gets_its_row_back_and_writes_nothing(api: Api) -> None:
+    """An upload can commit and still be answered 503 (the database hung after the commit):
+    the client's retry, the same form again, gets the row it made, not a 409."""
+    image = image_bytes()
+    first = await api.upload(image, override={"tagline": "hi"})
+    assert first.status == 201
+    created = await first.json()
+    await api.remember()
+    retried = await api.upload(image, override={"tagline": "hi"})
+    assert retried.status == 200
+    assert await retried.json() == created
+    await api.assert_untouched()
+    # The same bytes in any other upload are a duplicate, as before.
+    await refused(api, await api.upload(image, override={"tagline": "another"}), 409,
+                  "Image already submitted", None)
+    await refused(api, await api.upload(image), 409, "Image already submitted", None)
+    await api.assert_untouched()
 
 
 async def test_a_failed_insert_leaves_no_object(api: Api, monkeypatch) -> None:

@@ -85,7 +85,8 @@ ROUTES: list[Route] = [
     # submissions
     Route("POST", "/api/submissions", submissions.create_submission,
           "Upload a signed photo; queues its proof", "submissions",
-          {201: "Submission", 400: E, 404: E, 409: E, 413: E, 415: E}, body="multipart"),
+          {200: "Submission", 201: "Submission", 400: E, 404: E, 409: E, 413: E, 415: E},
+          body="multipart"),
     Route("GET", "/api/submissions", submissions.list_submissions,
           "Submissions, newest first, exact-match filters", "submissions",
           {200: "Submission[]", 400: E}, query=("walletAddress", "chainId", "challengeId", "status"),

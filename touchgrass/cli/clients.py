@@ -12,7 +12,7 @@ import typer
 
 from touchgrass.cli import console
 from touchgrass.cli.app import app
-from touchgrass.cli.console import fail, out, run
+from touchgrass.cli.console import err, fail, out, run
 
 keys_app = typer.Typer(help="Signer keys for the camera clients (and `touchgrass upload`).",
                        no_args_is_help=True, rich_markup_mode="markdown")
@@ -84,6 +84,8 @@ def upload(
     answer = run(work)
     if not answer.ok:
         fail(f"upload refused ({answer.status}): {answer.error_message}", 1)
+    if answer.status == 200:
+        err.print("this same upload was received before: its submission follows")
     out.print_json(json.dumps(answer.body))
 
 

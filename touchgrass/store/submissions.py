@@ -28,7 +28,7 @@ from touchgrass.queue.stages import GENERATE, PUBLISH
 from touchgrass.statuses import IN_FLIGHT, SubmissionStatus
 from touchgrass.store import chains, challenges, keyset, notifications, pending_images, users
 
-__all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "create", "delete", "exists",
+__all__ = ["ListFilters", "NewSubmission", "ResubmitResult", "create", "delete", "earlier_upload",
            "find_by_sha256", "get", "image_referenced", "page", "page_end", "resubmit", "review",
            "status_totals"]
 
@@ -108,8 +108,17 @@ _PAGE_FILTERS = {
     "status": "s.status = $?",                   # submissions_list_by_status
 }
 
-# -- name: submission_exists (the unique sha256 index)
-SUBMISSION_EXISTS = "SELECT EXISTS (SELECT 1 FROM submissions WHERE sha256_hash = $1)"
+# -- name: submission_earlier_upload (the unique sha256 index)
+# Step 12 of the upload: the row these bytes already have, and whether it was made by this
+# very upload (same chain, wallet, signature and caption). An upload can commit and still be
+# answered 503 (the database hung after the commit); the client's retry then gets its row
+# back instead of a 409. Anything else with the same bytes is a duplicate.
+SUBMISSION_EARLIER_UPLOAD = f"""
+SELECT s.chain_id = $2 AND s.wallet_address = $3 AND s.signature = $4
+       AND s.tagline IS NOT DISTINCT FROM $5 AS same_upload,
+       {SUBMISSION_JSON} AS json
+FROM submissions s WHERE s.sha256_hash = $1
+"""
 
 # -- name: submission_insert
 # Inside the upload transaction, after the chain row lock gave the position. queued_at is
@@ -217,7 +226,7 @@ STATEMENTS = {
     "submission_get": SUBMISSION_GET,
     "submission_page": SUBMISSION_PAGE,
     "submission_page_end": SUBMISSION_PAGE_END,
-    "submission_exists": SUBMISSION_EXISTS,
+    "submission_earlier_upload": SUBMISSION_EARLIER_UPLOAD,
     "submission_insert": SUBMISSION_INSERT,
     "submission_lock": SUBMISSION_LOCK,
     "submission_approve": SUBMISSION_APPROVE,
@@ -282,8 +291,6 @@ async def page_end(executor: Executor, filters: ListFilters, *, after: keyset.Ke
     return None if row is None else keyset.key_of(row)
 
 
-async def exists(executor: Executor, sha256_hex: str) -> bool:
-    return bool(await executor.fetchval(SUBMISSION_EXISTS, sha256_hex))
 
 
 @dataclass(frozen=True)
@@ -298,6 +305,18 @@ class NewSubmission:
     queued: bool  # True: straight to proof_generation; False: awaiting_review
     correlation_id: str | None
     announce: bool = False  # TELEGRAM_ENABLED: queue its announcement with it
+
+
+async def earlier_upload(executor: Executor, new: NewSubmission) -> str | None:
+    """The JSON of the row an earlier try of this same upload made, or None when the bytes
+    are new; Conflict when another upload has them (see SUBMISSION_EARLIER_UPLOAD)."""
+    row = await executor.fetchrow(SUBMISSION_EARLIER_UPLOAD, new.sha256_hex, new.chain_id,
+                                  new.wallet_address, new.signature_json, new.tagline)
+    if row is None:
+        return None
+    if not row["same_upload"]:
+        raise Conflict("Image already submitted")
+    return str(row["json"])
 
 
 async def create(connection: asyncpg.Connection, new: NewSubmission) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def _signature(fields: dict[str, str]) -> Signature:
 
 async def _validate(ctx: ApiContext, form: UploadForm
                     ) -> tuple[Signature, dict[str, Any], dict[str, Any]]:
-    """Checks 1-12 of the contract, in order, first failure wins; no side effects."""
+    """Checks 1-11 of the contract, in order, first failure wins; no side effects (check 12,
+    the duplicate, needs the whole upload: `create_submission`)."""
     fields = form.fields
     if form.image is None:
         raise InvalidInput("No image file provided", "image")
@@ -79,8 +80,6 @@ async def _validate(ctx: ApiContext, form: UploadForm
     assert form.sha256_hex is not None
     if not ctx.signer.verify(bytes.fromhex(form.sha256_hex), signature):
         raise InvalidInput("ECDSA signature does not match image hash", "signature")
-    if await submissions.exists(ctx.pool, form.sha256_hex):
-        raise Conflict("Image already submitted")
     return signature, chain, challenge
 
 
@@ -101,8 +100,17 @@ async def create_submission(request: web.Request) -> web.Response:
         correlation_id=correlation_id(request),
         announce=ctx.settings.telegram_enabled,
     )
-    row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
-                                      form.content_type or "application/octet-stream")
+    # A retry of an upload that was committed but not answered gets its row back, with 200
+    # rather than 201: nothing was created this time.
+    if (earlier := await submissions.earlier_upload(ctx.pool, new)) is not None:
+        return respond_json(_shown(request, earlier), status=200)
+    try:
+        row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
+                                          form.content_type or "application/octet-stream")
+    except Conflict:  # the same bytes were committed meanwhile: maybe by this upload's twin
+        if (earlier := await submissions.earlier_upload(ctx.pool, new)) is None:
+            raise
+        return respond_json(_shown(request, earlier), status=200)
     return respond_json(_shown(request, row["json"]), status=201)
 
 
