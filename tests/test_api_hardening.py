@@ -372,6 +372,85 @@ async def test_deleting_while_the_same_bytes_are_uploaded_never_loses_the_new_ro
     assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
 
 
+async def test_no_storage_call_is_made_while_a_database_connection_is_held(
+        api: Api, monkeypatch) -> None:
+    """A frozen storage must not take the database's connections with it: uploads, deletes,
+    their races and the sweep call storage only with every connection back in the pool."""
+    pool = api.pool
+    in_use_when_idle = pool.get_size() - pool.get_idle_size()
+    in_use_at_calls: list[tuple[str, int]] = []
+    for name in ("stat", "put", "delete"):
+        real = getattr(api.storage, name)
+
+        async def watched(*args: object, _real=real, _name=name) -> object:
+            in_use_at_calls.append((_name, pool.get_size() - pool.get_idle_size()))
+            return await _real(*args)
+
+        monkeypatch.setattr(api.storage, name, watched)
+    # One at a time, so that a connection in use can only be the storage caller's own.
+    image = image_bytes()
+    for _ in range(2):  # the second upload writes the bytes the first one's delete removed
+        created = await (await api.upload(image)).json()
+        assert (await api.client.delete(f"/api/submissions/{created['id']}",
+                                        headers=ADMIN)).status == 204
+    await api.pool.execute("INSERT INTO pending_images (storage_key) VALUES ('images/gone')")
+    await images.sweep(api.pool, api.storage, older_than_s=0)
+    assert {name for name, _ in in_use_at_calls} == {"stat", "put", "delete"}
+    held = [(name, n) for name, n in in_use_at_calls if n != in_use_when_idle]
+    assert not held, f"storage called with connections held: {held}"
+
+
+async def test_an_upload_waits_for_a_removal_under_way_and_writes_its_image_again(
+        api: Api) -> None:
+    """A removal marked on the key (it found no row and is deleting the object, with no lock
+    held): the upload of the same bytes inserts its row only after it, with the object back."""
+    image = image_bytes()
+    key = image_key(hashlib.sha256(image).hexdigest())
+    await api.storage.put(key, image, "image/png")
+    await api.pool.execute("INSERT INTO pending_images (storage_key, removing_since) "
+                           "VALUES ($1, now())", key)
+    upload = asyncio.ensure_future(api.upload(image))
+    await asyncio.sleep(0.5)
+    assert not upload.done()  # it holds no row while the removal may still delete
+    assert await api.pool.fetchval("SELECT count(*) FROM submissions") == 0
+    await api.storage.delete(key)  # the removal deletes, then clears its entry
+    await api.pool.execute("DELETE FROM pending_images WHERE removing_since IS NOT NULL")
+    assert (await upload).status == 201
+    assert await api.storage.get(key) == image
+    assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
+
+
+async def test_a_removal_between_an_uploads_write_and_its_row_makes_it_write_again(
+        api: Api, monkeypatch) -> None:
+    """The removal runs whole while the upload is between writing its object and inserting
+    its row: the upload's entry is flagged, and the upload writes the object again."""
+    image = image_bytes()
+    key = image_key(hashlib.sha256(image).hexdigest())
+    written, go_on = asyncio.Event(), asyncio.Event()
+    real_put = api.storage.put
+    puts = 0
+
+    async def put_then_pause(*args: object) -> None:
+        nonlocal puts
+        puts += 1
+        await real_put(*args)
+        if puts == 1:
+            written.set()
+            await go_on.wait()
+
+    monkeypatch.setattr(api.storage, "put", put_then_pause)
+    upload = asyncio.ensure_future(api.upload(image))
+    await written.wait()
+    orphan = await api.pool.fetchval(
+        "INSERT INTO pending_images (storage_key) VALUES ($1) RETURNING id", key)
+    await images.release(api.pool, api.storage, [image_sync.PendingImage(orphan, key)])
+    assert not await api.storage.exists(key)  # the removal took it
+    go_on.set()
+    assert (await upload).status == 201
+    assert puts == 2 and await api.storage.get(key) == image
+    assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
+
+
 async def test_an_object_already_under_the_key_is_rewritten_unless_it_holds_the_bytes(
         api: Api) -> None:
     image = image_bytes(2048)

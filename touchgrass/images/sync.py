@@ -1,14 +1,16 @@
 """Images and the rows that refer to them, kept in step: no row without its image, no image
-without its row, whatever fails in between.
+without its row, whatever fails in between, and no database connection held while storage
+answers (a frozen S3 must not take the pool from routes that need only the database).
 
-Three rules do it (the SQL is in store/pending_images.py):
+Three rules do it (the SQL and the lock protocol are in store/pending_images.py):
 
 - Every object that may lack a row is written down in `pending_images` first: an upload
   records its key before writing the object, a delete records its rows' keys in the statement
   that deletes them. An entry is cleared only once the row and the object agree.
-- An upload inserts its row, and a removal deletes an object, only while holding the key's
-  lock, after looking again: the upload puts the object back if a removal took it meanwhile,
-  the removal keeps the object if a row refers to it.
+- A removal decides under the key's lock that no row refers to the key and marks itself, then
+  deletes the object with no lock held. An upload inserts its row under the lock only when no
+  removal is marked on the key and none has flagged its entry since it wrote the object;
+  otherwise it waits, or writes the object again.
 - `sweep` settles entries older than `SWEEP_GRACE_S` (what a crash or an outage left): the
   object goes unless a row refers to it.
 """
@@ -18,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import weakref
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -55,58 +57,90 @@ async def holds(storage: Storage, key: str, sha256_hex: str, size: int) -> bool:
     return digest.hexdigest() == sha256_hex
 
 
+# How long a removal's mark holds uploads of its key back: its stat and delete each end
+# within the storage's timeout (MINIO_TIMEOUT_S, 10 s by default). A mark older than this is
+# a removal that died, which the sweep settles again.
+REMOVAL_LEASE_S = 60.0
+# How often an upload looks again while a removal of its key is under way.
+REMOVAL_POLL_S = 0.05
+# Rewrites an upload makes before giving up (each one follows a whole removal of its key).
+MAX_REWRITES = 5
+
+
 async def store_with_row(pool: asyncpg.Pool, storage: Storage, new: submissions.NewSubmission,
                          image: bytes, content_type: str) -> dict[str, Any]:
     """Store the upload's image and insert its row; Conflict when a racing upload of the same
     bytes inserted first (its row keeps the image)."""
     key = new.storage_key
-    pending = await pending_images.add(pool, key)
-    # Content-addressed: the bytes may be there already (an earlier upload, since deleted).
-    if not await holds(storage, key, new.sha256_hex, len(image)):
-        await storage.put(key, image, content_type)
+    pending = await _add_upload(pool, key)
     try:
-        async with pool.acquire() as connection, connection.transaction():
-            await pending_images.lock(connection, key)
-            info = await storage.stat(key)
-            if info is None or info.size != len(image):
-                # A removal of the same bytes (a deleted row) took the lock first.
-                await storage.put(key, image, content_type)
-            row = await submissions.create(connection, new)
-            await pending_images.remove(connection, pending)
-    except Exception:
+        # Content-addressed: the bytes may be there already (an earlier upload, since deleted).
+        if not await holds(storage, key, new.sha256_hex, len(image)):
+            await storage.put(key, image, content_type)
+        rewrites = 0
+        taken: bool | None
+        waited_since = asyncio.get_running_loop().time()
+        while True:
+            async with pool.acquire() as connection, connection.transaction():
+                await pending_images.lock(connection, key)
+                if await pending_images.removal_in_flight(connection, key,
+                                                          removal_lease_s=REMOVAL_LEASE_S):
+                    taken = None  # wait for it (below), then look again
+                else:
+                    taken = await pending_images.untake(connection, pending)
+                    if taken is None:  # a sweep took this upload for dead: start over
+                        pending = await pending_images.add_upload(
+                            connection, key, removal_lease_s=REMOVAL_LEASE_S)
+                        taken = True
+                    if not taken:
+                        row = await submissions.create(connection, new)
+                        await pending_images.remove(connection, pending)
+                        return row
+            if taken is None:
+                if asyncio.get_running_loop().time() - waited_since > REMOVAL_LEASE_S:
+                    raise StorageError(f"{key} is being removed and the removal does not end")
+                await asyncio.sleep(REMOVAL_POLL_S)
+                continue
+            rewrites += 1
+            if rewrites > MAX_REWRITES:
+                raise StorageError(f"{key} was removed {MAX_REWRITES} times while uploaded")
+            await storage.put(key, image, content_type)  # a removal of these bytes took it
+    except BaseException:
         # A racing upload of the same bytes won (Conflict: its row keeps the image), or the
         # insert failed: settle now if the database lets us, else the sweep will.
         with contextlib.suppress(Exception):
             await release(pool, storage, [PendingImage(pending, key)])
         raise
-    return row
 
 
-async def _settle(connection: asyncpg.Connection, storage: Storage, entry: PendingImage) -> bool:
-    """Inside a transaction: delete the object unless a row refers to it, clear the entry.
-    True when the object was deleted."""
-    await pending_images.lock(connection, entry.storage_key)
-    referenced = await submissions.image_referenced(connection, entry.storage_key)
-    # Looking first spares the delete (a write) for an upload whose write never happened.
-    removed = not referenced and await storage.stat(entry.storage_key) is not None
-    if removed:
-        await storage.delete(entry.storage_key)
-    await pending_images.remove(connection, entry.id)
+async def _add_upload(pool: asyncpg.Pool, key: str) -> UUID:
+    async with pool.acquire() as connection, connection.transaction():
+        await pending_images.lock(connection, key)
+        return await pending_images.add_upload(connection, key, removal_lease_s=REMOVAL_LEASE_S)
+
+
+async def _settle(pool: asyncpg.Pool, storage: Storage, entry: PendingImage) -> bool:
+    """Delete the object unless a row refers to it, and clear the entry; True when the object
+    was deleted. Storage is called with no connection held (see the module's rules)."""
+    async with pool.acquire() as connection, connection.transaction():
+        await pending_images.lock(connection, entry.storage_key)
+        if await submissions.image_referenced(connection, entry.storage_key):
+            await pending_images.remove(connection, entry.id)
+            return False
+        if not await pending_images.mark_removal(connection, entry):
+            return False  # settled meanwhile by another process
+    try:
+        # Looking first spares the delete (a write) for an upload whose write never happened.
+        removed = await storage.stat(entry.storage_key) is not None
+        if removed:
+            await storage.delete(entry.storage_key)
+    except BaseException:
+        # The entry stays for the sweep; uploads of the key need not wait for the lease.
+        with contextlib.suppress(Exception):
+            await pending_images.unmark_removal(pool, entry.id)
+        raise
+    await pending_images.remove(pool, entry.id)
     return removed
-
-
-# Settles at once in this process (release); the sweep is one more.
-SETTLE_CONCURRENCY = 2
-_SETTLING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
-    weakref.WeakKeyDictionary()
-
-
-def _settle_slots() -> asyncio.Semaphore:
-    """This event loop's settle slots (a semaphore belongs to one loop)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _SETTLING:
-        _SETTLING[loop] = asyncio.Semaphore(SETTLE_CONCURRENCY)
-    return _SETTLING[loop]
 
 
 async def release(pool: asyncpg.Pool, storage: Storage, entries: Iterable[PendingImage]) -> None:
@@ -114,12 +148,7 @@ async def release(pool: asyncpg.Pool, storage: Storage, entries: Iterable[Pendin
     storage failure is logged and left to the sweep (the entry stays), never answered."""
     for entry in entries:
         try:
-            # A settle holds a database connection while storage answers (the image's lock
-            # lives in its transaction): a few at a time, so deletes during a storage outage
-            # cannot take the whole pool from the routes that need only the database.
-            async with _settle_slots(), pool.acquire() as connection, \
-                    connection.transaction():
-                await _settle(connection, storage, entry)
+            await _settle(pool, storage, entry)
         except StorageError as error:
             log.warning("storage", "could not remove %s (the sweep retries): %s",
                         entry.storage_key, error)
@@ -130,11 +159,10 @@ async def sweep(pool: asyncpg.Pool, storage: Storage, *, older_than_s: float = S
     """Settle entries older than `older_than_s`; returns how many objects were deleted."""
     deleted = 0
     while True:
-        async with pool.acquire() as connection, connection.transaction():
-            entries = await pending_images.stale(connection, older_than_s=older_than_s,
-                                                 limit=batch)
-            for entry in entries:
-                deleted += await _settle(connection, storage, entry)
+        entries = await pending_images.stale(pool, older_than_s=older_than_s, limit=batch,
+                                             removal_lease_s=REMOVAL_LEASE_S)
+        for entry in entries:
+            deleted += await _settle(pool, storage, entry)
         if len(entries) < batch:
             break
     if deleted:
