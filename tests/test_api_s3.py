@@ -90,3 +90,33 @@ async def test_health_says_so_when_the_bucket_refuses_writes(make_api) -> None:
     writable = await make_api(storage="s3")
     assert (await writable.client.get("/health")).status == 200
     assert not {key for key in await stored_keys(writable.storage) if key.startswith("health/")}
+
+
+@pytest.mark.parametrize("storage", ["s3", "fs"])
+async def test_a_download_cut_short_is_one_info_line(make_api, caplog, storage: str) -> None:
+    """A client that closes the connection mid-image was logged as an ERROR with a
+    traceback (and counted as a 500) on S3; it is the client's doing: one INFO line."""
+    import logging
+    import struct
+
+    caplog.set_level(logging.INFO)
+    api = await make_api(storage=storage, upload_max_size=8 * 1024 * 1024)
+    image = image_bytes(6 * 1024 * 1024)
+    created = await api.upload(image, content_type="image/jpeg")
+    path = f"/api/submissions/{(await created.json())['id']}/image"
+    for _ in range(3):
+        reader = socket.create_connection((api.client.host, api.client.port))
+        reader.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        reader.settimeout(10)
+        head = await asyncio.to_thread(reader.recv, 65536)  # the loop serves meanwhile
+        assert head.startswith(b"HTTP/1.1 200"), head[:100]
+        await asyncio.sleep(0.2)
+        # An abortive close (RST), as a browser that navigates away does.
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        reader.close()
+    await asyncio.sleep(1)
+    assert (await api.client.get("/health")).status == 200
+    assert not [(r.levelname, r.getMessage()) for r in caplog.records
+                if r.levelno >= logging.ERROR]
+    went = [r for r in caplog.records if r.getMessage().startswith("client went away")]
+    assert len(went) == 3 and all(r.levelname == "INFO" and not r.exc_info for r in went)

@@ -65,10 +65,11 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
                 response = await handler(request)
             status = response.status
             return response
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):
             # A client that goes away is routine: one INFO line, no traceback. (A handler is
             # cancelled, rather than seeing the reset, when the server runs with
-            # handler_cancellation.) A cancellation with the client still there is a shutdown.
+            # handler_cancellation; a response being written sees "Connection lost", a plain
+            # ConnectionError.) A cancellation with the client still there is a shutdown.
             if request.transport is None or request.transport.is_closing():
                 status = 499  # nginx's code for "client closed the request"
                 log.info("disconnect", "client went away during %s %s", request.method,
@@ -120,10 +121,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if error.status < 400:
             raise
         return respond(error_body(error.reason), error.status)
-    except ConnectionResetError as error:
+    except ConnectionError as error:
         if request.transport is None or request.transport.is_closing():
             raise  # the client went away; the edge logs it as such
-        return _unavailable(request, "database", type(error).__name__)
+        if isinstance(error, ConnectionResetError | ConnectionRefusedError):
+            return _unavailable(request, "database", type(error).__name__)
+        return _internal_error(request)
     except _DATABASE_DOWN as error:
         return _unavailable(request, "database", type(error).__name__)
     except StorageError as error:
@@ -131,9 +134,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.error("error", "unhandled error in %s %s", request.method, request.path,
-                  exc_info=True)
-        return respond(error_body("Internal server error"), 500)
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """A bug: logged with its traceback (inside the `except`), never shown to the client."""
+    log.error("error", "unhandled error in %s %s", request.method, request.path,
+              exc_info=True)
+    return respond(error_body("Internal server error"), 500)
 
 
 def _check_url_text(request: web.Request) -> None:
