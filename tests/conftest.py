@@ -132,12 +132,14 @@ async def make_api(pool: asyncpg.Pool, tmp_path: Path, request):
     stores = []
 
     async def start(*, storage: str = "fs", curve: str = "secp256k1", create_challenge: bool = True,
-                    s3_pool_size: int = 32, **settings: object) -> Api:
+                    s3_pool_size: int = 32, s3_timeout_s: float = 10.0,
+                    s3_endpoint: str | None = None, **settings: object) -> Api:
         if storage in ("s3", "s3-read-only"):
             server = request.getfixturevalue("s3_server")
             bucket = f"test-{os.urandom(4).hex()}"
-            store = S3Storage(server.endpoint, server.access_key, server.secret_key, bucket,
-                              pool_size=s3_pool_size)
+            store = S3Storage(s3_endpoint or server.endpoint, server.access_key,
+                              server.secret_key, bucket, pool_size=s3_pool_size,
+                              timeout_s=s3_timeout_s)
             if storage == "s3-read-only":  # the bucket exists; the API may only read it
                 await store.ensure_bucket()
                 stores.append(store)

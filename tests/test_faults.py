@@ -189,3 +189,79 @@ async def test_read_only_storage_refuses_uploads_and_keeps_what_it_has(make_api)
     assert await api.snapshot() == before
     response = await api.client.get("/api/submissions", headers=ADMIN)
     assert response.status == 200
+
+
+class FreezableProxy:
+    """A TCP relay to the S3 server that can freeze: while frozen it takes connections and
+    passes no byte either way, as a SIGSTOPped server's socket does."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.frozen = asyncio.Event()
+        self.thawed = asyncio.Event()
+        self.thawed.set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    def freeze(self) -> None:
+        self.thawed.clear()
+
+    def thaw(self) -> None:
+        self.thawed.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.thawed.wait()
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                await self.thawed.wait()
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer),
+                             return_exceptions=True)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_frozen_s3_leaves_the_database_routes_answering(make_api, s3_server) -> None:
+    """S3 freezes with 24 deletes in flight (more than the 20 database connections): the
+    deletes once held a connection each while storage did not answer, and every route that
+    needs only the database answered 503. Now the routes answer at once, uploads get a 503
+    within the storage timeout, the deletes are answered, and the sweep settles the images
+    once S3 is back."""
+    from touchgrass import images
+
+    proxy = FreezableProxy(s3_server.endpoint)
+    api = await make_api(storage="s3", s3_endpoint=await proxy.start(), s3_timeout_s=3.0)
+    try:
+        ids = [(await (await api.upload()).json())["id"] for _ in range(24)]
+        proxy.freeze()
+        deletes = [asyncio.ensure_future(api.client.delete(f"/api/submissions/{id_}",
+                                                           headers=ADMIN)) for id_ in ids]
+        await asyncio.sleep(0.5)  # every delete is waiting on storage
+        for path in ("/api/challenges", "/api/submissions?limit=5", f"/api/users/{WALLET}"):
+            started = time.monotonic()
+            answer = await api.client.get(path)
+            assert answer.status == 200, (path, answer.status, await answer.text())
+            assert time.monotonic() - started < 1.0, path
+        started = time.monotonic()
+        refused = await api.upload()
+        assert refused.status == 503 and time.monotonic() - started < 5
+        assert [(await delete).status for delete in deletes] == [204] * 24
+        proxy.thaw()
+        await images.sweep(api.pool, api.storage, older_than_s=0)
+        assert not {key for key in await stored_keys(api.storage)
+                    if not key.startswith("health/")}
+        assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
+    finally:
+        proxy.thaw()
+        await proxy.close()

@@ -105,6 +105,8 @@ async def store_with_row(pool: asyncpg.Pool, storage: Storage, new: submissions.
             if rewrites > MAX_REWRITES:
                 raise StorageError(f"{key} was removed {MAX_REWRITES} times while uploaded")
             await storage.put(key, image, content_type)  # a removal of these bytes took it
+    except StorageError:
+        raise  # settling needs storage too: the entry is left to the sweep
     except BaseException:
         # A racing upload of the same bytes won (Conflict: its row keeps the image), or the
         # insert failed: settle now if the database lets us, else the sweep will.
