@@ -360,6 +360,24 @@ async def delete_soon(api: Api, target: str) -> int:
     return (await api.client.delete(target, headers=ADMIN)).status
 
 
+async def test_an_upload_takes_the_challenge_before_the_chain_as_a_challenge_delete_does(
+        api: Api) -> None:
+    """A challenge delete locks the challenge, then (by cascade) its chains. An upload once
+    locked the chain first and then the challenge: with both in flight, Postgres found a
+    deadlock and one of them failed (a 500). Here a transaction stands in for the delete: it
+    holds the challenge while the upload starts, then takes the chain."""
+    async with api.pool.acquire() as delete, delete.transaction():
+        await delete.execute("SELECT 1 FROM challenges WHERE id = $1::text::uuid FOR UPDATE",
+                             api.challenge_id)
+        upload = asyncio.ensure_future(api.upload())
+        await asyncio.sleep(0.5)  # the upload is waiting for a lock
+        assert not upload.done()
+        await delete.execute("SET LOCAL lock_timeout = '3s'")
+        await delete.execute("SELECT 1 FROM chains WHERE id = $1::text::uuid FOR UPDATE",
+                             api.chain_id)  # would wait on the upload's chain lock: deadlock
+    assert (await upload).status == 201
+
+
 @pytest.mark.parametrize("deleted", ["challenge", "user"])
 async def test_twelve_rounds_of_deletes_racing_twelve_uploads(api: Api, deleted: str) -> None:
     """The bounded rerun: each round, twelve uploads and a delete of their challenge (or of
