@@ -52,6 +52,9 @@ async def fake_node(answers: list) -> tuple[TestServer, ChainClient]:
     # no retry can help
     ("Couldn't send zkApp command: [\"Fee_payer_not_permitted_to_send\"]",
      SendErrorKind.CONFIGURATION),
+    # over the network's size rule: the same command is refused every time
+    ('Couldn\'t send zkApp command: (invalid "Some commands have one or more well-formedness '
+     'errors: Zkapp too big (zkapp transaction too expensive) ")', SendErrorKind.TOO_BIG),
     ("Couldn't send zkApp command: something new", SendErrorKind.OTHER),
 ])
 def test_classification_of_daemon_errors(message: str, kind: SendErrorKind) -> None:

@@ -306,6 +306,23 @@ async def test_a_command_with_a_tampered_proof_is_refused(world) -> None:
     assert await next_nonce(world) == nonce_before
 
 
+async def test_a_command_over_the_daemons_size_rule_is_refused_in_its_words(world) -> None:
+    """Seven proofs in one command (7 x 10.26 + 9.14 for the fee payer is over 69.45): the
+    daemon refuses it before looking at nonces or proofs, and so does the devnet."""
+    zkapp, _ = world["deployed"]
+    receipt = await receipt_for(world, zkapp, hashlib.sha256(os.urandom(64)).digest(), uuid.uuid4())
+    command = copy.deepcopy(receipt.command)
+    proved = [u for u in command["accountUpdates"] if u["authorization"].get("proof")]
+    command["accountUpdates"] += [copy.deepcopy(proved[0]) for _ in range(6)]
+    nonce_before = await next_nonce(world)
+    with pytest.raises(SendRejected) as refused:
+        await world["chain"].send_zkapp(command)
+    assert refused.value.kind is SendErrorKind.TOO_BIG
+    assert refused.value.message.endswith(
+        "Zkapp too big (zkapp transaction too expensive) \")")
+    assert await next_nonce(world) == nonce_before
+
+
 async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, state_dir) -> None:
     zkapp, action_state = world["deployed"]
     records = await recorded(world, zkapp)
@@ -493,3 +510,57 @@ async def test_a_held_command_waits_and_a_reorg_sends_it_back_to_the_pool(world)
             assert await included(world, built.hash)
     finally:
         await pause_blocks(world, False)
+
+
+# ---------------------------------------------------------------- the daemon's size rule
+
+def _size_verdict(updates: list[dict]) -> dict:
+    """The devnet's size rule (devnet/limits.js) on a made-up command: only the shape counts."""
+    from touchgrass.devtools.devnet import DEVNET_JS
+
+    command = {"feePayer": {}, "accountUpdates": updates}
+    script = (f"import {{ sizeProblem, segments }} from {json.dumps((DEVNET_JS / 'limits.js').as_uri())};"
+              f"const c = {json.dumps(command)};"
+              "console.log(JSON.stringify({ problem: sizeProblem(c), segments: segments(c) }));")
+    done = subprocess.run([find_node("node"), "--input-type=module", "-e", script],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(done.stdout)
+
+
+def _update(kind: str, actions: int = 0, events: int = 0) -> dict:
+    authorization = {"proof": "p"} if kind == "proof" else {"signature": "s"}
+    return {"authorization": authorization,
+            "body": {"actions": [["1"] * actions] if actions else [],
+                     "events": [["1"] * events] if events else []}}
+
+
+@pytest.mark.parametrize(("shape", "segments", "refused"), [
+    # fee payer alone (9.14) + five proofs (51.3) = 60.44 < 69.45
+    (["proof"] * 5, {"proof": 5, "signedPair": 0, "signedSingle": 1}, None),
+    # a sixth proof: 70.70
+    (["proof"] * 6, {"proof": 6, "signedPair": 0, "signedSingle": 1}, "too expensive"),
+    # a signed update next to the fee payer shares its segment: 10.08 + 51.3 = 61.38
+    (["signature"] + ["proof"] * 5, {"proof": 5, "signedPair": 1, "signedSingle": 0}, None),
+    # the same updates with the signed one last cannot pair: 9.14 + 51.3 + 9.14 = 69.58
+    (["proof"] * 5 + ["signature"], {"proof": 5, "signedPair": 0, "signedSingle": 2},
+     "too expensive"),
+])
+def test_the_devnet_prices_a_command_as_the_daemon_does(shape, segments, refused) -> None:
+    verdict = _size_verdict([_update(kind) for kind in shape])
+    assert verdict["segments"] == segments
+    if refused is None:
+        assert verdict["problem"] is None
+    else:
+        assert verdict["problem"] == ('(invalid "Some commands have one or more well-formedness '
+                                      'errors: Zkapp too big (zkapp transaction too expensive) ")')
+
+
+def test_the_devnet_counts_action_and_event_fields_across_the_command() -> None:
+    assert _size_verdict([_update("proof", actions=50), _update("proof", actions=50)]
+                         )["problem"] is None
+    over = _size_verdict([_update("proof", actions=50), _update("proof", actions=51),
+                          _update("proof", events=101)] + [_update("proof")] * 4)["problem"]
+    assert over == ('(invalid "Some commands have one or more well-formedness errors: Zkapp too '
+                    'big (zkapp transaction too expensive; too many event elements (101, max '
+                    'allowed is 100); too many sequence event elements (101, max allowed is '
+                    '100)) ")')

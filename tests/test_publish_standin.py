@@ -144,6 +144,13 @@ async def test_a_configuration_refusal_rejects_with_its_reason(node: StandinNode
         await deploy_outcome(node, DeployBuilder())
 
 
+async def test_a_command_over_the_size_rule_rejects_with_its_reason(node: StandinNode) -> None:
+    node.send_refusal = ('(invalid "Some commands have one or more well-formedness errors: '
+                         'Zkapp too big (zkapp transaction too expensive) ")')
+    with pytest.raises(PermanentJobError, match="refuses the command's size"):
+        await deploy_outcome(node, DeployBuilder())
+
+
 async def test_a_send_whose_answer_is_lost_is_found_by_hash_within_seconds(
         node: StandinNode) -> None:
     """The node took the command but its answer came after the client's timeout: the

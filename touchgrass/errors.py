@@ -221,6 +221,7 @@ class SendErrorKind(enum.Enum):
     NOT_READY = "not_ready"  # the node cannot take commands now (bootstrapping, no frontier,
     #                          the window before a hard fork, overloaded): wait, no attempt
     CONFIGURATION = "configuration"  # no retry can help (the fee payer may not send)
+    TOO_BIG = "too_big"  # over the network's size rule (proof cost, event or action fields)
     OTHER = "other"
 
 

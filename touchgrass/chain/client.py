@@ -120,6 +120,7 @@ _KINDS = [
     (re.compile(r"Daemon is bootstrapping|transition frontier|After_slot_tx_end|\bExpired\b|"
                 r"\bOverloaded\b", re.I), SendErrorKind.NOT_READY),
     (re.compile(r"Fee_payer_not_permitted_to_send", re.I), SendErrorKind.CONFIGURATION),
+    (re.compile(r"Zkapp too big", re.I), SendErrorKind.TOO_BIG),
     (re.compile(r"Insufficient_replace_fee", re.I), SendErrorKind.REPLACE_FEE),
     (re.compile(r"Duplicate", re.I), SendErrorKind.DUPLICATE),
     (re.compile(r"nonce", re.I), SendErrorKind.NONCE),

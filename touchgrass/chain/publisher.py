@@ -200,6 +200,10 @@ class MinaPublisher:
                 elif refused.kind is SendErrorKind.CONFIGURATION:
                     raise PermanentJobError(f"the node refuses the fee payer {self.fee_payer}: "
                                             f"{refused.message}") from None
+                elif refused.kind is SendErrorKind.TOO_BIG:
+                    # The same command would be refused every time: its shape is ours.
+                    raise PermanentJobError("the node refuses the command's size (the network's "
+                                            f"limits): {refused.message}") from None
                 elif refused.kind is SendErrorKind.INVALID_SIGNATURE:
                     # the proofs are fine; the next attempt signs again (never proves again)
                     raise JobError(f"the node refused a signature: {refused.message}") from None

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Field, Mina, PrivateKey, PublicKey, Transaction } from 'o1js';
 import { StateHash } from '../../src/o1js-internal.js';
+import { sizeProblem } from './limits.js';
 
 /**
  * @typedef {{ hash: string, json: any, failure: string | null }} Included
@@ -133,6 +134,9 @@ export class Chain {
     } catch (error) {
       throw new Refused(`Couldn't parse zkApp command: ${String(/** @type {any} */ (error).message).split('\n')[0]}`);
     }
+    // A daemon's first check, before the pool looks at nonces, signatures or proofs.
+    const tooBig = sizeProblem(json);
+    if (tooBig) throw new Refused(`Couldn't send zkApp command: ${tooBig}`);
     const command = transaction.transaction;
     // Duplicate is for a command still in the pool; one already in a block fails on its nonce.
     if (this.pending.some((c) => c.hash === hash)) throw new Refused(refusal('Duplicate'));
