@@ -69,7 +69,8 @@ def upload(
     content_type: Annotated[str | None, typer.Option(
         help="Declared type; default: guessed from the file name.")] = None,
 ) -> None:
-    """Sign a photo's SHA-256 and upload it, printing the new submission."""
+    """Sign a photo's SHA-256 and upload it, printing the new submission (run again after a
+    lost answer, it prints the submission the first run made)."""
     from touchgrass.client.http_client import upload_image
 
     if not signer_key:
