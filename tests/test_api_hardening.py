@@ -451,6 +451,36 @@ async def test_a_removal_between_an_uploads_write_and_its_row_makes_it_write_aga
     assert await api.pool.fetchval("SELECT count(*) FROM pending_images") == 0
 
 
+async def test_a_removal_that_outlives_its_lease_says_the_image_is_lost(
+        api: Api, monkeypatch, caplog) -> None:
+    """The one loss the protocol leaves: a removal paused past REMOVAL_LEASE_S between its
+    mark and its delete, while an upload of the same bytes took the mark for dead. It cannot
+    be undone (the bytes are gone), so it is one ERROR line naming the key."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    created = await (await api.upload()).json()
+    key = created["storageKey"]
+    await api.pool.execute("DELETE FROM submissions")  # the trigger records the key
+    entry = image_sync.PendingImage(
+        await api.pool.fetchval("SELECT id FROM pending_images WHERE storage_key = $1", key), key)
+    real_stat = api.storage.stat
+
+    async def paused_past_the_lease(name: str) -> object:
+        # meanwhile an upload of the same bytes inserted its row
+        await api.pool.execute(
+            "INSERT INTO submissions (sha256_hash, wallet_address, signature, challenge_id, "
+            "chain_id, storage_key, chain_position, status) SELECT $1, $2, '{}', c.challenge_id, "
+            "c.id, $3, 99, 'proof_generation' FROM chains c LIMIT 1",
+            key.rsplit("/", 1)[-1], WALLET, key)
+        return await real_stat(name)
+
+    monkeypatch.setattr(api.storage, "stat", paused_past_the_lease)
+    await images.release(api.pool, api.storage, [entry])
+    lost = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(lost) == 1 and key in lost[0].getMessage() and "lost" in lost[0].getMessage()
+
+
 async def test_an_object_already_under_the_key_is_rewritten_unless_it_holds_the_bytes(
         api: Api) -> None:
     image = image_bytes(2048)

@@ -141,7 +141,15 @@ async def _settle(pool: asyncpg.Pool, storage: Storage, entry: PendingImage) -> 
         with contextlib.suppress(Exception):
             await pending_images.unmark_removal(pool, entry.id)
         raise
-    await pending_images.remove(pool, entry.id)
+    async with pool.acquire() as connection, connection.transaction():
+        await pending_images.remove(connection, entry.id)
+        # Uploads wait for a fresh mark, so no row can refer to the key here unless this
+        # removal outlived REMOVAL_LEASE_S (a process paused mid-removal): then an image was
+        # lost, and an operator must hear of it.
+        if removed and await submissions.image_referenced(connection, entry.storage_key):
+            log.error("storage", "%s was removed while a row refers to it: the removal took "
+                      "over %g s; the photo's image is lost", entry.storage_key,
+                      REMOVAL_LEASE_S, key=entry.storage_key)
     return removed
 
 
