@@ -17,6 +17,8 @@ from touchgrass.images.base import ObjectInfo
 __all__ = ["S3Storage"]
 
 _MISSING = {"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"}
+# What an S3 that cannot be reached, or stops answering (MINIO_TIMEOUT_S), raises.
+_UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 # Where `check` writes (and removes at once) its probe: outside images/, which the sweep owns.
 HEALTH_PREFIX = "health/probe-"
 
@@ -70,7 +72,7 @@ class S3Storage:
         except S3Error as error:
             if error.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise StorageError(f"S3 bucket {self.bucket!r}: {error.code}") from error
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        except _UNREACHABLE as error:
             raise StorageError(f"S3 at {self.endpoint} unreachable: {type(error).__name__}") from error
         self._bucket_ready = True
 
@@ -79,7 +81,7 @@ class S3Storage:
         try:
             await self._client.put_object(self.bucket, key, io.BytesIO(data), len(data),
                                           content_type=content_type)
-        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
+        except (S3Error, *_UNREACHABLE) as error:
             raise self._error("put", key, error) from error
 
     async def get(self, key: str) -> bytes:
@@ -89,12 +91,12 @@ class S3Storage:
         await self.ensure_bucket()
         try:
             response = await self._client.get_object(self.bucket, key)
-        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
+        except (S3Error, *_UNREACHABLE) as error:
             raise self._error("get", key, error) from error
         try:
             async for chunk in response.content.iter_chunked(chunk_size):
                 yield chunk
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        except _UNREACHABLE as error:
             raise self._error("get", key, error) from error
         finally:
             response.release()
@@ -107,7 +109,7 @@ class S3Storage:
             if error.code in _MISSING:
                 return None
             raise self._error("stat", key, error) from error
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        except _UNREACHABLE as error:
             raise self._error("stat", key, error) from error
         return ObjectInfo(size=found.size or 0, content_type=found.content_type)
 
@@ -118,7 +120,7 @@ class S3Storage:
         await self.ensure_bucket()
         try:
             await self._client.remove_object(self.bucket, key)
-        except (S3Error, aiohttp.ClientError, OSError, TimeoutError) as error:
+        except (S3Error, *_UNREACHABLE) as error:
             failure = self._error("delete", key, error)
             if not isinstance(failure, ObjectNotFound):
                 raise failure from error
@@ -133,7 +135,7 @@ class S3Storage:
             await self._client.put_object(self.bucket, probe, io.BytesIO(b""), 0)
         except S3Error as error:
             raise StorageError(f"S3 bucket {self.bucket!r} refuses writes: {error.code}") from error
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        except _UNREACHABLE as error:
             raise self._error("put", probe, error) from error
         await self.delete(probe)
 

@@ -44,7 +44,9 @@ IMAGE_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 # A removal's mark counts for this long (seconds, $2): enough for its stat and delete, each
 # bounded by the storage's own timeout. A mark older than this was left by a removal that
 # died; the sweep settles its entry again.
-_REMOVAL_IN_FLIGHT = "removing_since > now() - make_interval(secs => $2)"
+def _removal_in_flight(lease: str) -> str:
+    """The condition "a removal is marked and its mark is fresh"; `lease` is a placeholder."""
+    return f"removing_since > now() - make_interval(secs => {lease})"
 
 # -- name: image_pending_add_upload
 # Written before the object, under the key's lock, so a crash at any later point leaves the
@@ -54,7 +56,7 @@ _REMOVAL_IN_FLIGHT = "removing_since > now() - make_interval(secs => $2)"
 IMAGE_PENDING_ADD_UPLOAD = f"""
 INSERT INTO pending_images (storage_key, upload, object_taken)
 VALUES ($1, true, EXISTS (SELECT 1 FROM pending_images
-                          WHERE storage_key = $1 AND {_REMOVAL_IN_FLIGHT}))
+                          WHERE storage_key = $1 AND {_removal_in_flight("$2")}))
 RETURNING id
 """
 
@@ -62,7 +64,7 @@ RETURNING id
 # Under the key's lock: an upload does not insert its row while a removal of the key may
 # still delete the object.
 IMAGE_REMOVAL_IN_FLIGHT = f"""
-SELECT EXISTS (SELECT 1 FROM pending_images WHERE storage_key = $1 AND {_REMOVAL_IN_FLIGHT})
+SELECT EXISTS (SELECT 1 FROM pending_images WHERE storage_key = $1 AND {_removal_in_flight("$2")})
 """
 
 # -- name: image_upload_untake
@@ -102,7 +104,7 @@ IMAGE_PENDING_REMOVE = "DELETE FROM pending_images WHERE id = $1"
 IMAGE_PENDING_STALE = f"""
 SELECT id, storage_key FROM pending_images
 WHERE created_at < now() - make_interval(secs => $1)
-  AND NOT coalesce({_REMOVAL_IN_FLIGHT.replace("$2", "$3")}, false)  -- being settled now
+  AND NOT coalesce({_removal_in_flight("$3")}, false)  -- being settled now
 ORDER BY created_at
 LIMIT $2
 """

@@ -7,8 +7,8 @@ import html
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from touchgrass import __version__, metrics
@@ -96,7 +96,7 @@ text-align:left;vertical-align:top}}code{{font-size:.95em}}</style></head>
     return web.Response(text=page, content_type="text/html")
 
 
-async def refresh_counts(pool: Any) -> None:
+async def refresh_counts(pool: asyncpg.Pool) -> None:
     """The queue and chain gauges, from the database as it is now."""
     await views.export_counts(pool, list(STAGES.values()))
     metrics.set_counts(metrics.CHAIN_STATUS, (await receipts.chain_totals(pool)).items())

@@ -102,16 +102,16 @@ async def create_submission(request: web.Request) -> web.Response:
     )
     # A retry of an upload that was committed but not answered gets its row back, with 200
     # rather than 201: nothing was created this time.
-    if (earlier := await submissions.earlier_upload(ctx.pool, new)) is not None:
-        return respond_json(_shown(request, earlier), status=200)
-    try:
-        row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
-                                          form.content_type or "application/octet-stream")
-    except Conflict:  # the same bytes were committed meanwhile: maybe by this upload's twin
-        if (earlier := await submissions.earlier_upload(ctx.pool, new)) is None:
-            raise
-        return respond_json(_shown(request, earlier), status=200)
-    return respond_json(_shown(request, row["json"]), status=201)
+    earlier = await submissions.earlier_upload(ctx.pool, new)
+    if earlier is None:
+        try:
+            row = await images.store_with_row(ctx.pool, ctx.storage, new, form.image,
+                                              form.content_type or "application/octet-stream")
+            return respond_json(_shown(request, row["json"]), status=201)
+        except Conflict:  # the same bytes were committed meanwhile: maybe by this upload's twin
+            if (earlier := await submissions.earlier_upload(ctx.pool, new)) is None:
+                raise
+    return respond_json(_shown(request, earlier), status=200)
 
 
 def _list_filters(query: Mapping[str, str]) -> submissions.ListFilters | None:
