@@ -131,10 +131,10 @@ async def main(photos: int, records: int) -> None:
             digest = hashlib.sha256(image).digest()
             proof = await prover.prove(ProofRequest(digest, sign(private, digest, "secp256k1"),
                                                     digest.hex()))
-            built = await ops.verify_and_store_transaction(
+            built = await ops.record_transaction(
                 builder, endpoint=devnet.graphql, network_id="devnet", fee_payer_key=payer["sk"],
                 nonce=await nonce(), fee_nanomina=FEE, zkapp_address=deploy.zkapp_address,
-                chain_id_field=chain_id_field(chain_id), proof=proof)
+                photos=[ops.RecordedPhoto(chain_id_field(chain_id), proof)])
             before = await balance(chain, payer["pk"])
             await included(chain, (await chain.send_zkapp(built.command)).hash)
             costs.append(before - await balance(chain, payer["pk"]))

@@ -180,7 +180,7 @@ KINDS = {
                     "test_api_resources", "test_api_s3",
                     "test_api_submissions", "test_devnet", "test_metrics", "test_migrations",
                     "test_monitor", "test_notify",
-                    "test_operator_cli", "test_prover", "test_publish_concurrency",
+                    "test_operator_cli", "test_prover", "test_publish_batches",
                     "test_queue_engine", "test_receipts", "test_storage", "test_trust",
                     "test_worker"},
     "acceptance": {"test_api_fuzz", "test_api_process", "test_dev", "test_dev_failures",

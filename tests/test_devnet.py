@@ -26,10 +26,11 @@ from graphql import build_schema, parse, validate
 from tests.conftest import REPO_ROOT
 from tests.support.net import free_port
 from touchgrass.chain.archive import ArchiveClient
+from touchgrass.chain.batch import compose, recorded_digests
 from touchgrass.chain.client import ChainClient
 from touchgrass.chain.records import chain_id_field, receipt_fields
 from touchgrass.devtools.devnet import DAEMON_SCHEMA, start_devnet
-from touchgrass.errors import NodeNotSynced, SendErrorKind, SendRejected
+from touchgrass.errors import NodeNotSynced, ProverRequestError, SendErrorKind, SendRejected
 from touchgrass.node import ops
 from touchgrass.node.checks import open_checks
 from touchgrass.node.install import find_node, install
@@ -121,10 +122,10 @@ def graphql_literal(value) -> str:
 async def receipt_for(world, zkapp: str, digest: bytes, chain_id: uuid.UUID):
     signature = sign(world["signer_private"], digest, "secp256k1")
     proof = await world["prover"].prove(ProofRequest(digest, signature, digest.hex()))
-    return await ops.verify_and_store_transaction(
+    return await ops.record_transaction(
         world["pool"], endpoint=world["network"].graphql, network_id="devnet",
         fee_payer_key=world["payer"]["sk"], nonce=await next_nonce(world), fee_nanomina=FEE,
-        zkapp_address=zkapp, chain_id_field=chain_id_field(chain_id), proof=proof)
+        zkapp_address=zkapp, photos=[ops.RecordedPhoto(chain_id_field(chain_id), proof)])
 
 
 async def recorded(world, zkapp: str) -> list[tuple[int, ...]]:
@@ -254,7 +255,7 @@ async def test_same_nonce_is_refused_and_consecutive_nonces_land_in_order(world)
 
 
 async def test_a_proven_command_signed_again_with_another_nonce_is_accepted(world) -> None:
-    """docs/decisions.md, "A retry re-signs": no proven body of `verifyAndStore`
+    """docs/decisions.md, "A retry re-signs": no proven body of `recordOne`/`recordTwo`
     mentions the fee payer's nonce, so a command whose nonce was taken needs new signatures
     only, never a new proof. The publisher's cheap retry depends on this; it is checked here
     on every run."""
@@ -321,6 +322,91 @@ async def test_a_command_over_the_daemons_size_rule_is_refused_in_its_words(worl
     assert refused.value.message.endswith(
         "Zkapp too big (zkapp transaction too expensive) \")")
     assert await next_nonce(world) == nonce_before
+
+
+async def photo_proof(world, digest: bytes) -> dict:
+    signature = sign(world["signer_private"], digest, "secp256k1")
+    return await world["prover"].prove(ProofRequest(digest, signature, digest.hex()))
+
+
+async def test_updates_of_two_photos_and_of_one_make_one_command(world) -> None:
+    """docs/decisions.md, "Batches": each update is proven in a command of its own; the batch
+    is their account updates under one fee payer, signed for the lane's nonce. The devnet
+    (proofs verified, as a daemon does) takes it; the archive lists three actions in two
+    account updates of one transaction, and they fold into the node's action state."""
+    zkapp, _ = world["deployed"]
+    chain = world["chain"]
+    chain_id = uuid.uuid4()
+    digests = [hashlib.sha256(os.urandom(256)).digest() for _ in range(3)]
+    proofs = [await photo_proof(world, digest) for digest in digests]
+    photos = [ops.RecordedPhoto(chain_id_field(chain_id), proof) for proof in proofs]
+    nonce = await next_nonce(world)
+    two = await ops.record_transaction(
+        world["pool"], endpoint=world["network"].graphql, network_id="devnet",
+        fee_payer_key=world["payer"]["sk"], nonce=nonce, fee_nanomina=FEE,
+        zkapp_address=zkapp, photos=photos[:2])
+    one = await ops.record_transaction(
+        world["pool"], endpoint=world["network"].graphql, network_id="devnet",
+        fee_payer_key=world["payer"]["sk"], nonce=nonce, fee_nanomina=FEE,
+        zkapp_address=zkapp, photos=photos[2:])
+    # No signed companion: one proof update each, the admin's consent inside the proof.
+    for built in (two, one):
+        assert [u["body"]["authorizationKind"]["isProved"] for u in
+                built.command["accountUpdates"]] == [True]
+    assert recorded_digests(two.command) == {digests[0].hex(), digests[1].hex()}
+    batch = await ops.resign_transaction(
+        world["pool"], command=compose([two.command, one.command]), nonce=nonce,
+        network_id="devnet", fee_payer_key=world["payer"]["sk"])
+    balance_before = (await chain.account(world["payer"]["pk"])).balance_nanomina
+    sent = await chain.send_zkapp(batch.command)
+    await until(lambda: included(world, sent.hash))
+    paid = balance_before - (await chain.account(world["payer"]["pk"])).balance_nanomina
+    assert paid == FEE  # one fee for three photos
+    signer = world["signer"]
+    # Within an account update the archive lists actions in the update's own order, newest
+    # first (o1js puts each dispatch in front): the second photo of the pair, then the first.
+    expected = [tuple(receipt_fields(chain_id, digests[i], signer.x, signer.y))
+                for i in (1, 0, 2)]
+    archive = ArchiveClient(world["network"].archive)
+    try:
+        blocks = await archive.actions(zkapp)
+    finally:
+        await archive.close()
+    [block] = [b for b in blocks if any(a.transaction_hash == sent.hash for a in b.actions)]
+    assert [a.fields for a in block.actions if a.transaction_hash == sent.hash] == expected
+    assert [len(update) for update in block.updates()] == [2, 1]
+    account = await chain.zkapp(zkapp)
+    async with open_checks(ProverSettings()) as checks:
+        states = await ops.action_states(checks, block.state_before, [
+            [[[str(v) for v in a.fields] for a in update] for update in block.updates()]])
+    assert states[-1] == account.action_state
+    world["deployed"] = (zkapp, account.action_state)
+    world["two_photo_update"] = two.command
+
+    # Six of these updates are over the daemon's size rule (6 x 10.26 + 9.14 > 69.45): the
+    # publisher never composes more than five.
+    six = compose([two.command] * 5)
+    six["accountUpdates"] += copy.deepcopy(two.command["accountUpdates"])
+    with pytest.raises(SendRejected) as refused:
+        await chain.send_zkapp((await ops.resign_transaction(
+            world["pool"], command=six, nonce=await next_nonce(world), network_id="devnet",
+            fee_payer_key=world["payer"]["sk"])).command)
+    assert refused.value.kind is SendErrorKind.TOO_BIG
+
+
+async def test_only_the_zkapps_admin_can_record_in_it(world) -> None:
+    """The admin gate is a signature checked inside the contract: a stranger (any other fee
+    payer) cannot make an update that records in the operator's zkApp."""
+    zkapp, _ = world["deployed"]
+    async with aiohttp.ClientSession() as http:
+        stranger = await (await http.get(f"{world['network'].base_url}/acquire-account")).json()
+    digest = hashlib.sha256(os.urandom(256)).digest()
+    proof = await photo_proof(world, digest)
+    with pytest.raises(ProverRequestError, match="not signed by the zkApp's admin"):
+        await ops.record_transaction(
+            world["pool"], endpoint=world["network"].graphql, network_id="devnet",
+            fee_payer_key=stranger["sk"], nonce=0, fee_nanomina=FEE, zkapp_address=zkapp,
+            photos=[ops.RecordedPhoto("1", proof)])
 
 
 async def test_a_restarted_devnet_still_has_the_zkapp_and_the_receipt(world, state_dir) -> None:

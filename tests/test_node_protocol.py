@@ -29,7 +29,7 @@ ANSWERS: dict[str, Any] = {
     "token_id": {"tokenId": "wTOKEN"},
     "deploy_transaction": {"command": COMMAND, "hash": "5Jhash", "zkappAddress": "B62qapp",
                            "tokenId": "wTOKEN"},
-    "verify_and_store_transaction": {"command": COMMAND, "hash": "5Jhash2"},
+    "record_transaction": {"command": COMMAND, "hash": "5Jhash2"},
     "resign_transaction": {"command": COMMAND, "hash": "5Jhash3"},
     # the checks process (tools.js)
     "verify_proof": {"valid": True},
@@ -70,9 +70,10 @@ async def _run_all(pool: ProverPool) -> None:
     deploy = await ops.deploy_transaction(pool, endpoint="http://node", network_id="devnet",
                                           fee_payer_key="EKkey", nonce=4, fee_nanomina=10)
     assert (deploy.hash, deploy.zkapp_address, deploy.token_id) == ("5Jhash", "B62qapp", "wTOKEN")
-    receipt = await ops.verify_and_store_transaction(
+    receipt = await ops.record_transaction(
         pool, endpoint="http://node", network_id="devnet", fee_payer_key="EKkey", nonce=5,
-        fee_nanomina=10, zkapp_address="B62qapp", chain_id_field="7", proof={"publicInput": []})
+        fee_nanomina=10, zkapp_address="B62qapp",
+        photos=[ops.RecordedPhoto("7", {"publicInput": []})] * 2)
     assert receipt.hash == "5Jhash2"
     assert await ops.resign_transaction(pool, command=COMMAND, nonce=6, network_id="devnet",
                                         fee_payer_key="EKkey") == ops.ReceiptTransaction(
@@ -116,7 +117,7 @@ def test_the_js_ops_are_read_from_the_sources() -> None:
     """The parser above is what makes the check bite: it must see the real ops."""
     served = _js_ops()
     assert served["prove"] == {"digest", "signer", "signature"}
-    assert "feePayerKey" in served["verify_and_store_transaction"]
+    assert "photos" in served["record_transaction"]
     assert served["info"] == set()
 
 

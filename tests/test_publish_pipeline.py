@@ -1,7 +1,8 @@
 """Issue 6 acceptance (marked zk): the whole pipeline on the devnet with the real roles as
 processes: API -> deploy -> active -> upload -> generate -> publish -> included -> final ->
-`touchgrass verify`; ten back to back on one fee payer with `publish --concurrency 2`; a
-crash right after a send; a dropped transaction abandoned and re-queued."""
+`touchgrass verify`; a lone photo sent after the batch wait; a burst of 25 in three commands
+(`publish --concurrency 2`), every photo verified; a crash right after a send; a dropped
+transaction abandoned and re-queued."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from touchgrass.signatures import generate_private_key, sign
 
 pytestmark = [pytest.mark.anyio, pytest.mark.zk, pytest.mark.timeout(2400)]
 
+BATCH_WAIT_S = 3.0  # a lone photo waits this long for others to share its command
+BLOCK_S = 1.0  # the test makes a block a second
+
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,7 @@ class World:
                 if self.ticking:
                     with contextlib.suppress(aiohttp.ClientError):
                         await http.post(f"{self.devnet.base_url}/devnet/block")
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(BLOCK_S)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "DATABASE_URL": self.database_url, "LOG_FORMAT": "json",
@@ -62,7 +66,7 @@ class World:
                 "QUEUE_POLL_INTERVAL_S": "1", "PUBLISH_BACKOFF_BASE_S": "1",
                 "GENERATE_BACKOFF_BASE_S": "1", "DEPLOY_BACKOFF_BASE_S": "1",
                 "MONITOR_INTERVAL_S": "1", "FINALITY_DEPTH": "3", "ABANDON_AFTER_BLOCKS": "4",
-                "ARCHIVE_BLOCK_RANGE": "10", **extra}
+                "ARCHIVE_BLOCK_RANGE": "10", "PUBLISH_BATCH_WAIT_S": str(BATCH_WAIT_S), **extra}
 
     def start(self, role: str, *args: str, **extra: str) -> subprocess.Popen:
         log = open(self.tmp / f"{role}-{len(self.roles)}.log", "w")
@@ -140,7 +144,7 @@ async def world(postgres_server: str, tmp_path_factory):
     await asyncio.to_thread(databases.drop_database, w.database_url)
 
 
-async def test_end_to_end_then_ten_back_to_back_with_two_builders(world: World) -> None:
+async def test_end_to_end_then_a_burst_of_25_in_three_commands(world: World) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{world.api_url}/api/challenges", headers=ADMIN, json={
             "title": "Grass", "description": "Touch it", "startTime": "2026-01-01T00:00:00Z",
@@ -182,36 +186,81 @@ async def test_end_to_end_then_ten_back_to_back_with_two_builders(world: World) 
         assert row["transaction_id"] == row["transaction_hash"] and \
             row["transaction_id"].startswith("5J")
         assert row["proven_command"] is None  # kept only until final
+        # A lone photo (a trickle) waited the batch wait, no longer, for others to join it; its
+        # command went into the next block after it was sent.
+        [closed] = [json.loads(line) for log in world.tmp.glob("publish-*.log")
+                    for line in log.read_text().splitlines()
+                    if '"action": "batch"' in line and sha in line]
+        assert closed["photos"] == 1 and BATCH_WAIT_S <= closed["waited_s"] < BATCH_WAIT_S + 1
+        lone = await world.pool.fetchrow("SELECT batch_position, batch_size, published_at, "
+                                         "chain_included_at FROM submissions "
+                                         "WHERE sha256_hash = $1", sha)
+        assert (lone["batch_position"], lone["batch_size"]) == (1, 1)
+        blocks = (lone["chain_included_at"] - lone["published_at"]).total_seconds() / BLOCK_S
+        print(f"lone photo: batch closed after {closed['waited_s']} s; included "
+              f"{blocks:.1f} block(s) after it was sent")
         verified = subprocess.run([sys.executable, "-m", "touchgrass.cli", "verify", sha],
                                   cwd=REPO_ROOT, env=world.env(), capture_output=True, text=True,
                                   timeout=120)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "VERIFIED" in verified.stdout
 
-        # Ten more, published by `publish --concurrency 2`: two builders prove at once, the
-        # one lane sends them in nonce order; each photo proven once and sent once.
+        # A burst of 25, published by `publish --concurrency 2` once all are proven: three
+        # commands (10, 10, 5 photos) with consecutive nonces, two photos to an account
+        # update, each update proven once; every photo VERIFIES.
         for name, process in list(world.roles.items()):
             if name.startswith("publish"):
                 world.stop(process)
-        shas = [await world.upload(http, world.chain_id) for _ in range(10)]
+        shas = [await world.upload(http, world.chain_id) for _ in range(25)]
         await world.until("SELECT count(*) FROM submissions WHERE sha256_hash = ANY($1) "
-                          "AND status = 'proof_publishing'", shas, expect=10)
+                          "AND status = 'proof_publishing'", shas, expect=25)
         world.start("publish", "--concurrency", "2")
         await world.until("SELECT count(*) FROM submissions WHERE sha256_hash = ANY($1) "
-                          "AND chain_status IN ('included', 'final')", shas, expect=10)
-        nonces = await world.pool.fetchval(
-            "SELECT array_agg(transaction_nonce ORDER BY transaction_nonce) FROM submissions "
-            "WHERE sha256_hash = ANY($1)", shas)
-        assert len(set(nonces)) == 10 and nonces == list(range(nonces[0], nonces[0] + 10))
+                          "AND chain_status IN ('included', 'final')", shas, expect=25)
+        commands = await world.pool.fetch(
+            "SELECT transaction_nonce, transaction_hash, count(*) AS photos, "
+            "array_agg(batch_position ORDER BY batch_position) AS places, "
+            "min(batch_size) AS size FROM submissions WHERE sha256_hash = ANY($1) "
+            "GROUP BY transaction_nonce, transaction_hash ORDER BY transaction_nonce", shas)
+        assert len(commands) <= 3
+        nonces = [c["transaction_nonce"] for c in commands]
+        assert nonces == list(range(nonces[0], nonces[0] + len(commands)))
+        for command in commands:
+            assert command["places"] == list(range(1, command["photos"] + 1))
+            assert command["size"] == command["photos"]
         failures = await world.pool.fetchval("SELECT count(*) FROM submissions WHERE "
                                              "failed_stage = 'publish'")
         assert failures == 0
         for sha in shas:
             assert log_lines(world, "publish", '"action": "proven"', sha) == 1
             assert log_lines(world, "publish", '"action": "sent"', sha) == 1
+        proofs = sum(1 for log in world.tmp.glob("publish-*.log") for line in
+                     log.read_text().splitlines() if '"action": "proven"' in line
+                     and any(sha in line for sha in shas))
+        assert proofs <= 13  # two photos an update
         lanes = [json.loads(line) for log in world.tmp.glob("publish-*.log")
                  for line in log.read_text().splitlines() if '"action": "sent"' in line]
-        print("lane held (ms):", sorted(entry["lane_ms"] for entry in lanes))
+        print("commands:", [c["photos"] for c in commands], "update proofs:", proofs,
+              "lane held (ms):", sorted(entry["lane_ms"] for entry in lanes))
+        verdicts = await verify_all(world, shas)
+        assert {sha: v for sha, (code, v) in verdicts.items()
+                if code != 0 or "VERIFIED" not in v} == {}
+
+
+async def verify_all(world: World, shas: list[str]) -> dict[str, tuple[int | None, str]]:
+    """`touchgrass verify` of each photo as a person runs it, four at a time: exit, output."""
+    gate = asyncio.Semaphore(4)
+
+    async def one(sha: str) -> tuple[int | None, str]:
+        async with gate:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "touchgrass.cli", "verify", sha, cwd=REPO_ROOT,
+                env=world.env(), stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT)
+            output, _ = await asyncio.wait_for(process.communicate(), 300)
+        return process.returncode, output.decode()
+
+    return dict(zip(shas, await asyncio.gather(*(one(sha) for sha in shas)), strict=True))
 
 
 async def test_a_crash_right_after_sending_never_publishes_twice(world: World) -> None:

@@ -48,6 +48,11 @@ STAGE_SECONDS = Histogram("touchgrass_stage_duration_seconds",
                           buckets=(0.05, 0.25, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600))
 CHAIN_STATUS = Gauge("touchgrass_submissions_chain", "Published submissions by what the "
                      "chain says of their transaction.", ["chain_status"])
+PHOTOS_PER_COMMAND = Histogram("touchgrass_photos_per_command", "Photos each zkApp command "
+                               "the publisher sent carried (its batch, at most ten).",
+                               buckets=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10))
+UPDATE_PROOFS = Counter("touchgrass_update_proofs_total", "Account updates the publisher "
+                        "proved (one or two photos each); a re-sign proves none.")
 FEE_PAYER_BALANCE = Gauge("touchgrass_fee_payer_balance_nanomina",
                           "The fee payer's balance, as last read from the node.")
 HTTP_REQUESTS = Counter("touchgrass_http_requests_total", "HTTP requests answered, by route "

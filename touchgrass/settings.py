@@ -503,7 +503,18 @@ class ChainSettings(BaseSettings):
         default=None, description="The publisher's Mina key (EK...), pays every fee."
     )
     mina_transaction_fee: int = Field(
-        default=100_000_000, ge=1, description="Fee per transaction in nanomina (0.1 MINA)."
+        default=100_000_000, ge=1,
+        description="Fee per transaction in nanomina (0.1 MINA); a batch of photos pays it once.",
+    )
+    publish_batch_size: int = Field(
+        # chain/batch.py's MAX_PHOTOS_PER_COMMAND (settings sit below chain; a test ties them)
+        default=10, ge=1, le=10,
+        description="Photos one zkApp command carries at most (10: the most the network's "
+                    "size rule allows, five account updates of two).",
+    )
+    publish_batch_wait_s: float = Field(
+        default=30.0, ge=0,
+        description="A batch not full is sent when its oldest photo has waited this long.",
     )
     archive_node_endpoint: str | None = Field(
         default=None,

@@ -33,8 +33,8 @@ class PublishRequest:
     # From an earlier attempt, if it got as far as signing: ask the chain before re-sending.
     previous_transaction_hash: str | None = None
     previous_nonce: int | None = None
-    # The `verifyAndStore` command proven by an earlier attempt (any nonce): re-signed with
-    # the next nonce instead of proving again.
+    # The update command (chain/batch.py) proven by an earlier attempt, recording this photo
+    # and maybe one more: sent again in a batch, re-signed, instead of proving again.
     proven_command: Mapping[str, Any] | None = None
     record_progress: RecordProgress = _record_nothing
 
@@ -45,6 +45,8 @@ class PublishReceipt:
     transaction_hash: str
     nonce: int
     fee_payer: str | None = None  # whose nonce the command used: the monitor reads it
+    batch_position: int | None = None  # the photo's place among the command's photos (from 1)
+    batch_size: int | None = None  # how many photos the command carries
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Publisher(Protocol):
     contract_hash: str | None
 
     async def publish_proof(self, request: PublishRequest) -> PublishReceipt:
-        """Send the `verifyAndStore` transaction; raise to retry (PermanentJobError to reject)."""
+        """Record the photo on chain (in a batch); raise to retry (PermanentJobError to reject)."""
         ...
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:

@@ -1,23 +1,21 @@
 """The real Publisher: zkApp transactions for one fee payer, one at a time, never twice.
 
-One lane per fee payer (docs/pipeline.md), held as briefly as possible. A photo's `verifyAndStore`
-transaction is built and proven **outside** the lane (seconds of o1js work) with any nonce,
-and kept on the row; inside the lane it only gets the next nonce, new signatures
-(milliseconds: nothing proven depends on the fee payer's nonce, docs/decisions.md), its
-hash and nonce recorded, and is sent. The nonce is tracked here (from the
-node's `inferredNonce`, incremented after each accepted send, resynced on a nonce error). A
-nonce clash, a replace-fee refusal or a dropped transaction costs a re-sign, never a proof;
-the command is proven again only when the chain state its proof was made against changed
-(the challenge's zkApp was redeployed, or the node refuses the proof). Before sending, a
-retry asks the chain about the earlier attempt: a command the node has seen is not sent
-again.
+Photos go out in batches (chain/batch.py): a batch closes when it holds `batch_size` photos
+(ten by default, the most the network's size rule allows) or when its oldest photo has
+waited `batch_wait_s`, so a lone photo is not held back. Its account updates, two photos
+each, are proven **outside** the lane (seconds of o1js work each; with `--concurrency N`, N
+at once) and kept on the photos' rows. Inside the lane (one per fee payer, docs/pipeline.md)
+the batch only becomes one command: the updates under one fee payer, signed for the next
+nonce (milliseconds: nothing proven depends on the fee payer, its nonce or the other updates,
+docs/decisions.md), every photo's transaction and place recorded, then sent.
 
-With `--concurrency N` the role gives this publisher N builder processes: up to N photos are
-proven at once, each with the nonce it will most likely get (the lane's next nonce plus the
-photos proving or waiting ahead of it), and they enter the lane one at a time, in arrival
-order. A command that got the nonce it was proven with is sent as it is; any other is
-re-signed. The nonce moves on only after the node accepted a command, so a refused or failed
-one leaves no gap: the next command takes its nonce.
+The nonce is tracked here (from the node's `inferredNonce`, incremented after each accepted
+send, resynced on a nonce error), and moves on only after the node accepted a command, so a
+refused one leaves no gap. A nonce clash, a replace-fee refusal or a dropped command costs a
+re-sign, never a proof; an update is proven again only when the chain state its proof was
+made against changed (the challenge's zkApp was redeployed, or the node refuses the proof),
+or when its partner photo is not in the batch being sent. Before sending, a retry asks the
+chain about the earlier attempt: a command the node has seen is not sent again.
 """
 
 from __future__ import annotations
@@ -27,11 +25,19 @@ import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from touchgrass import logs, metrics
 from touchgrass.chain import DeployReceipt, DeployRequest, PublishReceipt, PublishRequest
+from touchgrass.chain.batch import (
+    MAX_PHOTOS_PER_COMMAND,
+    MAX_PHOTOS_PER_UPDATE,
+    MAX_UPDATES_PER_COMMAND,
+    chunks,
+    compose,
+    recorded_digests,
+)
 from touchgrass.chain.client import ChainClient, SentCommand
 from touchgrass.chain.constants import (
     ACCOUNT_CREATION_FEE_NANOMINA,
@@ -52,7 +58,7 @@ from touchgrass.errors import (
 )
 from touchgrass.node import ops
 from touchgrass.node.era import require_usable
-from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, Runner
+from touchgrass.node.ops import DeployTransaction, ReceiptTransaction, RecordedPhoto, Runner
 
 __all__ = ["MinaPublisher"]
 
@@ -74,20 +80,40 @@ def targets(command: Mapping[str, Any], zkapp_address: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Proven:
-    """A proven `verifyAndStore` command, and when it was built just now, the signed
-    transaction with the nonce it was built for (sent as it is when the lane gives that one)."""
+class _Waiting:
+    """A photo in a batch, and the answer its handler awaits."""
+
+    request: PublishRequest
+    zkapp_address: str
+    answer: asyncio.Future[PublishReceipt]
+    joined: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class _Update:
+    """One proven account update (inside its own update command) and the photos it records."""
 
     command: Mapping[str, Any]
-    built: ReceiptTransaction | None = None
-    built_nonce: int | None = None
+    members: list[_Waiting]
+
+
+def _names(photos: list[_Waiting]) -> str:
+    """The photos' SHA-256s, for log lines an operator greps by photo."""
+    return ", ".join(waiting.request.sha256_hex for waiting in photos)
+
+
+def _fail(waiting: _Waiting, error: BaseException) -> None:
+    if not waiting.answer.done():
+        waiting.answer.set_exception(error if isinstance(error, Exception)
+                                     else JobError(f"the batch stopped: {error!r}"))
 
 
 class MinaPublisher:
     def __init__(self, *, pool: Runner, chain: ChainClient, endpoint: str, network_id: str,
                  fee_payer_key: str, fee_payer_address: str, fee_nanomina: int,
                  era_checked: bool = False, contract_hash: str | None = None,
-                 k: int = DEFAULT_K, lost_answer_pause_s: float = 1.5) -> None:
+                 k: int = DEFAULT_K, lost_answer_pause_s: float = 1.5,
+                 batch_size: int = MAX_PHOTOS_PER_COMMAND, batch_wait_s: float = 30.0) -> None:
         self.pool = pool
         self.chain = chain
         self.endpoint = endpoint
@@ -97,11 +123,17 @@ class MinaPublisher:
         self.fee = fee_nanomina
         self._lane = asyncio.Lock()
         self._next_nonce: int | None = None
-        self._queued = 0  # photos proving or waiting for the lane: the nonces ahead of a new one
         self._era_checked = era_checked  # the role's start-up check, when it reached the node
         self.contract_hash = contract_hash  # the zkApp build the builders compile (node/keys.py)
         self.k = k  # the node's frontier length, once it said it
         self._lost_answer_pause_s = lost_answer_pause_s
+        if not 1 <= batch_size <= MAX_PHOTOS_PER_COMMAND:
+            raise ValueError(f"a batch holds 1 to {MAX_PHOTOS_PER_COMMAND} photos")
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self._open: list[_Waiting] = []  # the batch filling now
+        self._closer: asyncio.TimerHandle | None = None
+        self._batches: set[asyncio.Task[None]] = set()  # closed batches proving or sending
 
     async def _check_era(self) -> None:
         """Once per process, before the first transaction (the start-up check may have found
@@ -220,9 +252,9 @@ class MinaPublisher:
     # -- the Publisher protocol ------------------------------------------------------------
 
     async def publish_proof(self, request: PublishRequest) -> PublishReceipt:
+        """The photo joins the open batch and is answered when its batch was sent."""
         if not request.zkapp_address:
             raise JobError("the challenge's zkApp is not deployed yet")
-        zkapp_address = request.zkapp_address
         # Never twice: the command of an earlier attempt that the node has seen is followed by
         # the monitor, not sent again.
         if request.previous_transaction_hash and \
@@ -232,34 +264,153 @@ class MinaPublisher:
                                   transaction_hash=request.previous_transaction_hash,
                                   nonce=request.previous_nonce or 0, fee_payer=self.fee_payer)
         await self._check_balance(new_account=False)
-        ahead = self._queued
-        self._queued += 1
+        waiting = _Waiting(request, request.zkapp_address,
+                           asyncio.get_running_loop().create_future())
+        self._join(waiting)
         try:
-            guess = await self._nonce() + ahead
-            proven = await self._proven(request, zkapp_address, nonce=guess)
-            return await self._send_proven(request, proven)
-        finally:
-            self._queued -= 1
+            return await asyncio.shield(waiting.answer)
+        except asyncio.CancelledError:
+            # The worker gave up on the row (timeout, shutdown): out of a batch not closed yet.
+            if waiting in self._open:
+                self._open.remove(waiting)
+            raise
 
-    async def _send_proven(self, request: PublishRequest, proven: _Proven) -> PublishReceipt:
-        """The lane: the next nonce, the command signed for it (as built, or re-signed), its
-        hash recorded, sent. Only milliseconds of our own work happen while it is held."""
-        resigned = False
+    # -- batches ---------------------------------------------------------------------------
+
+    def _join(self, waiting: _Waiting) -> None:
+        """A batch closes when full or when its oldest photo has waited `batch_wait_s`."""
+        self._open.append(waiting)
+        if len(self._open) >= self.batch_size:
+            self._close()
+        elif len(self._open) == 1:
+            self._closer = asyncio.get_running_loop().call_later(self.batch_wait_s, self._close)
+
+    def _close(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+            self._closer = None
+        batch, self._open = self._open, []
+        if batch:
+            waited = time.monotonic() - batch[0].joined
+            log.info("batch", "a batch of %d photo(s) closed (%s) after %.1f s: %s", len(batch),
+                     "full" if len(batch) >= self.batch_size else "waited long enough", waited,
+                     _names(batch), photos=len(batch), waited_s=round(waited, 2))
+            task = asyncio.create_task(self._publish_batch(batch), name="publish-batch")
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+
+    async def _publish_batch(self, batch: list[_Waiting]) -> None:
+        """Prove what is not proven yet (outside the lane), then send the account updates in
+        commands of at most five; every photo is answered, with its batch's fate or its own."""
+        try:
+            updates = await self._updates(batch)
+            for chunk in chunks(updates, MAX_UPDATES_PER_COMMAND):
+                await self._send_updates(chunk)
+        except BaseException as error:  # noqa: BLE001 - handed to the photos' handlers
+            for waiting in batch:
+                _fail(waiting, error)
+            if not isinstance(error, Exception):
+                raise
+
+    async def _updates(self, batch: list[_Waiting]) -> list[_Update]:
+        """The batch's account updates: each kept one whose photos are all here is reused as
+        it is (a re-sign); the rest are proven now, two photos of one zkApp to an update. A
+        photo whose proof cannot be made or used leaves the batch alone: its error answers
+        it, and no other photo's update is proven again."""
+        reused: list[_Update] = []
+        fresh: list[_Waiting] = []
+        by_kept: dict[frozenset[str], list[_Waiting]] = {}
+        for waiting in batch:
+            kept = waiting.request.proven_command
+            if kept is not None and targets(kept, waiting.zkapp_address):
+                by_kept.setdefault(frozenset(recorded_digests(kept)), []).append(waiting)
+            else:
+                fresh.append(waiting)
+        for digests, members in by_kept.items():
+            if digests and digests == {m.request.sha256_hex for m in members}:
+                reused.append(_Update(members[0].request.proven_command or {}, members))
+                log.info("resign", "photo(s) %s: re-signing the update proven earlier (no new "
+                         "proof)", _names(members))
+            else:
+                # Its partner is not in this batch (published, or retried apart): prove anew.
+                fresh += members
+        usable = await asyncio.gather(*(self._usable(w) for w in fresh))
+        fresh = [w for w, ok in zip(fresh, usable, strict=True) if ok]
+        by_zkapp: dict[str, list[_Waiting]] = {}
+        for waiting in fresh:
+            by_zkapp.setdefault(waiting.zkapp_address, []).append(waiting)
+        groups = [group for members in by_zkapp.values()
+                  for group in chunks(members, MAX_PHOTOS_PER_UPDATE)]
+        proven = await asyncio.gather(*(self._prove(group) for group in groups))
+        return reused + [update for update in proven if update is not None]
+
+    async def _usable(self, waiting: _Waiting) -> bool:
+        """The stored proof can be recorded by the contract the builders compiled; else the
+        photo is answered with why and leaves the batch."""
+        request = waiting.request
+        if request.proof_json is None:
+            _fail(waiting, PermanentJobError(
+                "the kept proven command was refused and no proof is stored any more; "
+                "`touchgrass resubmit` proves it again"))
+            return False
+        # The contract verifies the proof against the circuit it was compiled with; a proof
+        # made by an earlier build of the circuit (docs/circuit.md, "Upgrading across a
+        # circuit change") would fail there after seconds of proving, on every attempt.
+        try:
+            valid, reason = await ops.verify(self.pool, request.proof_json)
+        except Exception as error:  # noqa: BLE001 - this photo's answer
+            _fail(waiting, error)
+            return False
+        if not valid:
+            _fail(waiting, PermanentJobError(
+                f"the stored proof does not verify with this version's circuit ({reason}): it "
+                f"was made by an earlier one. `touchgrass resubmit {request.sha256_hex}` proves "
+                "it again"))
+        return valid
+
+    async def _prove(self, members: list[_Waiting]) -> _Update | None:
+        """One account update recording these photos (one zkApp), proven and kept on each
+        photo's row; None when it could not be (its photos are answered with the error)."""
+        started = time.monotonic()
+        try:
+            built = await ops.record_transaction(
+                self.pool, endpoint=self.endpoint, network_id=self.network_id,
+                fee_payer_key=self._key, nonce=self._next_nonce or 0, fee_nanomina=self.fee,
+                zkapp_address=members[0].zkapp_address,
+                photos=[RecordedPhoto(chain_id_field(m.request.chain_id),
+                                      dict(m.request.proof_json or {})) for m in members])
+            kept = await asyncio.gather(*(m.request.record_progress(
+                {"proven_command": built.command}) for m in members))
+            if not all(kept):
+                raise LeaseLost("lease lost after proving; nothing was sent")
+        except Exception as error:  # noqa: BLE001 - these photos' answer
+            for waiting in members:
+                _fail(waiting, error)
+            return None
+        metrics.UPDATE_PROOFS.inc()
+        log.info("proven", "photo(s) %s: one account update proven in %.1f s, kept for "
+                 "re-signing", _names(members), time.monotonic() - started)
+        return _Update(built.command, members)
+
+    async def _send_updates(self, updates: list[_Update]) -> None:
+        """The lane: one command of these updates, signed for the next nonce, each photo's
+        transaction and place recorded, sent. Only milliseconds of our work happen in it."""
+        command = compose([update.command for update in updates])
+        photos = [waiting for update in updates for waiting in update.members]
 
         async def sign(nonce: int) -> ReceiptTransaction:
-            nonlocal resigned
-            if proven.built is not None and proven.built_nonce == nonce:
-                return proven.built
-            resigned = True
             return await ops.resign_transaction(
-                self.pool, command=proven.command, nonce=nonce, network_id=self.network_id,
+                self.pool, command=command, nonce=nonce, network_id=self.network_id,
                 fee_payer_key=self._key)
 
         async def record(built: ReceiptTransaction, nonce: int) -> bool:
-            return await request.record_progress({
+            kept = await asyncio.gather(*(waiting.request.record_progress({
                 "transaction_hash": built.hash, "transaction_nonce": nonce,
                 "transaction_fee_payer": self.fee_payer,
-                "receipt_zkapp_address": request.zkapp_address})
+                "receipt_zkapp_address": waiting.zkapp_address,
+                "batch_position": place, "batch_size": len(photos)})
+                for place, waiting in enumerate(photos, start=1)))
+            return all(kept)
 
         async with self._lane:
             entered = time.monotonic()
@@ -268,54 +419,25 @@ class MinaPublisher:
             except SendRejected as refused:
                 if refused.kind is SendErrorKind.INVALID_PROOF:
                     # proven against a state the chain no longer has: prove on the next try
-                    await request.record_progress({"proven_command": None})
+                    await asyncio.gather(*(w.request.record_progress({"proven_command": None})
+                                           for w in photos))
                 raise
             held_ms = (time.monotonic() - entered) * 1000
-        # The node has it: the photo shows its transaction now, not only at `complete` (the
+        metrics.PHOTOS_PER_COMMAND.observe(len(photos))
+        # The node has it: each photo shows its transaction now, not only at `complete` (the
         # web app lights its "Blockchain Transaction" step on it). A lost lease is found out
         # by the finish.
-        await request.record_progress({"transaction_id": sent.hash})
-        log.info("sent", "photo %s: sent %s with nonce %d (%s); lane held %.0f ms, of which "
-                 "waiting for the node's answers %.0f ms", request.sha256_hex, sent.hash, nonce,
-                 "re-signed" if resigned else "as proven", held_ms, node_ms,
-                 lane_ms=round(held_ms, 1), node_ms=round(node_ms, 1),
-                 resigned=resigned, nonce=nonce)
-        return PublishReceipt(transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
-                              fee_payer=self.fee_payer)
-
-    async def _proven(self, request: PublishRequest, zkapp_address: str, *,
-                      nonce: int) -> _Proven:
-        """The kept proven command, or a new one proven now for `nonce` (outside the lane,
-        then kept)."""
-        kept = request.proven_command
-        if kept is not None and targets(kept, zkapp_address):
-            log.info("resign", "photo %s: re-signing the command proven earlier (no new proof)",
-                     request.sha256_hex)
-            return _Proven(kept)
-        if request.proof_json is None:
-            raise PermanentJobError("the kept proven command was refused and no proof is stored "
-                                    "any more; `touchgrass resubmit` proves it again")
-        # The contract verifies the proof against the circuit it was compiled with; a proof
-        # made by an earlier build of the circuit (docs/circuit.md, "Upgrading across a
-        # circuit change") would fail there after seconds of proving, on every attempt. The
-        # builders hold the current circuit.
-        valid, reason = await ops.verify(self.pool, request.proof_json)
-        if not valid:
-            raise PermanentJobError(
-                f"the stored proof does not verify with this version's circuit ({reason}): it "
-                f"was made by an earlier one. `touchgrass resubmit {request.sha256_hex}` proves "
-                "it again")
-        started = time.monotonic()
-        built = await ops.verify_and_store_transaction(
-            self.pool, endpoint=self.endpoint, network_id=self.network_id,
-            fee_payer_key=self._key, nonce=nonce, fee_nanomina=self.fee,
-            zkapp_address=zkapp_address, chain_id_field=chain_id_field(request.chain_id),
-            proof=dict(request.proof_json))
-        if not await request.record_progress({"proven_command": built.command}):
-            raise LeaseLost("lease lost after proving; nothing was sent")
-        log.info("proven", "photo %s: verifyAndStore transaction proven in %.1f s, kept for "
-                 "re-signing", request.sha256_hex, time.monotonic() - started)
-        return _Proven(built.command, built, nonce)
+        await asyncio.gather(*(w.request.record_progress({"transaction_id": sent.hash})
+                               for w in photos))
+        log.info("sent", "%d photo(s) in %d account update(s): sent %s with nonce %d; lane "
+                 "held %.0f ms, of which waiting for the node's answers %.0f ms", len(photos),
+                 len(updates), sent.hash, nonce, held_ms, node_ms, lane_ms=round(held_ms, 1),
+                 node_ms=round(node_ms, 1), nonce=nonce, photos=_names(photos))
+        for place, waiting in enumerate(photos, start=1):
+            if not waiting.answer.done():
+                waiting.answer.set_result(PublishReceipt(
+                    transaction_id=sent.hash, transaction_hash=sent.hash, nonce=nonce,
+                    fee_payer=self.fee_payer, batch_position=place, batch_size=len(photos)))
 
     async def deploy_zkapp(self, request: DeployRequest) -> DeployReceipt:
         async with self._lane:

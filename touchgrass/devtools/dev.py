@@ -50,9 +50,10 @@ __all__ = ["DevOptions", "default_data_dir", "run_dev"]
 log = logs.get_logger(__name__)
 ROLES = ("api", "generate", "publish", "monitor")
 # Development retries come back in seconds, not production's minutes (a transient node
-# timeout must not park the first photo for five minutes); a value set in the environment wins.
+# timeout must not park the first photo for five minutes), and a lone photo waits 3 s, not
+# 30, for others to share its command; a value set in the environment wins.
 DEV_BACKOFFS = {"GENERATE_BACKOFF_BASE_S": "5", "PUBLISH_BACKOFF_BASE_S": "5",
-                "DEPLOY_BACKOFF_BASE_S": "5"}
+                "DEPLOY_BACKOFF_BASE_S": "5", "PUBLISH_BATCH_WAIT_S": "3"}
 # What the demo challenge is waiting for, by its deployment status (read from the database).
 WAITING_FOR = {
     DeploymentStatus.PENDING_DEPLOYMENT:

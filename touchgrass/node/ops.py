@@ -17,7 +17,7 @@ from touchgrass.signatures import Signature, SignerKey
 __all__ = ["DeployTransaction", "ProverInfo", "ReceiptTransaction", "Runner", "action_state",
            "action_states", "deploy_transaction", "info", "prove", "public_key_of",
            "resign_transaction", "sign_fields", "token_id", "verify",
-           "verify_and_store_transaction", "verify_fields", "verify_with_key"]
+           "record_transaction", "RecordedPhoto", "verify_fields", "verify_with_key"]
 
 
 class Runner(Protocol):
@@ -47,7 +47,7 @@ class DeployTransaction:
 
 @dataclass(frozen=True)
 class ReceiptTransaction:
-    """A proven and signed `verifyAndStore`: the receipt is the action it dispatches."""
+    """A proven and signed command recording receipts (one action per photo)."""
 
     command: dict[str, Any]
     hash: str
@@ -145,17 +145,28 @@ async def deploy_transaction(runner: Runner, *, endpoint: str, network_id: str,
                              _field(answer, op, "zkappAddress"), _field(answer, op, "tokenId"))
 
 
-async def verify_and_store_transaction(
+@dataclass(frozen=True)
+class RecordedPhoto:
+    """One photo for a `record` account update: its proof and its chain's field."""
+
+    chain_id_field: str
+    proof: Mapping[str, Any]
+
+
+async def record_transaction(
     runner: Runner, *, endpoint: str, network_id: str, fee_payer_key: str, nonce: int,
-    fee_nanomina: int, zkapp_address: str, chain_id_field: str, proof: Mapping[str, Any],
+    fee_nanomina: int, zkapp_address: str, photos: list[RecordedPhoto],
 ) -> ReceiptTransaction:
-    """Build, prove and sign the `verifyAndStore` call that records one photo's receipt."""
-    answer = await runner.run("verify_and_store_transaction", {
+    """Build, prove and sign a command whose one account update records one or two photos'
+    receipts (`recordOne`/`recordTwo`). Its update joins others in a batch (chain/batch.py)."""
+    if not 1 <= len(photos) <= 2:
+        raise ValueError("an account update records one or two photos")
+    answer = await runner.run("record_transaction", {
         "endpoint": endpoint, "networkId": network_id, "feePayerKey": fee_payer_key,
         "nonce": nonce, "fee": fee_nanomina, "zkappAddress": zkapp_address,
-        "chainId": chain_id_field, "proof": dict(proof),
+        "photos": [{"chainId": p.chain_id_field, "proof": dict(p.proof)} for p in photos],
     })
-    op = "verify_and_store_transaction"
+    op = "record_transaction"
     return ReceiptTransaction(_field(answer, op, "command", dict), _field(answer, op, "hash"))
 
 

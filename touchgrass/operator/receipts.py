@@ -9,7 +9,7 @@ reach one the node holds), the API or the database (a `Pointer`: where to look, 
 evidence).
 
 The checks, each a `Check`; the decisive ones must all hold:
-- contract: the zkApp runs an AuthenticityZkApp this version builds, whose `verifyAndStore`
+- contract: the zkApp runs an AuthenticityZkApp this version builds, whose `recordOne`/`recordTwo`
   verifies the AuthenticityProgram proof before recording;
 - operator: the operator vouches for the zkApp (its admin, its permissions, the node's
   transaction version, its list of zkApps when it keeps one);
@@ -46,7 +46,7 @@ RECORD_CHECK = "on-chain record"
 SIGNER_CHECK = "signer"
 POINTER_CHECK = "pointer"
 
-# The one authorization under which the contract's `verifyAndStore` records: its proof.
+# The one authorization under which the contract's `recordOne`/`recordTwo` record: its proof.
 PROOF_AUTHORIZED = "Proof"
 
 # The first window of a search without a block height: most checks are of recent photos.

@@ -105,6 +105,8 @@ class PublishResult(Result):
     transaction_nonce: int
     transaction_fee_payer: str | None
     chain_status: str
+    batch_position: int | None = None
+    batch_size: int | None = None
 
 
 # -- deploy --------------------------------------------------------------------------------

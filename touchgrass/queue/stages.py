@@ -74,7 +74,7 @@ PUBLISH = Stage(
     result_columns=frozenset({
         "proof_json", "transaction_id", "transaction_hash", "transaction_nonce",
         "transaction_fee_payer", "token_owner_address", "transaction_submitted_block_height",
-        "chain_status",
+        "chain_status", "batch_position", "batch_size",
     }),
     done_timestamp="published_at",
     rejected_timestamp="rejected_at",
@@ -83,7 +83,7 @@ PUBLISH = Stage(
     # proven_command: the command proven once, outside the lane; a retry only re-signs it
     progress_columns=frozenset({"transaction_hash", "transaction_nonce", "transaction_fee_payer",
                                 "token_owner_address", "proven_command", "transaction_id",
-                                "receipt_zkapp_address"}),
+                                "receipt_zkapp_address", "batch_position", "batch_size"}),
     expires_after_column="proof_generated_at",
 )
 

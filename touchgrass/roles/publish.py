@@ -83,6 +83,7 @@ def make_publish_handler(publisher: Publisher, pool: asyncpg.Pool) -> Handler:
             proof_json=None, transaction_id=receipt.transaction_id,
             transaction_hash=receipt.transaction_hash, transaction_nonce=receipt.nonce,
             transaction_fee_payer=receipt.fee_payer, chain_status=ChainStatus.PENDING,
+            batch_position=receipt.batch_position, batch_size=receipt.batch_size,
         ).columns())
 
     return publish
@@ -133,9 +134,12 @@ def make_deploy_handler(publisher: Publisher) -> Handler:
     return deploy
 
 
-def publish_lanes(publisher: Publisher, pool: asyncpg.Pool) -> list[Lane]:
-    """Both kinds of transaction share the fee payer, so one process runs both lanes."""
-    return [Lane(PUBLISH, make_publish_handler(publisher, pool)),
+def publish_lanes(publisher: Publisher, pool: asyncpg.Pool, *,
+                  batch_size: int | None = None) -> list[Lane]:
+    """Both kinds of transaction share the fee payer, so one process runs both lanes. The
+    publish lane holds a batch's photos at once (`batch_size` claims), whatever the number
+    of builder processes."""
+    return [Lane(PUBLISH, make_publish_handler(publisher, pool), concurrency=batch_size),
             Lane(DEPLOY, make_deploy_handler(publisher))]
 
 
@@ -165,10 +169,10 @@ async def check_node(client: ChainClient, mina_network: str) -> NodeInfo | None:
 async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainSettings,
               prover: ProverSettings, curve: str, concurrency: int,
               progress: Progress | None = None) -> None:
-    """`touchgrass publish`: `concurrency` builder processes prove that many transactions at
-    once; one fee payer lane sends them in nonce order; both stages (proofs and challenge
-    deployments). Each photo uses at most one builder at a time (proving, or re-signing in
-    the lane), so with N builders for N photos the lane never waits for a process."""
+    """`touchgrass publish`: photos in batches of up to `chain.publish_batch_size` (one
+    command each), their account updates proven by `concurrency` builder processes at once;
+    one fee payer lane sends the commands in nonce order; both stages (proofs and challenge
+    deployments)."""
     from touchgrass.chain.publisher import MinaPublisher
     from touchgrass.node import open_pool, ops
 
@@ -196,9 +200,12 @@ async def run(*, database: DatabaseSettings, queue: QueueSettings, chain: ChainS
                                   network_id=chain.mina_network, fee_payer_key=fee_payer_key,
                                   fee_payer_address=address, fee_nanomina=chain.mina_transaction_fee,
                                   era_checked=checked is not None, contract_hash=contract_hash,
-                                  k=checked.k if checked is not None else DEFAULT_K)
-        await run_lanes("publish", publish_lanes(publisher, dbpool), database=database,
-                        queue=queue, concurrency=concurrency)
+                                  k=checked.k if checked is not None else DEFAULT_K,
+                                  batch_size=chain.publish_batch_size,
+                                  batch_wait_s=chain.publish_batch_wait_s)
+        await run_lanes("publish", publish_lanes(publisher, dbpool,
+                                                 batch_size=chain.publish_batch_size),
+                        database=database, queue=queue, concurrency=concurrency)
     finally:
         await dbpool.close()
         await client.close()

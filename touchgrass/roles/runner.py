@@ -36,6 +36,7 @@ class Lane:
 
     stage: Stage
     handler: Handler
+    concurrency: int | None = None  # rows it works on at once; None: the role's
 
 
 @dataclass
@@ -101,8 +102,9 @@ async def run_lanes(
     if handle_signals:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, control.signal)
+    held = sum(lane.concurrency or concurrency for lane in lanes)
     pool = await db.create_pool(
-        database.asyncpg_dsn, size=min(database.database_pool_size, concurrency * len(lanes) + 2),
+        database.asyncpg_dsn, size=min(database.database_pool_size, held + 2),
         application_name=f"touchgrass-{role}",
     )
     try:
@@ -114,7 +116,7 @@ async def run_lanes(
     workers = [
         Worker(
             pool, lane.stage, policy_for(lane.stage, queue), lane.handler, owner=owner,
-            concurrency=concurrency, poll_interval_s=queue.poll_interval_s,
+            concurrency=lane.concurrency or concurrency, poll_interval_s=queue.poll_interval_s,
             shutdown_grace_s=queue.shutdown_grace_s, on_event=on_event,
         )
         for lane in lanes

@@ -4,9 +4,10 @@
 // same GraphQL the publisher uses), sets the fee payer's nonce explicitly (the publisher
 // owns nonces) and returns the signed command JSON with its hash, sending nothing itself.
 import {
-  AccountUpdate, Field, Mina, PrivateKey, PublicKey, TokenId, Transaction, fetchAccount,
+  AccountUpdate, Field, Mina, PrivateKey, PublicKey, Signature, TokenId, Transaction, fetchAccount,
 } from 'o1js';
 import { signZkappCommand } from './o1js-internal.js';
+import { adminMessage } from './zkapp.js';
 import { RequestError } from './service.js';
 
 // Commands are signed by o1js's own JSON signer (its bundled mina-signer, through
@@ -45,7 +46,7 @@ async function signed(tx, keys) {
 }
 
 export function makeChainOps({ zkapp, log }) {
-  const { AuthenticityZkApp, AuthenticityProof } = zkapp;
+  const { AuthenticityZkApp, AuthenticityProof, receiptOf } = zkapp;
   return {
     async public_key_of({ privateKey: key }) {
       return { publicKey: privateKey(key, 'privateKey').toPublicKey().toBase58() };
@@ -91,28 +92,42 @@ export function makeChainOps({ zkapp, log }) {
                tokenId: TokenId.toBase58(TokenId.derive(zkappAddress)) };
     },
 
-    async verify_and_store_transaction({
-      endpoint, networkId, feePayerKey, nonce, fee, zkappAddress, chainId, proof,
+    // One account update recording one or two photos of one zkApp (`recordOne`/`recordTwo`),
+    // proven, in a command of its own. The publisher puts the account updates of several
+    // such commands into one and signs that for the lane's nonce (docs/decisions.md,
+    // "Batches"): proofs are made here, once per update, and never depend on the command.
+    async record_transaction({
+      endpoint, networkId, feePayerKey, nonce, fee, zkappAddress, photos,
     }) {
       network(endpoint, networkId);
+      if (!Array.isArray(photos) || photos.length < 1 || photos.length > 2) {
+        throw new RequestError('bad_request', 'photos must list one or two {chainId, proof}');
+      }
       const payer = privateKey(feePayerKey, 'feePayerKey');
       const sender = payer.toPublicKey();
-      let authenticity;
-      try {
-        authenticity = await AuthenticityProof.fromJSON(proof);
-      } catch (error) {
-        throw new RequestError('bad_request', `the stored proof cannot be read: ${error.message}`);
+      const proven = [];
+      for (const { chainId, proof } of photos) {
+        try {
+          proven.push([Field(BigInt(chainId)), await AuthenticityProof.fromJSON(proof)]);
+        } catch (error) {
+          throw new RequestError('bad_request', `a stored proof cannot be read: ${error.message}`);
+        }
       }
       const address = PublicKey.fromBase58(zkappAddress);
       await fetched(sender);
       await fetched(address);
       const app = new AuthenticityZkApp(address);
+      // The admin's consent, checked by the contract: the admin is this fee payer.
+      const signature = Signature.create(
+        payer, adminMessage(address, proven.map(([chainId, proof]) => receiptOf(chainId, proof))));
       const started = Date.now();
       const tx = await Mina.transaction({ sender, fee: String(fee), nonce: Number(nonce) }, async () => {
-        await app.verifyAndStore(Field(BigInt(chainId)), authenticity);
+        if (proven.length === 1) await app.recordOne(...proven[0], signature);
+        else await app.recordTwo(...proven[0], ...proven[1], signature);
       });
       const result = await signed(tx, [payer]);
-      log('publish', `verifyAndStore transaction built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      log('publish', `record transaction (${proven.length} photo(s)) built in ` +
+          `${((Date.now() - started) / 1000).toFixed(1)} s`);
       return result;
     },
   };

@@ -41,6 +41,10 @@ export function authenticityProgram(curveName) {
       verifySignature: {
         privateInputs: [Signature],
         async method(input, signature) {
+          // A public input is not range-checked by o1js: check it here (bytes below 256, a
+          // point on the curve with reduced coordinates), so a proof means the same thing
+          // wherever it is verified. About 300 rows; the circuit still fits 2^15.
+          PublicInput.check(input);
           // The digest's 32 bytes, big-endian, are the ECDSA message hash as-is.
           VERIFY[curveName](Curve, input, signature);
         },

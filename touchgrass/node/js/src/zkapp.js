@@ -1,8 +1,13 @@
 // @ts-check
 // AuthenticityZkApp: one per challenge. Its admin (the deployer, our fee payer) publishes
-// receipts: `verifyAndStore` verifies an AuthenticityProgram proof and appends what was
-// proven to the zkApp's actions, one action of seven fields (the Receipt layout):
+// receipts: `recordOne` verifies one AuthenticityProgram proof, `recordTwo` two, and each
+// photo proven is appended to the zkApp's actions as one action of seven fields (the Receipt
+// layout):
 //   [0] chain id   [1,2] digest high/low 128 bits   [3..6] signer x high/low, y high/low
+// The admin gate is a Schnorr signature by the admin over the zkApp's address and the
+// receipts, checked inside the method: the account update needs no signed companion, so a
+// command holds five of them (ten photos) under the daemon's size rule (docs/chain.md,
+// "Command size"), and nothing proven depends on the fee payer's nonce (a retry re-signs).
 // No account is created (the fee is the whole cost). An action is public, indexed by every
 // archive node, and committed to by the zkApp account's `actionState`, which a node serves:
 // a verifier fetches the actions from any archive, folds them into the action-state hash and
@@ -10,7 +15,6 @@
 // Nobody can change or remove an action afterwards: actions are only appended, only by a
 // proof of this contract (editActionState: proof), and the contract can never be changed.
 import {
-  AccountUpdate,
   declareMethods,
   declareState,
   Field,
@@ -18,6 +22,7 @@ import {
   Provable,
   PublicKey,
   Reducer,
+  Signature,
   SmartContract,
   State,
   ZkProgram,
@@ -38,6 +43,21 @@ function bytesToField(bytes) {
 function halves(foreign) {
   const bits = foreign.toBits(256); // little-endian
   return [Field.fromBits(bits.slice(128, 256)), Field.fromBits(bits.slice(0, 128))];
+}
+
+// What a proof records: the receipt's seven fields (the layout above).
+function receiptOf(chainId, proof) {
+  const digest = proof.publicInput.digest.bytes;
+  const [xHigh, xLow] = halves(proof.publicInput.signer.x);
+  const [yHigh, yLow] = halves(proof.publicInput.signer.y);
+  return [chainId, bytesToField(digest.slice(0, 16)), bytesToField(digest.slice(16)),
+          xHigh, xLow, yHigh, yLow];
+}
+
+// What the admin signs for one account update: the zkApp's address, then each receipt.
+// Used in the circuit (Field variables) and by the builder (constants), so both agree.
+export function adminMessage(address, receipts) {
+  return [...address.toFields(), ...receipts.flat()];
 }
 
 export function authenticityZkApp(circuit) {
@@ -64,22 +84,34 @@ export function authenticityZkApp(circuit) {
       this.admin.set(this.sender.getUnconstrained());
     }
 
-    async verifyAndStore(chainId, proof) {
+    // Only the admin publishes: the receipts are recorded when its signature covers them all
+    // and names this zkApp (a signature for one challenge's zkApp is refused by another's).
+    recordSigned(receipts, signature) {
       const admin = this.admin.getAndRequireEquals();
-      AccountUpdate.createSigned(admin); // only the admin publishes
+      signature.verify(admin, adminMessage(this.address, receipts))
+        .assertTrue('the receipts are not signed by the zkApp\'s admin');
+      for (const receipt of receipts) this.reducer.dispatch(receipt);
+    }
+
+    async recordOne(chainId, proof, signature) {
       proof.verify();
-      const digest = proof.publicInput.digest.bytes;
-      const [xHigh, xLow] = halves(proof.publicInput.signer.x);
-      const [yHigh, yLow] = halves(proof.publicInput.signer.y);
-      this.reducer.dispatch([chainId, bytesToField(digest.slice(0, 16)),
-                             bytesToField(digest.slice(16)), xHigh, xLow, yHigh, yLow]);
+      this.recordSigned([receiptOf(chainId, proof)], signature);
+    }
+
+    async recordTwo(chainIdA, proofA, chainIdB, proofB, signature) {
+      proofA.verify();
+      proofB.verify();
+      this.recordSigned([receiptOf(chainIdA, proofA), receiptOf(chainIdB, proofB)], signature);
     }
   }
 
   // Plain JS has no decorators: declare the state and the methods' argument types.
   declareState(AuthenticityZkApp, { admin: PublicKey });
   // (a proof class is one of the argument types o1js takes; its .d.ts says Provable only)
-  declareMethods(AuthenticityZkApp,
-    { verifyAndStore: [Field, /** @type {any} */ (AuthenticityProof)] });
-  return { AuthenticityZkApp, AuthenticityProof };
+  const proofType = /** @type {any} */ (AuthenticityProof);
+  declareMethods(AuthenticityZkApp, {
+    recordOne: [Field, proofType, Signature],
+    recordTwo: [Field, proofType, Field, proofType, Signature],
+  });
+  return { AuthenticityZkApp, AuthenticityProof, receiptOf };
 }
