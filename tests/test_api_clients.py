@@ -2,7 +2,7 @@
 admin dashboard need from a drop-in replacement): HEAD beside every GET, the old
 `?status=processing` filter, uploads while the challenge's deploy is on its way, and a
 `transactionId` on an in-flight photo. The curve told from the key is in
-test_settings_and_logs.py, the transaction id's recording in test_publish_concurrency.py."""
+test_settings_and_logs.py, the transaction id's recording in test_publish_batches.py."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ async def test_a_public_receipt_appears_once_published_and_says_where_the_record
     await api.pool.execute(
         "UPDATE submissions SET status = 'complete', transaction_hash = '5Jtx', "
         "transaction_id = '5Jtx', chain_status = 'included', chain_included_height = 42, "
-        "receipt_zkapp_address = $2, published_at = now() WHERE id = $1::text::uuid",
-        photo["id"], ZKAPP)
+        "receipt_zkapp_address = $2, published_at = now(), batch_position = 3, batch_size = 7 "
+        "WHERE id = $1::text::uuid", photo["id"], ZKAPP)
     answers = [await (await api.client.get(path)).json() for path in (
         f"/api/receipts/{photo['sha256Hash'].upper()}", f"/api/submissions/{photo['id']}/receipt")]
     assert answers[0] == answers[1]
@@ -165,6 +165,7 @@ async def test_a_public_receipt_appears_once_published_and_says_where_the_record
     assert receipt["kind"] == "action" and receipt["zkAppAddress"] == ZKAPP
     assert (receipt["transactionHash"], receipt["blockHeight"], receipt["chainStatus"]) == \
         ("5Jtx", 42, "included")
+    assert receipt["batch"] == {"position": 3, "size": 7}  # the command it shares with 6 others
     digest = bytes.fromhex(photo["sha256Hash"])
     assert receipt["record"][1:3] == [str(int.from_bytes(digest[:16], "big")),
                                       str(int.from_bytes(digest[16:], "big"))]

@@ -45,7 +45,8 @@ def seeded(database_url: str) -> dict[str, str]:
         # third stays leased (running)
         await pool.execute("UPDATE submissions SET status = 'complete', transaction_id = '5Jtx1', "
                            "transaction_hash = '5Jtx1', transaction_nonce = 7, "
-                           "chain_status = 'pending', published_at = now() WHERE id = $1",
+                           "chain_status = 'pending', published_at = now(), "
+                           "batch_position = 2, batch_size = 10 WHERE id = $1",
                            rows[3]["id"])
         await pool.execute("UPDATE submissions SET status = 'proof_publishing', "
                            "proof_json = '{\"p\": 1}', proof_generated_at = now(), "
@@ -97,6 +98,17 @@ def test_status_of_one_submission_prints_its_timeline(database_url, seeded) -> N
     assert "rejected" in [e["event"] for e in data["timeline"]]
     table = invoke(database_url, "status", seeded["retrying"])
     assert table.exit_code == 0 and "prover crashed" in table.output and "Timeline" in table.output
+
+
+def test_status_of_a_published_photo_shows_its_batch(database_url, seeded) -> None:
+    """Photos share a command: the timeline and the summary say which photo of how many."""
+    data = json.loads(invoke(database_url, "status", seeded["complete"], "--json").output)
+    assert (data["submission"]["batch_position"], data["submission"]["batch_size"]) == (2, 10)
+    assert "transaction accepted by the node (photo 2 of 10 in transaction 5Jtx1)" in \
+        [e["event"] for e in data["timeline"]]
+    table = invoke(database_url, "status", seeded["complete"])
+    assert table.exit_code == 0
+    assert "photo 2 of 10 in transaction" in " ".join(table.output.split())
 
 
 def test_status_of_an_unknown_or_malformed_hash(database_url, seeded) -> None:

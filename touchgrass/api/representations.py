@@ -81,6 +81,9 @@ def receipt(row: ReceiptRow, signer: SignerKey) -> dict[str, Any]:
         "kind": str(kind),
         "zkAppAddress": row.zkapp_address,
         "transactionHash": row.transaction_hash,
+        # Photos share a command (a batch): this one's place in it, and how many it carries.
+        "batch": {"position": row.batch_position, "size": row.batch_size}
+        if row.batch_size else None,
         "blockHeight": row.block_height,
         "chainStatus": str(row.chain_status) if row.chain_status else None,
         "publishedAt": iso(row.published_at) if row.published_at else None,

@@ -218,6 +218,10 @@ _SCHEMAS: dict[str, Any] = {
                                 "`token_account`: a token account's app state (before actions)"},
         "zkAppAddress": _WALLET,
         "transactionHash": {"type": "string"}, "blockHeight": {"type": "integer"},
+        "batch": _object({"position": {"type": "integer", "minimum": 1},
+                          "size": {"type": "integer", "minimum": 1}}, ["position", "size"])
+        | {"description": "Photos share one command (transactionHash): this photo's place "
+                          "among its photos, and how many it carries"},
         "chainStatus": {"type": "string", "enum": [str(status) for status in ChainStatus]},
         "publishedAt": _DATE, "chainId": _UUID,
         "signer": _object({"curve": {"type": "string", "enum": ["secp256k1", "secp256r1"]},

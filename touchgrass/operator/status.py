@@ -181,7 +181,7 @@ async def timeline(pool: asyncpg.Pool, sha256_hex: str) -> dict[str, Any]:
 
 def timeline_json(row: dict[str, Any]) -> dict[str, Any]:
     events = [
-        {"at": row[column].isoformat(), "event": label}
+        {"at": row[column].isoformat(), "event": label + _batch_note(row, column)}
         for column, label in _TIMELINE if row.get(column) is not None
     ]
     # a transaction replaced by a newer one (dropped by the chain, or a forced resubmit)
@@ -192,6 +192,20 @@ def timeline_json(row: dict[str, Any]) -> dict[str, Any]:
     ]
     events.sort(key=lambda event: event["at"])
     return {"submission": _jsonable(row), "timeline": events}
+
+
+def _batch_note(row: dict[str, Any], column: str) -> str:
+    if column != "published_at" or not row.get("batch_size"):
+        return ""
+    return f" ({batch_text(row)})"
+
+
+def batch_text(row: dict[str, Any]) -> str:
+    """Where a photo is in its batch: the command several photos share."""
+    if not row.get("batch_size"):
+        return ""
+    return (f"photo {row['batch_position']} of {row['batch_size']} in transaction "
+            f"{row['transaction_hash']}")
 
 
 def _utc_iso(stamp: object) -> str:
@@ -222,6 +236,7 @@ def render_timeline(row: dict[str, Any]) -> Group:
             else ""),
         ("stored proof", "yes" if row["has_proof"] else ""),
         ("transaction", row["transaction_id"] or ""),
+        ("batch", batch_text(row)),
         ("receipt", f"an action of zkApp {row['receipt_zkapp_address']}"
             if row["receipt_zkapp_address"] and not row["token_owner_address"] else ""),
         ("receipt (token owner)", row["token_owner_address"] or ""),

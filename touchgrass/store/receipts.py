@@ -121,7 +121,7 @@ SUBMISSION_CHAIN_ABANDONED_FENCE = "transaction_hash = $4 AND status = 'complete
 SUBMISSION_RECEIPT = """
 SELECT s.id, s.sha256_hash, s.status, s.chain_id, s.challenge_id, s.transaction_hash,
        s.chain_status, s.chain_included_height, s.published_at, s.token_owner_address,
-       s.receipt_zkapp_address, s.receipt_token_id
+       s.receipt_zkapp_address, s.receipt_token_id, s.batch_position, s.batch_size
 FROM submissions s
 WHERE s.{key} = $1
 """
@@ -158,6 +158,8 @@ class ReceiptRow:
     zkapp_address: str | None
     token_owner_address: str | None  # the receipts before actions (token accounts)
     token_id: str | None
+    batch_position: int | None = None  # the photo's place among its command's photos
+    batch_size: int | None = None  # photos the command carries (None: sent before batches)
 
     @property
     def published(self) -> bool:
@@ -179,7 +181,8 @@ async def receipt(executor: Executor, *, sha256_hex: str | None = None,
         chain_status=ChainStatus(row["chain_status"]) if row["chain_status"] else None,
         block_height=row["chain_included_height"], published_at=row["published_at"],
         zkapp_address=row["receipt_zkapp_address"],
-        token_owner_address=row["token_owner_address"], token_id=row["receipt_token_id"])
+        token_owner_address=row["token_owner_address"], token_id=row["receipt_token_id"],
+        batch_position=row["batch_position"], batch_size=row["batch_size"])
 
 
 async def chain_totals(executor: Executor) -> dict[str, int]:

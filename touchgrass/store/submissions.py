@@ -172,7 +172,7 @@ SELECT id, sha256_hash, status, attempts, run_at, lease_owner, lease_expires_at,
        transaction_id, transaction_hash, transaction_nonce, token_owner_address,
        chain_status, chain_included_height, created_at, queued_at, proof_generated_at,
        published_at, chain_included_at, chain_final_at, rejected_at, updated_at,
-       earlier_transactions, receipt_zkapp_address
+       earlier_transactions, receipt_zkapp_address, batch_position, batch_size
 FROM submissions
 WHERE sha256_hash = $1
 """
