@@ -135,7 +135,10 @@ async def publish_all(pool: asyncpg.Pool, database_url: str, node: StandinNode,
     client = ChainClient(node.url)
     publisher = make_publisher(builder, client, node, batch_wait_s=batch_wait_s)
     control = RoleControl.new()
-    queue = QueueSettings(poll_interval_s=0.2, publish_backoff_base_s=0.05, backoff_jitter=0)
+    # (by the settings' names: their fields take only those)
+    queue = QueueSettings(QUEUE_POLL_INTERVAL_S=0.2, PUBLISH_BACKOFF_BASE_S=0.05,
+                          QUEUE_BACKOFF_JITTER=0)
+    assert queue.poll_interval_s == 0.2
     role = asyncio.create_task(run_lanes(
         "publish", publish_lanes(publisher, pool, batch_size=publisher.batch_size),
         database=DatabaseSettings(database_url=database_url), queue=queue,
@@ -274,6 +277,57 @@ async def test_a_kept_update_whose_partner_is_not_in_the_batch_is_proven_again_a
     await publish_all(pool, database_url, node, builder, 1, queued=True)
     assert builder.calls["record_transaction"] == 2
     assert photos_sent(node) == Counter({rows[0]["sha256_hash"]: 1})
+
+
+async def sent_then_dropped(pool: asyncpg.Pool, database_url: str, node: StandinNode,
+                            builder: StandinBuilder) -> list[dict]:
+    """Two photos whose update was proven and sent, then dropped by the chain: back in the
+    queue with the update kept and their proofs no longer stored."""
+    node.send_refusal = "Invalid_signature"
+    rows = await queue_photos(pool, 2)
+    await publish_all(pool, database_url, node, builder, 2, queued=True,
+                      until="attempts >= 1 AND proven_command IS NOT NULL")
+    node.send_refusal = None
+    await pool.execute("UPDATE submissions SET proof_json = NULL")
+    assert builder.calls["record_transaction"] == 1
+    # another command took the nonce meanwhile: a resend is a new command, not the old hash
+    node.accounts[(FEE_PAYER, DEFAULT_TOKEN)]["nonce"] = str(FIRST_NONCE + 1)
+    return rows
+
+
+async def test_a_photo_without_its_partner_waits_a_batch_for_it(
+        pool: asyncpg.Pool, database_url: str, node: StandinNode) -> None:
+    """The partner comes back a little later (a claim apart): the photo held back for it
+    goes out with it, in the update proven the first time."""
+    builder = StandinBuilder()
+    rows = await sent_then_dropped(pool, database_url, node, builder)
+    # the partner ready 1.5 s after the photo: after its first batch (0.8 s) closed without it
+    await pool.execute("UPDATE submissions SET run_at = now() + CASE WHEN id = $1 THEN "
+                       "interval '1.5 seconds' ELSE interval '0 seconds' END", rows[1]["id"])
+    published = await publish_all(pool, database_url, node, builder, 2, queued=True,
+                                  batch_wait_s=0.8)
+    assert [r["status"] for r in published] == ["complete"] * 2
+    assert builder.calls["record_transaction"] == 1  # nothing proven again
+    assert photos_sent(node) == Counter({r["sha256_hash"]: 1 for r in rows})
+    assert len(node.sent_order) == 1
+
+
+async def test_a_photo_whose_partner_never_comes_is_sent_with_the_kept_update(
+        pool: asyncpg.Pool, database_url: str, node: StandinNode) -> None:
+    """No proof to make a new update from, and the partner gone: after two batches the kept
+    update goes anyway (its partner's record, if the partner is ever sent, is then there
+    twice, which changes no verdict); nothing is lost, nothing is proven again."""
+    builder = StandinBuilder()
+    rows = await sent_then_dropped(pool, database_url, node, builder)
+    await pool.execute("DELETE FROM submissions WHERE id = $1", rows[1]["id"])
+    await pool.execute("UPDATE submissions SET run_at = now()")
+    started = time.monotonic()
+    published = await publish_all(pool, database_url, node, builder, 1, queued=True,
+                                  batch_wait_s=0.3)
+    assert [r["status"] for r in published] == ["complete"]
+    assert time.monotonic() - started >= 3 * 0.3  # held back twice, then sent
+    assert builder.calls["record_transaction"] == 1
+    assert photos_sent(node) == Counter({r["sha256_hash"]: 1 for r in rows})
 
 
 async def test_a_lone_photo_waits_the_batch_wait_and_no_longer(

@@ -65,6 +65,10 @@ __all__ = ["MinaPublisher"]
 log = logs.get_logger(__name__)
 
 NONCE_REBUILDS = 3
+# A photo whose kept update also records a partner that is not in its batch, and whose proof
+# is no longer stored (it was sent once, then dropped), waits this many batches for the
+# partner before its update is sent without it (docs/decisions.md, "Batches").
+PARTNER_WAITS = 2
 Built = TypeVar("Built", DeployTransaction, ReceiptTransaction)
 # Test hook (acceptance test of docs/pipeline.md's "Never twice"): die right after a send.
 CRASH_AFTER_SEND = "TOUCHGRASS_TEST_CRASH_AFTER_SEND"
@@ -79,7 +83,7 @@ def targets(command: Mapping[str, Any], zkapp_address: str) -> bool:
         for u in updates)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # each photo is itself: compared by identity
 class _Waiting:
     """A photo in a batch, and the answer its handler awaits."""
 
@@ -87,6 +91,8 @@ class _Waiting:
     zkapp_address: str
     answer: asyncio.Future[PublishReceipt]
     joined: float = field(default_factory=time.monotonic)
+    waited_for_partner: int = 0  # batches it was held back from, waiting for its partner
+    batch: int = 0  # which batch it is in now (a photo held back moves to a later one)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class MinaPublisher:
         self.batch_wait_s = batch_wait_s
         self._open: list[_Waiting] = []  # the batch filling now
         self._closer: asyncio.TimerHandle | None = None
+        self._closed = 0  # batches closed so far: each photo knows the number of its own
         self._batches: set[asyncio.Task[None]] = set()  # closed batches proving or sending
 
     async def _check_era(self) -> None:
@@ -290,25 +297,31 @@ class MinaPublisher:
             self._closer.cancel()
             self._closer = None
         batch, self._open = self._open, []
+        self._closed += 1
+        for waiting in batch:
+            waiting.batch = self._closed
         if batch:
             waited = time.monotonic() - batch[0].joined
             log.info("batch", "a batch of %d photo(s) closed (%s) after %.1f s: %s", len(batch),
                      "full" if len(batch) >= self.batch_size else "waited long enough", waited,
                      _names(batch), photos=len(batch), waited_s=round(waited, 2))
-            task = asyncio.create_task(self._publish_batch(batch), name="publish-batch")
+            task = asyncio.create_task(self._publish_batch(batch, self._closed),
+                                       name="publish-batch")
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
 
-    async def _publish_batch(self, batch: list[_Waiting]) -> None:
+    async def _publish_batch(self, batch: list[_Waiting], number: int) -> None:
         """Prove what is not proven yet (outside the lane), then send the account updates in
-        commands of at most five; every photo is answered, with its batch's fate or its own."""
+        commands of at most five; every photo is answered, with its batch's fate or its own
+        (a photo held back for its partner is answered by the batch it moved to)."""
         try:
             updates = await self._updates(batch)
             for chunk in chunks(updates, MAX_UPDATES_PER_COMMAND):
                 await self._send_updates(chunk)
         except BaseException as error:  # noqa: BLE001 - handed to the photos' handlers
             for waiting in batch:
-                _fail(waiting, error)
+                if waiting.batch == number:
+                    _fail(waiting, error)
             if not isinstance(error, Exception):
                 raise
 
@@ -326,14 +339,31 @@ class MinaPublisher:
                 by_kept.setdefault(frozenset(recorded_digests(kept)), []).append(waiting)
             else:
                 fresh.append(waiting)
+        held_back: list[_Waiting] = []
         for digests, members in by_kept.items():
             if digests and digests == {m.request.sha256_hex for m in members}:
-                reused.append(_Update(members[0].request.proven_command or {}, members))
-                log.info("resign", "photo(s) %s: re-signing the update proven earlier (no new "
-                         "proof)", _names(members))
-            else:
-                # Its partner is not in this batch (published, or retried apart): prove anew.
-                fresh += members
+                reused.append(self._reused(members))
+                continue
+            # Its partner is not in this batch (retried apart, or gone): sending the update
+            # for this photo alone would record the partner a second time. With its proof
+            # still stored, it is proven again alone (one proof); without (sent once, then
+            # dropped), it waits a batch or two for its partner, then goes anyway.
+            for waiting in members:
+                if waiting.request.proof_json is not None:
+                    fresh.append(waiting)
+                elif waiting.waited_for_partner < PARTNER_WAITS:
+                    waiting.waited_for_partner += 1
+                    held_back.append(waiting)
+                else:
+                    log.warning("partner", "photo %s: its kept update also records %s, not in "
+                                "this batch after %d batches; sent anyway (that photo may be "
+                                "recorded twice, which changes no verdict)",
+                                waiting.request.sha256_hex,
+                                ", ".join(sorted(digests - {waiting.request.sha256_hex})),
+                                PARTNER_WAITS)
+                    reused.append(self._reused([waiting]))
+        for waiting in held_back:
+            self._join(waiting)
         usable = await asyncio.gather(*(self._usable(w) for w in fresh))
         fresh = [w for w, ok in zip(fresh, usable, strict=True) if ok]
         by_zkapp: dict[str, list[_Waiting]] = {}
@@ -343,6 +373,12 @@ class MinaPublisher:
                   for group in chunks(members, MAX_PHOTOS_PER_UPDATE)]
         proven = await asyncio.gather(*(self._prove(group) for group in groups))
         return reused + [update for update in proven if update is not None]
+
+    @staticmethod
+    def _reused(members: list[_Waiting]) -> _Update:
+        log.info("resign", "photo(s) %s: re-signing the update proven earlier (no new proof)",
+                 _names(members))
+        return _Update(members[0].request.proven_command or {}, members)
 
     async def _usable(self, waiting: _Waiting) -> bool:
         """The stored proof can be recorded by the contract the builders compiled; else the
