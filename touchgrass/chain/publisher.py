@@ -21,6 +21,7 @@ chain about the earlier attempt: a command the node has seen is not sent again.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import time
@@ -305,8 +306,10 @@ class MinaPublisher:
             log.info("batch", "a batch of %d photo(s) closed (%s) after %.1f s: %s", len(batch),
                      "full" if len(batch) >= self.batch_size else "waited long enough", waited,
                      _names(batch), photos=len(batch), waited_s=round(waited, 2))
+            # A context of its own: not the log fields bound to the photo whose handler
+            # happened to close it (each line names the batch's photos itself).
             task = asyncio.create_task(self._publish_batch(batch, self._closed),
-                                       name="publish-batch")
+                                       name="publish-batch", context=contextvars.Context())
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
 
@@ -468,7 +471,8 @@ class MinaPublisher:
         log.info("sent", "%d photo(s) in %d account update(s): sent %s with nonce %d; lane "
                  "held %.0f ms, of which waiting for the node's answers %.0f ms", len(photos),
                  len(updates), sent.hash, nonce, held_ms, node_ms, lane_ms=round(held_ms, 1),
-                 node_ms=round(node_ms, 1), nonce=nonce, photos=_names(photos))
+                 node_ms=round(node_ms, 1), nonce=nonce, photos=len(photos),
+                 sha256s=_names(photos))
         for place, waiting in enumerate(photos, start=1):
             if not waiting.answer.done():
                 waiting.answer.set_result(PublishReceipt(
